@@ -1,0 +1,92 @@
+// swift-tools-version:6.0
+// Flotilla: a clustered, multi-tenant re-implementation of AWS IoT Core.
+// Layers (imports only go down): L0 IoTTypes → L1 MQTTCodec, TopicTrie → L2 Broker → L3 BrokerNIO → L4 flotilla.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "flotilla",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "flotilla", targets: ["Flotilla"]),
+        .library(name: "MQTTCodec", targets: ["MQTTCodec"]),
+        .library(name: "TopicTrie", targets: ["TopicTrie"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // L0
+        .target(name: "IoTTypes", swiftSettings: strict),
+        // L1 pure domain
+        .target(
+            name: "MQTTCodec",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
+        .target(name: "TopicTrie", swiftSettings: strict),
+        // L2 pure composition
+        .target(
+            name: "Broker",
+            dependencies: [
+                "IoTTypes", "MQTTCodec", "TopicTrie",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        // L3 shells
+        .target(
+            name: "BrokerNIO",
+            dependencies: [
+                "Broker", "MQTTCodec", "TopicTrie", "IoTTypes",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // L4 executable
+        .executableTarget(
+            name: "Flotilla",
+            dependencies: [
+                "BrokerNIO", "Broker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // Test kit (not for production): packet builders shared by tests, fuzzers and benchmarks.
+        .target(
+            name: "BrokerTestKit",
+            dependencies: ["MQTTCodec", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "MQTTCodecTests",
+            dependencies: ["MQTTCodec", "BrokerTestKit", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
+        .testTarget(name: "TopicTrieTests", dependencies: ["TopicTrie"], swiftSettings: strict),
+        .testTarget(
+            name: "BrokerTests",
+            dependencies: ["Broker", "MQTTCodec", "TopicTrie", "IoTTypes", "BrokerTestKit"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "BrokerNIOTests",
+            dependencies: [
+                "BrokerNIO", "Broker", "MQTTCodec", "BrokerTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+    ]
+)
