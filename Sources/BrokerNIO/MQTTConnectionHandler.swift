@@ -32,6 +32,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         self.logger = logger
     }
 
+    /// The loop's clock: real time on a MultiThreadedEventLoopGroup, virtual time on an EmbeddedEventLoop.
+    private var now: Timestamp {
+        guard let loop = context?.eventLoop else { return BrokerCore.now() }
+        return Timestamp(nanoseconds: Int64(loop.now.uptimeNanoseconds))
+    }
+
     // MARK: - Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -59,7 +65,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
         keepAliveTask?.cancel()
         keepAliveTask = nil
-        perform(machine.onConnectionClosed(now: BrokerCore.now()), context: context)
+        perform(machine.onConnectionClosed(now: self.now), context: context)
         context.fireChannelInactive()
     }
 
@@ -104,7 +110,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             }
             guard let packet else { return }
             core.metrics.received(packet.type)
-            let now = BrokerCore.now()
+            let now = self.now
             if case .connect(let c) = packet, machine.phase == .awaitingConnect {
                 logger[metadataKey: "mqtt.client_id"] = "\(c.clientID)"
                 perform(machine.onConnect(c, assignedID: Self.assignClientID(), now: now), context: context)
@@ -158,7 +164,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             case .deliverRetained(let filter, let options):
                 for m in core.retained(tenant: tenant, filter: filter) {
                     let o = OutboundMessage(message: m, qos: min(options.qos, m.qos), retain: true)
-                    perform(machine.onDeliver(o, now: BrokerCore.now()), context: context)
+                    perform(machine.onDeliver(o, now: self.now), context: context)
                 }
             case .armKeepAlive(let at):
                 armKeepAlive(at: at, context: context)
@@ -184,7 +190,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         guard let handle else { return }
         switch core.openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart) {
         case .opened(let resumed):
-            perform(machine.onSessionOpened(resumed, now: BrokerCore.now()), context: context)
+            perform(machine.onSessionOpened(resumed, now: self.now), context: context)
         case .takeOver(let previous):
             logger.info("session taken over by a new connection")
             previous.withHandler { $0.takeOver() }
@@ -201,7 +207,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// The broker handed us the session of the connection we took over.
     func sessionHandedOver(_ state: SessionState?) {
         guard let context else { return }
-        perform(machine.onSessionOpened(state, now: BrokerCore.now()), context: context)
+        perform(machine.onSessionOpened(state, now: self.now), context: context)
         flushIfNeeded()
     }
 
@@ -220,7 +226,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             core.metrics.messagesDroppedBackpressure.increment()
             return
         }
-        perform(machine.onDeliver(outbound, now: BrokerCore.now()), context: context)
+        perform(machine.onDeliver(outbound, now: self.now), context: context)
         if needsFlush && !flushRegistered, let handle {
             flushRegistered = true
             LoopFlushers.current(for: context.eventLoop).register(handle)
@@ -269,7 +275,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         ) {
             let handler = loopBound.value
             guard let ctx = handler.context else { return }
-            handler.perform(handler.machine.onKeepAliveCheck(now: BrokerCore.now()), context: ctx)
+            handler.perform(handler.machine.onKeepAliveCheck(now: handler.now), context: ctx)
             handler.flushIfNeeded()
         }
     }

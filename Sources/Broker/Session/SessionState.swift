@@ -10,6 +10,10 @@ public struct SessionState: Sendable, Equatable {
     public struct Subscription: Sendable, Hashable {
         public var filter: TopicFilter
         public var options: SubscriptionOptions
+        public init(filter: TopicFilter, options: SubscriptionOptions) {
+            self.filter = filter
+            self.options = options
+        }
     }
 
     public enum InflightPhase: Sendable, Hashable {
