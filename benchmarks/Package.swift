@@ -22,7 +22,8 @@ let package = Package(
         .target(
             name: "LoadClientCodec",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: strict),
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "MQTTLoad",
             dependencies: [
@@ -32,7 +33,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            swiftSettings: strict),
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "LoadClientCodecTests",
             dependencies: [
@@ -40,6 +42,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
-            swiftSettings: strict),
+            swiftSettings: strict
+        ),
     ]
 )

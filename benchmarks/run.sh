@@ -5,7 +5,8 @@
 #
 # Environment (defaults in brackets):
 #   DURATION [10]  WARMUP [2]  PAYLOAD [64]  THREADS [nproc]  PAIRS [10]  FAN [100]  MAX_INFLIGHT [100]
-#   LOAD_RATE [0 = as fast as backpressure allows; else msg/s per publisher]  SNDBUF [32768]
+#   LOAD_RATE [0 = as fast as backpressure allows; else msg/s per publisher]
+#   SNDBUF [32768]  RCVBUF [65536]
 #   IDLE_CONNECTIONS [10000]  SCENARIOS ["p2p:0 p2p:1 fanout:0 fanout:1 fanin:0 fanin:1 idle"]
 #   FLOTILLA [run | skip]  BUILD [1 | 0 = use existing release binaries]  UPDATE_README [1 | 0]
 set -euo pipefail
@@ -21,6 +22,7 @@ FAN=${FAN:-100}
 MAX_INFLIGHT=${MAX_INFLIGHT:-100}
 LOAD_RATE=${LOAD_RATE:-0}
 SNDBUF=${SNDBUF:-32768}
+RCVBUF=${RCVBUF:-65536}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 SCENARIOS=${SCENARIOS:-"p2p:0 p2p:1 fanout:0 fanout:1 fanin:0 fanin:1 idle"}
 FLOTILLA=${FLOTILLA:-run}
@@ -142,7 +144,7 @@ fi
 run_one() {  # run_one LABEL PORT PID SCENARIO [QOS]
     local label=$1 port=$2 pid=$3 scenario=$4 qos=${5:-0}
     local args=(--host 127.0.0.1 --port "$port" --label "$label" --broker-pid "$pid" --threads "$THREADS"
-        --sndbuf "$SNDBUF")
+        --sndbuf "$SNDBUF" --rcvbuf "$RCVBUF")
     local limit
     if [[ "$scenario" == idle ]]; then
         args+=(--connections "$IDLE_CONNECTIONS")
@@ -197,7 +199,7 @@ CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1
     echo "- client settings (same for both brokers): payload $PAYLOAD B, warm-up $WARMUP s, measured $DURATION s,"\
         "p2p $PAIRS pairs, fanout/fanin $FAN clients, QoS 1 in-flight $MAX_INFLIGHT per publisher,"\
         "rate per publisher $([[ "$LOAD_RATE" == 0 ]] && echo unlimited || echo "$LOAD_RATE msg/s"),"\
-        "SO_SNDBUF $SNDBUF B, $THREADS event-loop threads, idle keepalive 300 s, ulimit -n $NOFILE"
+        "SO_SNDBUF $SNDBUF B, SO_RCVBUF $RCVBUF B, $THREADS event-loop threads, idle keepalive 300 s, ulimit -n $NOFILE"
     echo "- mosquitto: \`max_inflight_messages 100\`, \`max_queued_messages 1000\`, \`persistence false\`"
 } >"$WORK/section.md"
 

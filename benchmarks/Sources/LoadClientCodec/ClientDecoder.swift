@@ -76,8 +76,13 @@ public struct ClientPacketParser: Sendable {
                 packetID = id
             }
             return .publish(
-                qos: qos, retain: flags & 0x01 != 0, dup: flags & 0x08 != 0, packetID: packetID, topic: topic,
-                payload: body)
+                qos: qos,
+                retain: flags & 0x01 != 0,
+                dup: flags & 0x08 != 0,
+                packetID: packetID,
+                topic: topic,
+                payload: body
+            )
         case ControlPacketType.puback.rawValue:
             guard body.readableBytes == 2, let id = body.readInteger(as: UInt16.self) else { throw malformed }
             return .puback(packetID: id)

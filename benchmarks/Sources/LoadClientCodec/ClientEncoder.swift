@@ -4,7 +4,10 @@ import NIOCore
 public enum ClientEncoder {
     /// CONNECT with an empty will, no user name and no password [MQTT-3.1].
     public static func writeConnect(
-        clientID: String, keepAliveSeconds: UInt16, cleanSession: Bool = true, into buffer: inout ByteBuffer
+        clientID: String,
+        keepAliveSeconds: UInt16,
+        cleanSession: Bool = true,
+        into buffer: inout ByteBuffer
     ) {
         let remaining = 10 + 2 + clientID.utf8.count  // variable header is 10 bytes for "MQTT" level 4
         buffer.writeInteger(ControlPacketType.connect.rawValue << 4)
@@ -29,7 +32,11 @@ public enum ClientEncoder {
 
     /// PUBLISH. A packet identifier is present only for QoS > 0 [MQTT-2.3.1-5].
     public static func writePublish(
-        topic: String, qos: UInt8, packetID: UInt16, payload: ByteBuffer, retain: Bool = false,
+        topic: String,
+        qos: UInt8,
+        packetID: UInt16,
+        payload: ByteBuffer,
+        retain: Bool = false,
         into buffer: inout ByteBuffer
     ) {
         precondition(qos <= 2)

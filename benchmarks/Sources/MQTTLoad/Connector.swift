@@ -24,6 +24,9 @@ struct Connector: Sendable {
     /// A fixed, small send buffer keeps saturating publishers from parking megabytes in kernel buffers, which would
     /// turn end-to-end latency into a measure of buffer size.
     let sendBufferBytes: Int
+    /// SO_RCVBUF of every client socket; 0 keeps the kernel's autotuning (up to net.ipv4.tcp_rmem's maximum, which
+    /// can be tens of MiB, where a lagging subscriber would hide a broker's queue in its own kernel buffer).
+    let receiveBufferBytes: Int
 
     /// Connects one client; the future succeeds once CONNACK (and SUBACK for subscribers) arrived.
     func connect(_ settings: ClientSettings) -> EventLoopFuture<Channel> {
@@ -33,18 +36,28 @@ struct Connector: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(settings.handshakeTimeout)
         if self.sendBufferBytes > 0 {
-            bootstrap = bootstrap
+            bootstrap =
+                bootstrap
                 .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(self.sendBufferBytes))
                 .channelOption(
                     .writeBufferWaterMark,
-                    value: .init(low: self.sendBufferBytes / 2, high: self.sendBufferBytes))
+                    value: .init(low: self.sendBufferBytes / 2, high: self.sendBufferBytes)
+                )
         }
-        bootstrap = bootstrap
+        if self.receiveBufferBytes > 0 {
+            bootstrap = bootstrap.channelOption(
+                .socketOption(.so_rcvbuf),
+                value: SocketOptionValue(self.receiveBufferBytes)
+            )
+        }
+        bootstrap =
+            bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(ClientPacketDecoder()),
-                        LoadClientHandler(settings: settings, ready: ready))
+                        LoadClientHandler(settings: settings, ready: ready)
+                    )
                 }
             }
         return bootstrap.connect(host: self.host, port: self.port)

@@ -91,8 +91,10 @@ final class LoadClientHandler: ChannelInboundHandler {
         self.ready = ready
         if case .subscriber = settings.role {
             self.stats.latencyMicros = Histogram(
-                lowestDiscernibleValue: 1, highestTrackableValue: latencyCeilingMicros,
-                numberOfSignificantValueDigits: .three)
+                lowestDiscernibleValue: 1,
+                highestTrackableValue: latencyCeilingMicros,
+                numberOfSignificantValueDigits: .three
+            )
         }
     }
 
@@ -101,11 +103,17 @@ final class LoadClientHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: 32 + self.settings.clientID.utf8.count)
         ClientEncoder.writeConnect(
-            clientID: self.settings.clientID, keepAliveSeconds: self.settings.keepAliveSeconds, into: &buffer)
+            clientID: self.settings.clientID,
+            keepAliveSeconds: self.settings.keepAliveSeconds,
+            into: &buffer
+        )
         self.state = .awaitingConnack
         context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
         self.handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.settings.handshakeTimeout) {
-            self.fail(context: context, "handshake timed out after \(self.settings.handshakeTimeout.nanoseconds / 1_000_000) ms")
+            self.fail(
+                context: context,
+                "handshake timed out after \(self.settings.handshakeTimeout.nanoseconds / 1_000_000) ms"
+            )
         }
         context.fireChannelActive()
     }
@@ -179,8 +187,11 @@ final class LoadClientHandler: ChannelInboundHandler {
             context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
         case .publisher(let topic):
             self.template = PublishTemplate(
-                topic: topic, qos: self.settings.qos, payloadLength: self.settings.payloadSize,
-                allocator: context.channel.allocator)
+                topic: topic,
+                qos: self.settings.qos,
+                payloadLength: self.settings.payloadSize,
+                allocator: context.channel.allocator
+            )
             self.becomeReady(context: context)
         case .idle:
             self.becomeReady(context: context)
@@ -313,7 +324,8 @@ final class LoadClientHandler: ChannelInboundHandler {
 
     private func armRateTimer(context: ChannelHandlerContext, window: MeasureWindow) {
         guard self.rateTimer == nil else { return }
-        let next = window.publishStart + (self.stats.publishedTotal + 1) * 1_000_000_000
+        let next =
+            window.publishStart + (self.stats.publishedTotal + 1) * 1_000_000_000
             / UInt64(self.settings.ratePerSecond)
         self.rateTimer = context.eventLoop.assumeIsolated().scheduleTask(
             deadline: NIODeadline.uptimeNanoseconds(next)

@@ -9,7 +9,8 @@ struct MQTTLoad: AsyncParsableCommand {
         commandName: "mqtt-load",
         abstract: "MQTT 3.1.1 load generator for loopback brokers (p2p, fanout, fanin, idle).",
         subcommands: [RunCommand.self, ReportCommand.self],
-        defaultSubcommand: RunCommand.self)
+        defaultSubcommand: RunCommand.self
+    )
 }
 
 extension Scenario: ExpressibleByArgument {}
@@ -17,7 +18,8 @@ extension Scenario: ExpressibleByArgument {}
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run one scenario; print one JSON line on stdout and one human line on stderr.")
+        abstract: "Run one scenario; print one JSON line on stdout and one human line on stderr."
+    )
 
     @Argument(help: "p2p | fanout | fanin | idle")
     var scenario: Scenario
@@ -49,6 +51,8 @@ struct RunCommand: AsyncParsableCommand {
     var rate = 0
     @Option(help: "SO_SNDBUF and outbound high-water mark of each client in bytes; 0 = kernel/NIO defaults.")
     var sndbuf = 32_768
+    @Option(help: "SO_RCVBUF of each client in bytes; 0 = kernel autotuning.")
+    var rcvbuf = 65_536
     @Option(help: "Keepalive seconds in CONNECT (default 300 for idle, 60 otherwise).")
     var keepalive: UInt16?
 
@@ -85,6 +89,9 @@ struct RunCommand: AsyncParsableCommand {
         guard self.sndbuf == 0 || (4_096...(64 << 20)).contains(self.sndbuf) else {
             throw ValidationError("--sndbuf must be 0 or 4096...67108864")
         }
+        guard self.rcvbuf == 0 || (4_096...(64 << 20)).contains(self.rcvbuf) else {
+            throw ValidationError("--rcvbuf must be 0 or 4096...67108864")
+        }
         guard (1...64).contains(self.threads) else { throw ValidationError("--threads must be 1...64") }
     }
 
@@ -96,14 +103,29 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let plan = RunPlan(
-            scenario: self.scenario, label: self.label,
-            host: self.host == "[::1]" ? "::1" : self.host, port: self.port, threads: self.threads,
-            qos: self.qos, payload: self.payload, duration: self.duration, warmup: self.warmup, pairs: self.pairs,
-            fan: self.fan, maxInflight: self.maxInflight, rate: self.rate,
-            keepAlive: self.keepalive ?? (self.scenario == .idle ? 300 : 60), connections: self.connections,
-            connectConcurrency: self.connectConcurrency, settle: self.settle, sendBuffer: self.sndbuf,
-            handshakeTimeout: .seconds(Int64(self.handshakeTimeout)), brokerPID: self.brokerPID,
-            runID: String(UInt32.random(in: 0...UInt32.max), radix: 16))
+            scenario: self.scenario,
+            label: self.label,
+            host: self.host == "[::1]" ? "::1" : self.host,
+            port: self.port,
+            threads: self.threads,
+            qos: self.qos,
+            payload: self.payload,
+            duration: self.duration,
+            warmup: self.warmup,
+            pairs: self.pairs,
+            fan: self.fan,
+            maxInflight: self.maxInflight,
+            rate: self.rate,
+            keepAlive: self.keepalive ?? (self.scenario == .idle ? 300 : 60),
+            connections: self.connections,
+            connectConcurrency: self.connectConcurrency,
+            settle: self.settle,
+            sendBuffer: self.sndbuf,
+            receiveBuffer: self.rcvbuf,
+            handshakeTimeout: .seconds(Int64(self.handshakeTimeout)),
+            brokerPID: self.brokerPID,
+            runID: String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        )
         let group = MultiThreadedEventLoopGroup(numberOfThreads: plan.threads)
         let result: RunResult
         switch plan.scenario {

@@ -1,9 +1,10 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
 
 /// Readings from Linux /proc. Each returns nil where /proc is missing or unreadable (macOS, wrong pid).
 enum ProcStats {

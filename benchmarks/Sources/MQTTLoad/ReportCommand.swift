@@ -4,7 +4,9 @@ import Foundation
 /// Turns the JSON lines of two brokers into a markdown table with one candidate/baseline ratio per row.
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "Markdown comparison table from mqtt-load JSON lines.")
+        commandName: "report",
+        abstract: "Markdown comparison table from mqtt-load JSON lines."
+    )
 
     @Argument(help: "Files with one mqtt-load JSON result per line (other lines are ignored).")
     var files: [String]
@@ -35,7 +37,10 @@ struct ReportCommand: ParsableCommand {
         let p50 = Metric(name: "p50 latency ↓", value: { $0.p50Us }, format: Format.micros)
         let p99 = Metric(name: "p99 latency ↓", value: { $0.p99Us }, format: Format.micros)
         let perConnection = Metric(
-            name: "KiB per idle connection ↓", value: { $0.kbPerConnection }, format: { Format.number($0, digits: 2) })
+            name: "KiB per idle connection ↓",
+            value: { $0.kbPerConnection },
+            format: { Format.number($0, digits: 2) }
+        )
         let connectRate = Metric(name: "connects/s ↑", value: { $0.connectsPerS }, format: Format.rate)
 
         // Row order: scenarios in the order they first appear.
@@ -55,7 +60,8 @@ struct ReportCommand: ParsableCommand {
                 let c = cand.flatMap(metric.value)
                 let ratio = (b != nil && c != nil && b! != 0) ? Format.number(c! / b!, digits: 2) : "—"
                 lines.append(
-                    "| \(key) | \(metric.name) | \(Self.cell(b, base, metric)) | \(Self.cell(c, cand, metric)) | \(ratio) |")
+                    "| \(key) | \(metric.name) | \(Self.cell(b, base, metric)) | \(Self.cell(c, cand, metric)) | \(ratio) |"
+                )
             }
         }
         return lines.joined(separator: "\n")

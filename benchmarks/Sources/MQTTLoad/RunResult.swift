@@ -14,6 +14,7 @@ struct RunResult: Codable, Sendable {
     var maxInflight: Int?
     var ratePerPublisher: Int?
     var sndbuf: Int?
+    var rcvbuf: Int?
     var subscribers: Int?
     /// Messages written by publishers inside the measurement window, per second.
     var publishedPerS: Double?
@@ -70,14 +71,17 @@ struct RunResult: Codable, Sendable {
             parts.append("delivered \(Format.rate(receivedPerS)) msg/s, published \(Format.rate(publishedPerS)) msg/s")
         }
         if let p50Us, let p99Us, let p999Us {
-            parts.append("latency p50 \(Format.micros(p50Us)) p99 \(Format.micros(p99Us)) p999 \(Format.micros(p999Us))")
+            parts.append(
+                "latency p50 \(Format.micros(p50Us)) p99 \(Format.micros(p99Us)) p999 \(Format.micros(p999Us))"
+            )
         }
         if let connected, let connections, let connectsPerS {
             parts.append("\(connected)/\(connections) connected at \(Format.rate(connectsPerS))/s")
         }
         if let kbPerConnection, let rssBeforeKb, let rssAfterKb {
             parts.append(
-                "broker RSS \(rssBeforeKb) → \(rssAfterKb) KiB = \(Format.number(kbPerConnection, digits: 2)) KiB/conn")
+                "broker RSS \(rssBeforeKb) → \(rssAfterKb) KiB = \(Format.number(kbPerConnection, digits: 2)) KiB/conn"
+            )
         }
         if let brokerCpuPct { parts.append("broker CPU \(Format.number(brokerCpuPct, digits: 0))%") }
         if let loadgenCpuPct { parts.append("load CPU \(Format.number(loadgenCpuPct, digits: 0))%") }

@@ -34,15 +34,22 @@ struct RunPlan: Sendable {
     var connectConcurrency: Int
     var settle: Double
     var sendBuffer: Int
+    var receiveBuffer: Int
     var handshakeTimeout: TimeAmount
     var brokerPID: Int32?
     var runID: String
 
     func settings(_ id: String, _ role: ClientRole) -> ClientSettings {
         ClientSettings(
-            clientID: "mqtt-load-\(self.runID)-\(id)", role: role, qos: self.qos, keepAliveSeconds: self.keepAlive,
-            payloadSize: self.payload, maxInflight: self.maxInflight, ratePerSecond: self.rate,
-            handshakeTimeout: self.handshakeTimeout)
+            clientID: "mqtt-load-\(self.runID)-\(id)",
+            role: role,
+            qos: self.qos,
+            keepAliveSeconds: self.keepAlive,
+            payloadSize: self.payload,
+            maxInflight: self.maxInflight,
+            ratePerSecond: self.rate,
+            handshakeTimeout: self.handshakeTimeout
+        )
     }
 
     /// Publisher and subscriber settings for the pub/sub scenarios. Topics carry the run id so runs never mix.
@@ -82,15 +89,31 @@ private func seconds(_ value: Double) -> UInt64 { UInt64((value * 1e9).rounded()
 
 /// Connects subscribers, then publishers; publishes through warm-up and the measurement window; collects counters.
 func runPubSub(_ plan: RunPlan, group: EventLoopGroup) async -> RunResult {
-    let connector = Connector(group: group, host: plan.host, port: plan.port, sendBufferBytes: plan.sendBuffer)
+    let connector = Connector(
+        group: group,
+        host: plan.host,
+        port: plan.port,
+        sendBufferBytes: plan.sendBuffer,
+        receiveBufferBytes: plan.receiveBuffer
+    )
     let (publisherSettings, subscriberSettings) = plan.topology()
     var result = RunResult(
-        broker: plan.label, scenario: plan.scenario.rawValue, qos: Int(plan.qos), payload: plan.payload,
-        durationS: plan.duration, warmupS: plan.warmup, threads: plan.threads, publishers: publisherSettings.count,
-        subscribers: subscriberSettings.count, errors: 0, loadavg1m: ProcStats.loadAverage1m())
+        broker: plan.label,
+        scenario: plan.scenario.rawValue,
+        qos: Int(plan.qos),
+        payload: plan.payload,
+        durationS: plan.duration,
+        warmupS: plan.warmup,
+        threads: plan.threads,
+        publishers: publisherSettings.count,
+        subscribers: subscriberSettings.count,
+        errors: 0,
+        loadavg1m: ProcStats.loadAverage1m()
+    )
     result.maxInflight = plan.qos > 0 ? plan.maxInflight : nil
     result.ratePerPublisher = plan.rate
     result.sndbuf = plan.sendBuffer
+    result.rcvbuf = plan.receiveBuffer
 
     let subscribers = await connector.connectAll(subscriberSettings, concurrency: plan.connectConcurrency)
     let publishers = await connector.connectAll(publisherSettings, concurrency: plan.connectConcurrency)
@@ -105,8 +128,10 @@ func runPubSub(_ plan: RunPlan, group: EventLoopGroup) async -> RunResult {
 
     let start = NIODeadline.now().uptimeNanoseconds + 20_000_000
     let window = MeasureWindow(
-        publishStart: start, measureStart: start + seconds(plan.warmup),
-        measureEnd: start + seconds(plan.warmup) + seconds(plan.duration))
+        publishStart: start,
+        measureStart: start + seconds(plan.warmup),
+        measureEnd: start + seconds(plan.warmup) + seconds(plan.duration)
+    )
     broadcast(.start(window), to: subscribers.channels)
     await sleep(until: start)
     broadcast(.start(window), to: publishers.channels)
@@ -133,7 +158,10 @@ func runPubSub(_ plan: RunPlan, group: EventLoopGroup) async -> RunResult {
 
 private func summarize(_ stats: [ClientStats], duration: Double, into result: inout RunResult) {
     var latency = Histogram<UInt64>(
-        lowestDiscernibleValue: 1, highestTrackableValue: latencyCeilingMicros, numberOfSignificantValueDigits: .three)
+        lowestDiscernibleValue: 1,
+        highestTrackableValue: latencyCeilingMicros,
+        numberOfSignificantValueDigits: .three
+    )
     var published: UInt64 = 0
     var received: UInt64 = 0
     var publishedTotal: UInt64 = 0
@@ -166,10 +194,22 @@ private func summarize(_ stats: [ClientStats], duration: Double, into result: in
 
 /// Samples the broker's RSS, opens `connections` idle MQTT connections, samples again after `settle` seconds.
 func runIdle(_ plan: RunPlan, group: EventLoopGroup) async -> RunResult {
-    let connector = Connector(group: group, host: plan.host, port: plan.port, sendBufferBytes: plan.sendBuffer)
+    let connector = Connector(
+        group: group,
+        host: plan.host,
+        port: plan.port,
+        sendBufferBytes: plan.sendBuffer,
+        receiveBufferBytes: plan.receiveBuffer
+    )
     var result = RunResult(
-        broker: plan.label, scenario: plan.scenario.rawValue, durationS: 0, threads: plan.threads, errors: 0,
-        loadavg1m: ProcStats.loadAverage1m(), connections: plan.connections)
+        broker: plan.label,
+        scenario: plan.scenario.rawValue,
+        durationS: 0,
+        threads: plan.threads,
+        errors: 0,
+        loadavg1m: ProcStats.loadAverage1m(),
+        connections: plan.connections
+    )
     result.openFileLimit = ProcStats.raiseOpenFileLimit(to: UInt64(plan.connections + 1_024))
     result.rssBeforeKb = plan.brokerPID.flatMap { ProcStats.residentKilobytes(pid: $0) }
 

@@ -11,7 +11,8 @@ import Testing
         #expect(
             Array(buffer.readableBytesView) == [
                 0x10, 13, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x02, 0x01, 0x2C, 0x00, 0x01, 0x61,
-            ])
+            ]
+        )
     }
 
     @Test("SUBSCRIBE carries flags 0b0010 [MQTT-3.8.1-1], the packet id, one filter and its QoS")
@@ -98,7 +99,12 @@ import Testing
     func test_verifier() throws {
         var publish = ByteBuffer()
         ClientEncoder.writePublish(
-            topic: "t", qos: 1, packetID: 3, payload: ByteBuffer(bytes: [1, 2, 3]), into: &publish)
+            topic: "t",
+            qos: 1,
+            packetID: 3,
+            payload: ByteBuffer(bytes: [1, 2, 3]),
+            into: &publish
+        )
         let cases: [(ByteBuffer, [ServerPacket])] = [
             (ByteBuffer(bytes: [0x20, 2, 1, 0]), [.connack(sessionPresent: true, returnCode: 0)]),
             (ByteBuffer(bytes: [0x90, 4, 0, 1, 0, 1]), [.suback(packetID: 1, returnCodes: [0, 1])]),
@@ -106,8 +112,13 @@ import Testing
                 publish,
                 [
                     .publish(
-                        qos: 1, retain: false, dup: false, packetID: 3, topic: ByteBuffer(string: "t"),
-                        payload: ByteBuffer(bytes: [1, 2, 3]))
+                        qos: 1,
+                        retain: false,
+                        dup: false,
+                        packetID: 3,
+                        topic: ByteBuffer(string: "t"),
+                        payload: ByteBuffer(bytes: [1, 2, 3])
+                    )
                 ]
             ),
         ]
