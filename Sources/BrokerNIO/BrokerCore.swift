@@ -13,6 +13,7 @@ public final class BrokerCore: Sendable {
     let logger: Logger
     private let state: NIOLockedValueBox<BrokerState<ConnectionHandle>>
     private let rng = NIOLockedValueBox(SystemRandomNumberGenerator())
+    let mailboxes = LoopMailboxes()
 
     public init(limits: BrokerLimits, metrics: BrokerMetrics, logger: Logger) {
         self.limits = limits
@@ -104,22 +105,27 @@ public final class BrokerCore: Sendable {
             if d.handle.eventLoop.inEventLoop {
                 d.handle.deliverOnLoop(d.outbound)
             } else {
-                d.handle.eventLoop.execute { d.handle.deliverOnLoop(d.outbound) }
+                d.handle.mailbox.post(d.handle, d.outbound)
             }
             return
         }
-        var remote: [ObjectIdentifier: [BrokerState<ConnectionHandle>.Delivery]] = [:]
+        var remote: [ObjectIdentifier: [(ConnectionHandle, OutboundMessage)]] = [:]
         for d in deliveries {
             if d.handle.eventLoop.inEventLoop {
                 d.handle.deliverOnLoop(d.outbound)
             } else {
-                remote[ObjectIdentifier(d.handle.eventLoop), default: []].append(d)
+                remote[ObjectIdentifier(d.handle.mailbox), default: []].append((d.handle, d.outbound))
             }
         }
-        for (_, batch) in remote {
-            batch[0].handle.eventLoop.execute {
-                for d in batch { d.handle.deliverOnLoop(d.outbound) }
-            }
+        for (_, batch) in remote { batch[0].0.mailbox.post(batch) }
+    }
+
+    /// A delivery reached a connection whose session had already been handed back (closed meanwhile): put it
+    /// in the session's queue wherever the session now is, so no QoS 1/2 message is lost in that window.
+    func requeue(_ outbound: OutboundMessage, tenant: TenantID, clientID: String) {
+        let now = Self.now()
+        if let d = state.withLockedValue({ $0.requeue(outbound, tenant: tenant, clientID: clientID, now: now) }) {
+            d.handle.mailbox.post(d.handle, d.outbound)
         }
     }
 

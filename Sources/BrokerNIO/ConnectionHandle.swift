@@ -5,29 +5,37 @@ import NIOCore
 /// loop-confined ``MQTTConnectionHandler`` from another thread (every call hops to the connection's loop).
 public final class ConnectionHandle: Hashable, Sendable {
     public let eventLoop: any EventLoop
-    private let handler: NIOLoopBound<MQTTConnectionHandler>
+    let mailbox: LoopMailbox
+    /// Weak: the handler owns its handle, not the other way round (no cycle, so both are freed on close).
+    private let handler: NIOLoopBound<WeakHandler>
 
-    init(handler: MQTTConnectionHandler, eventLoop: any EventLoop) {
+    final class WeakHandler {
+        weak var value: MQTTConnectionHandler?
+        init(_ v: MQTTConnectionHandler) { value = v }
+    }
+
+    init(handler: MQTTConnectionHandler, eventLoop: any EventLoop, mailbox: LoopMailbox) {
         self.eventLoop = eventLoop
-        self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
+        self.mailbox = mailbox
+        self.handler = NIOLoopBound(WeakHandler(handler), eventLoop: eventLoop)
     }
 
     /// Runs `body` with the handler on its loop (inline when already there).
     func withHandler(_ body: @escaping @Sendable (MQTTConnectionHandler) -> Void) {
         if eventLoop.inEventLoop {
-            body(handler.value)
+            if let h = handler.value.value { body(h) }
         } else {
             let h = handler
-            eventLoop.execute { body(h.value) }
+            eventLoop.execute { if let v = h.value.value { body(v) } }
         }
     }
 
     /// Hands routed messages to the connection. Must be called on the connection's loop.
     func deliverOnLoop(_ outbound: OutboundMessage) {
-        handler.value.deliver(outbound)
+        handler.value.value?.deliver(outbound)
     }
 
-    func flushOnLoop() { handler.value.flushIfNeeded() }
+    func flushOnLoop() { handler.value.value?.flushIfNeeded() }
 
     public static func == (a: ConnectionHandle, b: ConnectionHandle) -> Bool { a === b }
     public func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(self)) }

@@ -42,7 +42,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.handle = ConnectionHandle(handler: self, eventLoop: context.eventLoop)
+        self.handle = ConnectionHandle(handler: self, eventLoop: context.eventLoop,
+                                       mailbox: core.mailboxes.mailbox(for: context.eventLoop))
         if let remote = context.channel.remoteAddress { logger[metadataKey: "mqtt.peer"] = "\(remote)" }
     }
 
@@ -220,6 +221,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     /// A routed message for this client (called on our loop).
     func deliver(_ outbound: OutboundMessage) {
+        if machine.sessionEnded {
+            // Routed before our close reached the broker: the session lives elsewhere now.
+            if outbound.qos > .atMostOnce {
+                core.requeue(outbound, tenant: tenant, clientID: machine.clientID)
+            }
+            return
+        }
         guard let context else { return }
         if outbound.qos == .atMostOnce && !context.channel.isWritable {
             // QoS 0 is "at most once": shed it rather than buffer without bound behind a slow reader.

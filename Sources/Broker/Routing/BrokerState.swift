@@ -273,6 +273,24 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         return deliveries
     }
 
+    /// A QoS 1/2 delivery that reached a connection after it handed its session back: queue it on the parked
+    /// session, or return it for the connection that now holds the session.
+    public mutating func requeue(_ outbound: OutboundMessage, tenant: TenantID, clientID: String, now: Timestamp)
+        -> Delivery?
+    {
+        guard tenants[tenant] != nil else { return nil }
+        var deliveries: [Delivery] = []
+        var queued = 0
+        var dropped: UInt64 = 0
+        let limit = limits.maxQueuedMessages
+        Self.withTenant(&tenants[tenant]!) { t in
+            Self.place(outbound, for: clientID, in: &t, limit: limit, into: &deliveries, queued: &queued, dropped: &dropped)
+        }
+        queuedMessages += queued
+        droppedQueueFull += dropped
+        return deliveries.first
+    }
+
     /// One entry per client: highest QoS, Retain As Published if any matching subscription asked for it.
     private static func mergePerClient(_ matches: [(clientID: String, options: SubscriptionOptions)])
         -> [(clientID: String, options: SubscriptionOptions)]
@@ -297,6 +315,11 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
                                 queued: inout Int, dropped: inout UInt64) {
         let outbound = OutboundMessage(message: message, qos: min(options.qos, message.qos),
                                        retain: options.retainAsPublished ? message.retain : false)
+        place(outbound, for: clientID, in: &t, limit: limit, into: &deliveries, queued: &queued, dropped: &dropped)
+    }
+
+    private static func place(_ outbound: OutboundMessage, for clientID: String, in t: inout Tenant, limit: Int,
+                              into deliveries: inout [Delivery], queued: inout Int, dropped: inout UInt64) {
         switch t.sessions[clientID] {
         case .connected(let h, _, _):
             deliveries.append(Delivery(handle: h, outbound: outbound))

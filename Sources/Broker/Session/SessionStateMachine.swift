@@ -194,7 +194,7 @@ public struct SessionStateMachine: Sendable {
         return actions
     }
 
-    var sessionEnded = false
+    public internal(set) var sessionEnded = false
 
     private mutating func endSession(now: Timestamp, into actions: inout [Action]) {
         guard !sessionEnded, !clientID.isEmpty else { return }
