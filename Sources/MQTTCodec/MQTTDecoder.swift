@@ -11,13 +11,16 @@ import NIOCore
 ///   maximum packet size.
 /// - A body must be consumed exactly: a field running past the Remaining Length, or bytes left after the last field,
 ///   make the packet malformed.
-/// - Payloads, passwords, Will payloads and binary properties are slices of the input buffer (no copy); see
-///   ``PublishPacket/payload``.
+/// - Payloads, passwords, Will payloads, Correlation Data and Authentication Data are `readSlice` slices of the
+///   input buffer (no copy). A slice keeps the whole underlying storage alive (in a pipeline: the receive
+///   cumulation buffer, which NIO then copies on its next write). Pass slices on promptly; copy a payload into a
+///   fresh buffer before storing it for long (retained messages, offline queues).
 public struct MQTTDecoder: Sendable {
     /// Which side of the connection this decoder runs on. A server decodes client-to-server packets, a client
     /// server-to-client ones ([MQTT-2.1.2] table 2-1, "Direction of flow"); a packet sent in the wrong direction
     /// is a Protocol Error.
     public enum Role: Sendable { case server, client }
+    /// The side this decoder runs on.
     public let role: Role
     /// Largest accepted packet, fixed header included (the MQTT 5 definition of Maximum Packet Size). The default is
     /// the protocol maximum: 1 + 4 + 268,435,455.
