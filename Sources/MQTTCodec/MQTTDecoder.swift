@@ -13,8 +13,9 @@ import NIOCore
 ///   make the packet malformed.
 /// - Payloads, passwords, Will payloads, Correlation Data and Authentication Data are `readSlice` slices of the
 ///   input buffer (no copy). A slice keeps the whole underlying storage alive (in a pipeline: the receive
-///   cumulation buffer, which NIO then copies on its next write). Pass slices on promptly; copy a payload into a
-///   fresh buffer before storing it for long (retained messages, offline queues).
+///   cumulation buffer, which ByteToMessageHandler then has to copy or reallocate instead of reusing in place).
+///   Pass slices on promptly; copy a payload into a fresh buffer before storing it for long (retained messages,
+///   offline queues).
 public struct MQTTDecoder: Sendable {
     /// Which side of the connection this decoder runs on. A server decodes client-to-server packets, a client
     /// server-to-client ones ([MQTT-2.1.2] table 2-1, "Direction of flow"); a packet sent in the wrong direction
