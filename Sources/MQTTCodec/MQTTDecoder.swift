@@ -11,6 +11,8 @@ import NIOCore
 ///   maximum packet size.
 /// - A body must be consumed exactly: a field running past the Remaining Length, or bytes left after the last field,
 ///   make the packet malformed.
+/// - Topic Names and Topic Filters are only checked as UTF-8 strings: wildcards in a Topic Name, empty names or
+///   filters and filter syntax are the broker's to judge (v5 answers 0x90 / 0x8F), as is Topic Alias 0 (0x94).
 /// - Payloads, passwords, Will payloads, Correlation Data and Authentication Data are `readSlice` slices of the
 ///   input buffer (no copy). A slice keeps the whole underlying storage alive (in a pipeline: the receive
 ///   cumulation buffer, which ByteToMessageHandler then has to copy or reallocate instead of reusing in place).
@@ -26,8 +28,9 @@ public struct MQTTDecoder: Sendable {
     /// Largest accepted packet, fixed header included (the MQTT 5 definition of Maximum Packet Size). The default is
     /// the protocol maximum: 1 + 4 + 268,435,455.
     public var maxPacketSize: Int
-    /// Server role: nil until a CONNECT has been decoded, then that CONNECT's version. Client role: the version
-    /// negotiated in CONNECT, given at init.
+    /// Server role: nil until a CONNECT has been decoded, then that CONNECT's version (a later CONNECT does not
+    /// change it); while nil, only CONNECT is accepted ([MQTT-3.1.0-1]). A server decoder created with a version
+    /// skips that rule (useful in tests). Client role: the version negotiated in CONNECT, given at init.
     public var version: ProtocolVersion?
 
     /// - Precondition: a client-role decoder needs `version`.
