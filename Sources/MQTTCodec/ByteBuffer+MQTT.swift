@@ -77,21 +77,17 @@ extension ByteBuffer {
 /// Result of looking at a Variable Byte Integer without consuming it.
 enum VarintPeek: Equatable {
     case value(UInt32, length: Int)
-    case needMoreBytes(lowerBound: Int, bytesSeen: Int)
+    case needMoreBytes
     case tooLong
     case notMinimal
 
-    /// Decodes the Variable Byte Integer starting at `index` without moving the reader index. With minimal encoding
-    /// a value still missing its last byte after `k` continuation bytes is at least `acc + 128^k`, which lets the
-    /// decoder reject an oversized packet before its length has fully arrived.
+    /// Decodes the Variable Byte Integer starting at `index` without moving the reader index.
     @inline(__always)
     static func peek(_ buffer: ByteBuffer, at index: Int) -> VarintPeek {
         var value: UInt32 = 0
         var shift: UInt32 = 0
         for i in 0..<4 {
-            guard let byte = buffer.getInteger(at: index + i, as: UInt8.self) else {
-                return .needMoreBytes(lowerBound: Int(value) + (i == 0 ? 0 : 1 << shift), bytesSeen: i)
-            }
+            guard let byte = buffer.getInteger(at: index + i, as: UInt8.self) else { return .needMoreBytes }
             value |= UInt32(byte & 0x7F) << shift
             if byte & 0x80 == 0 {
                 // [MQTT-1.5.5-1] a final byte of 0 after continuation bytes means a longer encoding than needed.

@@ -11,19 +11,26 @@ import NIOCore
 ///   maximum packet size.
 /// - A body must be consumed exactly: a field running past the Remaining Length, or bytes left after the last field,
 ///   make the packet malformed.
-/// - Payloads, passwords, Will payloads and binary properties are slices of the input buffer (no copy); see
-///   ``PublishPacket/payload``.
+/// - Topic Names and Topic Filters are only checked as UTF-8 strings: wildcards in a Topic Name, empty names or
+///   filters and filter syntax are the broker's to judge (v5 answers 0x90 / 0x8F), as is Topic Alias 0 (0x94).
+/// - Payloads, passwords, Will payloads, Correlation Data and Authentication Data are `readSlice` slices of the
+///   input buffer (no copy). A slice keeps the whole underlying storage alive (in a pipeline: the receive
+///   cumulation buffer, which ByteToMessageHandler then has to copy or reallocate instead of reusing in place).
+///   Pass slices on promptly; copy a payload into a fresh buffer before storing it for long (retained messages,
+///   offline queues).
 public struct MQTTDecoder: Sendable {
     /// Which side of the connection this decoder runs on. A server decodes client-to-server packets, a client
     /// server-to-client ones ([MQTT-2.1.2] table 2-1, "Direction of flow"); a packet sent in the wrong direction
     /// is a Protocol Error.
     public enum Role: Sendable { case server, client }
+    /// The side this decoder runs on.
     public let role: Role
     /// Largest accepted packet, fixed header included (the MQTT 5 definition of Maximum Packet Size). The default is
     /// the protocol maximum: 1 + 4 + 268,435,455.
     public var maxPacketSize: Int
-    /// Server role: nil until a CONNECT has been decoded, then that CONNECT's version. Client role: the version
-    /// negotiated in CONNECT, given at init.
+    /// Server role: nil until a CONNECT has been decoded, then that CONNECT's version (a later CONNECT does not
+    /// change it); while nil, only CONNECT is accepted ([MQTT-3.1.0-1]). A server decoder created with a version
+    /// skips that rule (useful in tests). Client role: the version negotiated in CONNECT, given at init.
     public var version: ProtocolVersion?
 
     /// - Precondition: a client-role decoder needs `version`.
@@ -41,26 +48,8 @@ public struct MQTTDecoder: Sendable {
         guard let first = buffer.getInteger(at: start, as: UInt8.self) else { return nil }
         let type = try validateFixedHeaderByte(first)
 
-        let remaining: Int
-        let headerLength: Int
-        switch VarintPeek.peek(buffer, at: start + 1) {
-        case .value(let value, let length):
-            remaining = Int(value)
-            headerLength = 1 + length
-        case .needMoreBytes(let lowerBound, let bytesSeen):
-            // The length is not complete, but it can already be too large.
-            let minimum = 1 + (bytesSeen + 1) + lowerBound
-            if minimum > maxPacketSize { throw .packetTooLarge(size: minimum, limit: maxPacketSize) }
-            return nil
-        case .tooLong:
-            throw .malformed("Remaining Length longer than 4 bytes [MQTT-1.5.5] [MQTT-2.2.3]")
-        case .notMinimal:
-            throw .malformed("Remaining Length not minimally encoded [MQTT-1.5.5-1]")
-        }
-
+        guard let (remaining, headerLength) = try peekRemainingLength(buffer, at: start + 1) else { return nil }
         let total = headerLength + remaining
-        // Checked before the body is buffered, so an oversized announcement fails after its header alone.
-        guard total <= maxPacketSize else { throw .packetTooLarge(size: total, limit: maxPacketSize) }
         guard buffer.readableBytes >= total else { return nil }
 
         var body = buffer.getSlice(at: start + headerLength, length: remaining)!
@@ -73,6 +62,35 @@ public struct MQTTDecoder: Sendable {
     }
 
     // MARK: - Fixed header
+
+    /// Reads the Remaining Length at `index` without consuming it; nil if it has not fully arrived.
+    ///
+    /// The maximum packet size is checked before the body is buffered, and even before the length is complete:
+    /// with minimal encoding ([MQTT-1.5.5-1]), after `k` bytes that all have the continuation bit the length is at
+    /// least `value + 128^k` and the fixed header at least `k + 2` bytes. Each check depends only on the bytes read
+    /// so far, in a fixed order, so the outcome is the same however the stream is split.
+    @inline(__always)
+    private func peekRemainingLength(_ buffer: ByteBuffer, at index: Int) throws(MQTTCodecError)
+        -> (remaining: Int, headerLength: Int)?
+    {
+        var value = 0
+        var multiplier = 1
+        for i in 0..<4 {
+            guard let byte = buffer.getInteger(at: index + i, as: UInt8.self) else { return nil }
+            value += Int(byte & 0x7F) * multiplier
+            multiplier *= 128
+            if byte & 0x80 == 0 {
+                if byte == 0 && i > 0 { throw .malformed("Remaining Length not minimally encoded [MQTT-1.5.5-1]") }
+                let total = 1 + (i + 1) + value
+                guard total <= maxPacketSize else { throw .packetTooLarge(size: total, limit: maxPacketSize) }
+                return (value, i + 2)
+            }
+            if i == 3 { throw .malformed("Remaining Length longer than 4 bytes [MQTT-1.5.5] [MQTT-2.2.3]") }
+            let minimum = 1 + (i + 2) + value + multiplier
+            if minimum > maxPacketSize { throw .packetTooLarge(size: minimum, limit: maxPacketSize) }
+        }
+        return nil  // unreachable: the loop returns or throws by its fourth byte
+    }
 
     /// Validates byte 1 of the fixed header: packet type, direction, "CONNECT first" and flags.
     @inline(__always)

@@ -8,6 +8,7 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     /// The wrapped parser; its ``MQTTDecoder/version`` is set by the first CONNECT in the server role.
     public var decoder: MQTTDecoder
 
+    /// Wraps an existing parser (e.g. a client-role one with its version).
     public init(decoder: MQTTDecoder) { self.decoder = decoder }
 
     /// Convenience for ``MQTTDecoder/init(role:maxPacketSize:version:)``.
@@ -15,6 +16,7 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         self.decoder = MQTTDecoder(role: role, maxPacketSize: maxPacketSize, version: version)
     }
 
+    /// One packet, or nil when more bytes are needed (see ``MQTTDecoder/decode(_:)``).
     public mutating func decode(buffer: inout ByteBuffer) throws -> MQTTPacket? {
         try decoder.decode(&buffer)
     }
@@ -33,8 +35,10 @@ public struct MQTTPacketEncoder: MessageToByteEncoder, Sendable {
     /// The protocol version packets are encoded for.
     public var version: ProtocolVersion
 
+    /// An encoder for `version`.
     public init(version: ProtocolVersion) { self.version = version }
 
+    /// Appends `data` encoded for ``version`` to `out`; never throws.
     public func encode(data: MQTTPacket, out: inout ByteBuffer) throws {
         MQTTEncoder.encode(data, version: version, into: &out)
     }

@@ -95,4 +95,24 @@ struct DripFeedTests {
             #expect(buffer.readerIndex == 0 && buffer.readableBytes == n)
         }
     }
+
+    /// Regression (found by the fuzzer): with a 2,048-byte limit, `E0 BF BF BF BF …` was "too large" when fed byte by
+    /// byte (judged on the partial length) but "malformed" when it arrived at once (5-byte length seen first).
+    @Test("errors do not depend on the split either (fuzz regression: overlong and oversized Remaining Length)",
+          arguments: [[0xE0, 0xBF, 0xBF, 0xBF, 0xBF, 0xBF, 0x00], [0x30, 0x80, 0x80, 0x80, 0x80],
+                      [0x30, 0xFF, 0x7F], [0x30, 0x80, 0x00]] as [[UInt8]])
+    func errorIndependentOfSplit(bytes: [UInt8]) {
+        func outcome(chunk: Int) -> MQTTCodecError? {
+            var decoder = MQTTDecoder(role: .server, maxPacketSize: 2_048, version: .v5)
+            do {
+                _ = try decodeDripped(bytes, chunk: chunk, decoder: &decoder)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let whole = outcome(chunk: bytes.count)
+        #expect(whole != nil)
+        for chunk in 1..<bytes.count { #expect(outcome(chunk: chunk) == whole, "chunk \(chunk)") }
+    }
 }

@@ -23,9 +23,9 @@ struct MalformedHeaderTests {
 
     @Test("Maximum Packet Size: an oversized packet is rejected from its fixed header alone")
     func packetTooLargeHeaderOnly() {
-        var decoder = MQTTDecoder(role: .server, maxPacketSize: 100, version: .v5)
+        var decoder = MQTTDecoder(role: .server, maxPacketSize: 500, version: .v5)
         var buffer = ByteBuffer(bytes: [0x30] + encodeVarint(1_000))
-        #expect(throws: MQTTCodecError.packetTooLarge(size: 1_003, limit: 100)) { try decoder.decode(&buffer) }
+        #expect(throws: MQTTCodecError.packetTooLarge(size: 1_003, limit: 500)) { try decoder.decode(&buffer) }
     }
 
     @Test("Maximum Packet Size: rejected while the Remaining Length is still arriving")

@@ -27,25 +27,77 @@ extension PublishPacket {
                              dup: flags & 0x08 != 0, packetID: packetID, properties: properties)
     }
 
+    /// The broker's hot path. The fixed header, Topic Name, Packet Identifier and an empty Property Length are
+    /// written with one raw-pointer write (one capacity and uniqueness check instead of one per field); properties
+    /// and payload follow.
     @inline(__always)
     func encode(version: ProtocolVersion, into buffer: inout ByteBuffer, includePayload: Bool) {
         let v5 = version == .v5
         let propLength = v5 ? properties.encodedLength : 0
         let hasID = qos != .atMostOnce
-        let headerBody = stringSize(topic) + (hasID ? 2 : 0) + (v5 ? MQTTProperties.blockSize(propLength) : 0)
+        let topicLength = topic.utf8.count
+        precondition(topicLength <= 65_535, "MQTT topic name longer than 65535 bytes (\(topicLength))")
+        let headerBody = 2 + topicLength + (hasID ? 2 : 0) + (v5 ? MQTTProperties.blockSize(propLength) : 0)
+        let remaining = headerBody + payload.readableBytes
+        precondition(remaining <= Int(maxVarint), "MQTT packet too large: remaining length \(remaining)")
+        var first = PacketType.publish.rawValue << 4 | qos.rawValue << 1
+        if retain { first |= 0x01 }
+        if dup { first |= 0x08 }
+        // [MQTT-2.2.1-2]: a QoS > 0 PUBLISH needs an identifier; a missing one is written as 0 (invalid).
+        let id = packetID ?? 0
+        let emptyProperties = v5 && propLength == 0
+        // Without properties to write in between, the payload joins the raw write too.
+        let inlinePayload = includePayload && (!v5 || emptyProperties)
         let payloadLength = payload.readableBytes
-        var flags = qos.rawValue << 1
-        if retain { flags |= 0x01 }
-        if dup { flags |= 0x08 }
-        MQTTEncoder.writeFixedHeader(type: .publish, flags: flags, remainingLength: headerBody + payloadLength,
-                                     into: &buffer, reserving: includePayload ? nil : headerBody)
-        buffer.mqttWriteString(topic)
-        if hasID {
-            // [MQTT-2.2.1-2]: a QoS > 0 PUBLISH needs an identifier; a missing one is written as 0 (invalid).
-            buffer.writeInteger(packetID ?? 0, endianness: .big)
+        let rawLength = 1 + varintSize(remaining) + 2 + topicLength + (hasID ? 2 : 0) + (emptyProperties ? 1 : 0)
+            + (inlinePayload ? payloadLength : 0)
+        buffer.reserveCapacity(minimumWritableBytes: 1 + varintSize(remaining) + (includePayload ? remaining : headerBody))
+
+        let wroteRaw: Int? = topic.utf8.withContiguousStorageIfAvailable { utf8 in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: rawLength) { out in
+                out[0] = first
+                var i = 1
+                var v = remaining
+                repeat {  // Remaining Length, [MQTT-1.5.5]
+                    out[i] = UInt8(truncatingIfNeeded: v & 0x7F) | (v > 0x7F ? 0x80 : 0)
+                    v >>= 7
+                    i += 1
+                } while v > 0
+                out[i] = UInt8(truncatingIfNeeded: topicLength >> 8)
+                out[i + 1] = UInt8(truncatingIfNeeded: topicLength)
+                i += 2
+                if topicLength > 0 {
+                    UnsafeMutableRawBufferPointer(rebasing: out[i..<(i + topicLength)])
+                        .copyMemory(from: UnsafeRawBufferPointer(utf8))
+                    i += topicLength
+                }
+                if hasID {
+                    out[i] = UInt8(truncatingIfNeeded: id >> 8)
+                    out[i + 1] = UInt8(truncatingIfNeeded: id)
+                    i += 2
+                }
+                if emptyProperties {
+                    out[i] = 0
+                    i += 1
+                }
+                if inlinePayload {
+                    payload.withUnsafeReadableBytes { bytes in
+                        UnsafeMutableRawBufferPointer(rebasing: out[i...]).copyMemory(from: bytes)
+                    }
+                    i += payloadLength
+                }
+                return i
+            }
         }
-        if v5 { properties.write(length: propLength, into: &buffer) }
-        if includePayload { buffer.writeImmutableBuffer(payload) }
+        if wroteRaw == nil {  // a non-contiguous (bridged) String: write field by field
+            MQTTEncoder.writeFixedHeader(type: .publish, flags: first & 0x0F, remainingLength: remaining, into: &buffer,
+                                         reserving: includePayload ? nil : headerBody)
+            buffer.mqttWriteString(topic)
+            if hasID { buffer.writeInteger(id, endianness: .big) }
+            if emptyProperties { buffer.writeInteger(UInt8(0)) }
+        }
+        if v5 && !emptyProperties { properties.write(length: propLength, into: &buffer) }
+        if includePayload && (wroteRaw == nil || !inlinePayload) { buffer.writeImmutableBuffer(payload) }
     }
 }
 
