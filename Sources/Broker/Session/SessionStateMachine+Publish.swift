@@ -1,0 +1,208 @@
+import IoTTypes
+import MQTTCodec
+import NIOCore
+import TopicTrie
+
+extension SessionStateMachine {
+    // MARK: - PUBLISH from the client
+
+    mutating func onPublish(_ p: PublishPacket, now: Timestamp, into actions: inout [Action]) {
+        // Topic alias ([MQTT-3.3.2-7]..[MQTT-3.3.2-12]).
+        var topic = p.topic
+        if let alias = p.properties.topicAlias {
+            guard version == .v5, alias != 0, alias <= limits.topicAliasMaximum else {
+                return protocolViolation(.topicAliasInvalid, into: &actions)
+            }
+            if topic.isEmpty {
+                guard let known = inboundAliases[alias] else {
+                    return protocolViolation(.protocolError, into: &actions)  // unknown alias
+                }
+                topic = known
+            } else {
+                inboundAliases[alias] = topic
+            }
+        } else if topic.isEmpty {
+            return protocolViolation(.protocolError, into: &actions)  // no topic and no alias
+        }
+        do {
+            try Topic.validateName(topic, limits: limits.topic)
+        } catch {
+            return protocolViolation(.topicNameInvalid, into: &actions)  // [MQTT-3.3.2-2]
+        }
+        if p.qos > limits.maxQoS { return protocolViolation(.qosNotSupported, into: &actions) }
+        if p.retain && !limits.retainAvailable { return protocolViolation(.retainNotSupported, into: &actions) }
+        // AWS IoT: a retained publish to a reserved `$` topic is refused.
+        if p.retain && topic.hasPrefix("$") { return protocolViolation(.topicNameInvalid, into: &actions) }
+        if p.properties.subscriptionIdentifiers.count > 0 {
+            return protocolViolation(.protocolError, into: &actions)  // [MQTT-3.3.4-6] client→server
+        }
+
+        if p.properties.payloadFormatIndicator == 1 && !p.payload.isValidUTF8 {
+            // [MQTT-3.3.2-4] may be refused with 0x99.
+            switch p.qos {
+            case .atMostOnce: return protocolViolation(.payloadFormatInvalid, into: &actions)
+            case .atLeastOnce:
+                actions.append(.send(.puback(PubAckPacket(packetID: p.packetID ?? 0, reasonCode: .payloadFormatInvalid))))
+                return
+            case .exactlyOnce:
+                actions.append(.send(.pubrec(PubAckPacket(packetID: p.packetID ?? 0, reasonCode: .payloadFormatInvalid))))
+                return
+            }
+        }
+
+        let message = makeMessage(topic: topic, payload: p.payload, qos: p.qos, retain: p.retain,
+                                  properties: p.properties, now: now)
+        switch p.qos {
+        case .atMostOnce:
+            publish(message, into: &actions)
+        case .atLeastOnce:
+            publish(message, into: &actions)
+            actions.append(.send(.puback(PubAckPacket(packetID: p.packetID ?? 0))))
+        case .exactlyOnce:
+            let id = p.packetID ?? 0
+            if session.inboundQoS2.contains(id) {
+                // A retransmission of a message we already own: acknowledge again, do not route twice.
+                actions.append(.send(.pubrec(PubAckPacket(packetID: id))))
+                return
+            }
+            // [MQTT-3.3.4-7] more unacknowledged QoS 2 publishes than our Receive Maximum.
+            if session.inboundQoS2.count >= Int(limits.receiveMaximum) {
+                return protocolViolation(.receiveMaximumExceeded, into: &actions)
+            }
+            session.inboundQoS2.insert(id)
+            publish(message, into: &actions)
+            actions.append(.send(.pubrec(PubAckPacket(packetID: id))))
+        }
+    }
+
+    private func publish(_ message: BrokerMessage, into actions: inout [Action]) {
+        if message.retain { actions.append(.retain(message)) }
+        actions.append(.route(message))
+    }
+
+    mutating func onPubRel(_ a: PubAckPacket, into actions: inout [Action]) {
+        if session.inboundQoS2.remove(a.packetID) != nil {
+            actions.append(.send(.pubcomp(PubAckPacket(packetID: a.packetID))))
+        } else {
+            actions.append(.send(.pubcomp(PubAckPacket(packetID: a.packetID, reasonCode: .packetIdentifierNotFound))))
+        }
+    }
+
+    // MARK: - Acknowledgements of our deliveries
+
+    mutating func onPubAck(_ a: PubAckPacket, now: Timestamp, into actions: inout [Action]) {
+        if let e = session.inflight[a.packetID], e.phase == .awaitingPubAck {
+            session.inflight[a.packetID] = nil
+            drainPending(now: now, into: &actions)
+        }
+        // An unknown id is ignored: it may be a late ack for a message resent after a takeover.
+    }
+
+    mutating func onPubRec(_ a: PubAckPacket, now: Timestamp, into actions: inout [Action]) {
+        guard let e = session.inflight[a.packetID], e.phase == .awaitingPubRec else {
+            actions.append(.send(.pubrel(PubAckPacket(packetID: a.packetID, reasonCode: .packetIdentifierNotFound))))
+            return
+        }
+        if a.reasonCode.isFailure {
+            // [MQTT-4.3.3] a failed PUBREC ends the exchange.
+            session.inflight[a.packetID] = nil
+            drainPending(now: now, into: &actions)
+            return
+        }
+        session.inflight[a.packetID]?.phase = .awaitingPubComp
+        actions.append(.send(.pubrel(PubAckPacket(packetID: a.packetID))))
+    }
+
+    mutating func onPubComp(_ a: PubAckPacket, now: Timestamp, into actions: inout [Action]) {
+        if let e = session.inflight[a.packetID], e.phase == .awaitingPubComp {
+            session.inflight[a.packetID] = nil
+            drainPending(now: now, into: &actions)
+        }
+    }
+
+    // MARK: - Deliveries to the client
+
+    /// The broker routed a message to this session.
+    public mutating func onDeliver(_ outbound: OutboundMessage, now: Timestamp) -> [Action] {
+        var actions: [Action] = []
+        switch phase {
+        case .opening: bufferedDeliveries.append(outbound)
+        case .connected: deliver(outbound, now: now, into: &actions)
+        case .awaitingConnect, .closed:
+            // The connection is going away; the broker will queue for the parked session from now on.
+            // QoS 1/2 arriving in this window are kept in the session so nothing acknowledged is lost.
+            if outbound.qos > .atMostOnce && !sessionEnded {
+                if !session.enqueue(outbound, limit: limits.maxQueuedMessages) { actions.append(.dropped(.queueFull)) }
+            }
+        }
+        return actions
+    }
+
+    mutating func deliver(_ outbound: OutboundMessage, now: Timestamp, into actions: inout [Action]) {
+        if outbound.message.isExpired(at: now) {
+            actions.append(.dropped(.expired))
+            return
+        }
+        if outbound.qos == .atMostOnce {
+            actions.append(.send(.publish(publishPacket(outbound, packetID: nil, dup: false, now: now))))
+            return
+        }
+        // Keep order: if anything is queued, this one queues behind it ([MQTT-4.6.0-6]).
+        if session.inflight.count >= sendQuota || !session.pending.isEmpty {
+            if !session.enqueue(outbound, limit: limits.maxQueuedMessages) { actions.append(.dropped(.queueFull)) }
+            if session.inflight.count < sendQuota { drainPending(now: now, into: &actions) }
+            return
+        }
+        send(outbound, now: now, into: &actions)
+    }
+
+    private mutating func send(_ outbound: OutboundMessage, now: Timestamp, into actions: inout [Action]) {
+        guard let id = session.allocatePacketID() else {
+            if !session.enqueue(outbound, limit: limits.maxQueuedMessages) { actions.append(.dropped(.queueFull)) }
+            return
+        }
+        let phase: SessionState.InflightPhase = outbound.qos == .atLeastOnce ? .awaitingPubAck : .awaitingPubRec
+        session.inflight[id] = SessionState.Inflight(outbound: outbound, phase: phase, sequence: session.nextSequence)
+        session.nextSequence &+= 1
+        actions.append(.send(.publish(publishPacket(outbound, packetID: id, dup: false, now: now))))
+    }
+
+    mutating func drainPending(now: Timestamp, into actions: inout [Action]) {
+        while phase == .connected && session.inflight.count < sendQuota, let next = session.pending.popFirst() {
+            if next.message.isExpired(at: now) {
+                actions.append(.dropped(.expired))
+                continue
+            }
+            if next.qos == .atMostOnce {
+                actions.append(.send(.publish(publishPacket(next, packetID: nil, dup: false, now: now))))
+            } else {
+                send(next, now: now, into: &actions)
+            }
+        }
+    }
+
+    /// The PUBLISH for one delivery: remaining Message Expiry ([MQTT-3.3.2-6]) and an outbound topic alias when
+    /// the client accepts them (assigned first come, first served; never reassigned within a connection).
+    mutating func publishPacket(_ o: OutboundMessage, packetID: UInt16?, dup: Bool, now: Timestamp) -> PublishPacket {
+        var props = MQTTProperties()
+        var topic = o.message.topic
+        if version == .v5 {
+            props = o.message.properties
+            if let e = o.message.expiresAt {
+                props.append(.messageExpiryInterval(UInt32(clamping: now.secondsUntil(e))))
+            }
+            if clientTopicAliasMaximum > 0 {
+                if let alias = outboundAliases[topic] {
+                    props.append(.topicAlias(alias))
+                    topic = ""
+                } else if outboundAliases.count < Int(clientTopicAliasMaximum) {
+                    let alias = UInt16(outboundAliases.count + 1)
+                    outboundAliases[topic] = alias
+                    props.append(.topicAlias(alias))
+                }
+            }
+        }
+        return PublishPacket(topic: topic, payload: o.message.payload, qos: o.qos, retain: o.retain,
+                             dup: dup && o.qos > .atMostOnce, packetID: packetID, properties: props)
+    }
+}

@@ -1,0 +1,135 @@
+import Broker
+import IoTTypes
+import Logging
+import MQTTCodec
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The shell around the node-wide ``BrokerState``: one lock, held only for the pure state's short methods,
+/// and the fan-out of routed messages to connections, batched per event loop.
+public final class BrokerCore: Sendable {
+    public let limits: BrokerLimits
+    public let metrics: BrokerMetrics
+    let logger: Logger
+    private let state: NIOLockedValueBox<BrokerState<ConnectionHandle>>
+    private let rng = NIOLockedValueBox(SystemRandomNumberGenerator())
+
+    public init(limits: BrokerLimits, metrics: BrokerMetrics, logger: Logger) {
+        self.limits = limits
+        self.metrics = metrics
+        self.logger = logger
+        self.state = NIOLockedValueBox(BrokerState(limits: limits))
+    }
+
+    /// Monotonic now, on the same clock as NIO's deadlines.
+    static func now() -> Timestamp { Timestamp(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) }
+
+    // MARK: - Sessions
+
+    func openSession(tenant: TenantID, clientID: String, handle: ConnectionHandle, cleanStart: Bool)
+        -> BrokerState<ConnectionHandle>.OpenResult
+    {
+        let now = Self.now()
+        let result = state.withLockedValue {
+            $0.openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart, now: now)
+        }
+        updateGauges()
+        return result
+    }
+
+    func sessionClosed(tenant: TenantID, clientID: String, handle: ConnectionHandle, session: SessionState,
+                       expiry: UInt32, will: BrokerMessage?, willDelay: UInt32) {
+        let now = Self.now()
+        let (result, willNow) = state.withLockedValue {
+            $0.sessionClosed(tenant: tenant, clientID: clientID, handle: handle, state: session, expiry: expiry,
+                             will: will, willDelay: willDelay, now: now)
+        }
+        if let (next, handed) = result.handOver {
+            next.withHandler { $0.sessionHandedOver(handed) }
+        }
+        if let w = willNow { publish(w) }
+        updateGauges()
+    }
+
+    /// Expires parked sessions and publishes delayed Wills; the service calls it every second.
+    public func sweep() {
+        let now = Self.now()
+        let wills = state.withLockedValue { $0.sweep(now: now) }
+        for w in wills { publish(w) }
+        updateGauges()
+    }
+
+    func connectedHandles() -> [ConnectionHandle] { state.withLockedValue { $0.connectedHandles() } }
+
+    // MARK: - Subscriptions and retained messages
+
+    func subscribe(tenant: TenantID, clientID: String, filter: TopicFilterRef, options: SubscriptionOptions) {
+        state.withLockedValue { $0.subscribe(tenant: tenant, clientID: clientID, filter: filter, options: options) }
+    }
+
+    func unsubscribe(tenant: TenantID, clientID: String, filter: TopicFilterRef) {
+        state.withLockedValue { $0.unsubscribe(tenant: tenant, clientID: clientID, filter: filter) }
+    }
+
+    func retained(tenant: TenantID, filter: TopicFilterRef) -> [BrokerMessage] {
+        let now = Self.now()
+        return state.withLockedValue { $0.retainedMessages(tenant: tenant, filter: filter, now: now) }
+    }
+
+    // MARK: - Routing
+
+    /// Stores a retained message if flagged, then routes. Used for Wills; connections call the two steps.
+    func publish(_ message: BrokerMessage) {
+        if message.retain { storeRetained(message) }
+        route(message)
+    }
+
+    func storeRetained(_ message: BrokerMessage) {
+        state.withLockedValue { $0.storeRetained(message) }
+    }
+
+    /// Matches under the lock, then hands each delivery to its connection: inline on the caller's loop, and with
+    /// one task per other loop carrying that loop's whole batch.
+    func route(_ message: BrokerMessage) {
+        let now = Self.now()
+        let deliveries = state.withLockedValue { s in
+            s.route(message, now: now) { n in
+                n <= 1 ? 0 : self.rng.withLockedValue { Int.random(in: 0..<n, using: &$0) }
+            }
+        }
+        metrics.messagesRouted.increment()
+        guard !deliveries.isEmpty else { return }
+        if deliveries.count == 1 {
+            let d = deliveries[0]
+            if d.handle.eventLoop.inEventLoop {
+                d.handle.deliverOnLoop(d.outbound)
+            } else {
+                d.handle.eventLoop.execute { d.handle.deliverOnLoop(d.outbound) }
+            }
+            return
+        }
+        var remote: [ObjectIdentifier: [BrokerState<ConnectionHandle>.Delivery]] = [:]
+        for d in deliveries {
+            if d.handle.eventLoop.inEventLoop {
+                d.handle.deliverOnLoop(d.outbound)
+            } else {
+                remote[ObjectIdentifier(d.handle.eventLoop), default: []].append(d)
+            }
+        }
+        for (_, batch) in remote {
+            batch[0].handle.eventLoop.execute {
+                for d in batch { d.handle.deliverOnLoop(d.outbound) }
+            }
+        }
+    }
+
+    private func updateGauges() {
+        let (sessions, subs, queued) = state.withLockedValue { ($0.sessionCount, $0.subscriptionCount, $0.queuedMessages) }
+        metrics.sessions.record(sessions)
+        metrics.subscriptions.record(subs)
+        metrics.messagesQueued.record(queued)
+    }
+}
+
+import TopicTrie
+typealias TopicFilterRef = TopicFilter

@@ -1,0 +1,55 @@
+import MQTTCodec
+import Metrics
+
+/// The broker's metrics, created once (names follow `iot_<subsystem>_<what>_<unit>`). Counters are resolved up
+/// front so the hot path never looks a metric up by name.
+public final class BrokerMetrics: Sendable {
+    public let connections: Meter
+    public let connectionsAccepted: Counter
+    let packetsReceived: [Counter]  // indexed by PacketType.rawValue
+    let packetsSent: [Counter]
+    public let bytesReceived: Counter
+    public let bytesSent: Counter
+    public let messagesRouted: Counter
+    public let messagesDelivered: Counter
+    public let messagesDroppedQueueFull: Counter
+    public let messagesDroppedTooLarge: Counter
+    public let messagesDroppedExpired: Counter
+    public let messagesDroppedBackpressure: Counter
+    public let messagesQueued: Gauge
+    public let sessions: Gauge
+    public let subscriptions: Gauge
+    public let retainedMessages: Gauge
+    public let protocolErrors: Counter
+
+    public init() {
+        connections = Meter(label: "iot_mqtt_connections")
+        connectionsAccepted = Counter(label: "iot_mqtt_connections_accepted_total")
+        var received: [Counter] = []
+        var sent: [Counter] = []
+        for raw in 0...15 {
+            let name = PacketType(rawValue: UInt8(raw)).map { "\($0)" } ?? "reserved"
+            received.append(Counter(label: "iot_mqtt_packets_received_total", dimensions: [("type", name)]))
+            sent.append(Counter(label: "iot_mqtt_packets_sent_total", dimensions: [("type", name)]))
+        }
+        packetsReceived = received
+        packetsSent = sent
+        bytesReceived = Counter(label: "iot_mqtt_bytes_received_total")
+        bytesSent = Counter(label: "iot_mqtt_bytes_sent_total")
+        messagesRouted = Counter(label: "iot_mqtt_messages_routed_total")
+        messagesDelivered = Counter(label: "iot_mqtt_messages_delivered_total")
+        messagesDroppedQueueFull = Counter(label: "iot_mqtt_messages_dropped_total", dimensions: [("reason", "queue_full")])
+        messagesDroppedTooLarge = Counter(label: "iot_mqtt_messages_dropped_total", dimensions: [("reason", "too_large")])
+        messagesDroppedExpired = Counter(label: "iot_mqtt_messages_dropped_total", dimensions: [("reason", "expired")])
+        messagesDroppedBackpressure = Counter(
+            label: "iot_mqtt_messages_dropped_total", dimensions: [("reason", "backpressure")])
+        messagesQueued = Gauge(label: "iot_mqtt_messages_queued")
+        sessions = Gauge(label: "iot_mqtt_sessions")
+        subscriptions = Gauge(label: "iot_mqtt_subscriptions")
+        retainedMessages = Gauge(label: "iot_mqtt_retained_messages")
+        protocolErrors = Counter(label: "iot_mqtt_protocol_errors_total")
+    }
+
+    func received(_ type: PacketType) { packetsReceived[Int(type.rawValue)].increment() }
+    func sent(_ type: PacketType) { packetsSent[Int(type.rawValue)].increment() }
+}

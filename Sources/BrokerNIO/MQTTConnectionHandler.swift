@@ -1,0 +1,314 @@
+import Broker
+import IoTTypes
+import Logging
+import MQTTCodec
+import NIOCore
+
+/// The shell of one MQTT connection: decodes bytes into packets, feeds them to its ``SessionStateMachine``
+/// and carries out the returned actions. Everything here runs on the channel's event loop.
+final class MQTTConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let core: BrokerCore
+    private var machine: SessionStateMachine
+    private var decoder: MQTTDecoder
+    private var cumulation: ByteBuffer?
+    private var context: ChannelHandlerContext?
+    private(set) var handle: ConnectionHandle?
+    private var logger: Logger
+    private var keepAliveTask: Scheduled<Void>?
+    private var needsFlush = false
+    private var flushRegistered = false
+    private var closing = false
+    private var counted = false
+    private let tenant: TenantID
+
+    init(core: BrokerCore, tenant: TenantID = .default, logger: Logger) {
+        self.core = core
+        self.tenant = tenant
+        self.machine = SessionStateMachine(tenant: tenant, limits: core.limits)
+        self.decoder = MQTTDecoder(role: .server, maxPacketSize: Int(core.limits.maxPacketSize))
+        self.logger = logger
+    }
+
+    /// The loop's clock: real time on a MultiThreadedEventLoopGroup, virtual time on an EmbeddedEventLoop.
+    private var now: Timestamp {
+        guard let loop = context?.eventLoop else { return BrokerCore.now() }
+        return Timestamp(nanoseconds: Int64(loop.now.uptimeNanoseconds))
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.handle = ConnectionHandle(handler: self, eventLoop: context.eventLoop)
+        if let remote = context.channel.remoteAddress { logger[metadataKey: "mqtt.peer"] = "\(remote)" }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        keepAliveTask?.cancel()
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        counted = true
+        core.metrics.connections.increment()
+        core.metrics.connectionsAccepted.increment()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if counted {
+            counted = false
+            core.metrics.connections.decrement()
+        }
+        keepAliveTask?.cancel()
+        keepAliveTask = nil
+        perform(machine.onConnectionClosed(now: self.now), context: context)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        core.metrics.bytesReceived.increment(by: incoming.readableBytes)
+        guard !closing else { return }
+        if var c = cumulation {
+            c.writeBuffer(&incoming)
+            cumulation = nil
+            decodeAll(&c, context: context)
+            if c.readableBytes > 0 && !closing { cumulation = c }
+        } else {
+            decodeAll(&incoming, context: context)
+            if incoming.readableBytes > 0 && !closing {
+                // Keep only the unread tail (a partial packet), not the whole receive buffer.
+                var tail = context.channel.allocator.buffer(capacity: incoming.readableBytes)
+                tail.writeBuffer(&incoming)
+                cumulation = tail
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        while !closing {
+            let packet: MQTTPacket?
+            do {
+                packet = try decoder.decode(&buffer)
+            } catch {
+                decodeFailed(error, buffer: buffer, context: context)
+                return
+            }
+            guard let packet else { return }
+            core.metrics.received(packet.type)
+            let now = self.now
+            if case .connect(let c) = packet, machine.phase == .awaitingConnect {
+                logger[metadataKey: "mqtt.client_id"] = "\(c.clientID)"
+                perform(machine.onConnect(c, assignedID: Self.assignClientID(), now: now), context: context)
+            } else {
+                perform(machine.onPacket(packet, now: now), context: context)
+            }
+        }
+    }
+
+    /// Maps a codec error to the wire once: CONNACK before the session is up (if we can tell the client speaks
+    /// v5, or for an unsupported version), DISCONNECT on a v5 session, a plain close otherwise.
+    private func decodeFailed(_ error: MQTTCodecError, buffer: ByteBuffer, context: ChannelHandlerContext) {
+        core.metrics.protocolErrors.increment()
+        logger.info("rejecting malformed input", metadata: ["mqtt.error": "\(error)", "mqtt.reason": "\(error.reasonCode)"])
+        let reason = error.reasonCode
+        switch machine.phase {
+        case .awaitingConnect:
+            if case .unsupportedProtocolVersion = error {
+                // [MQTT-3.1.2-2] CONNACK return code 1 (in 3.1.1 form, which any client can read), then close.
+                write(.connack(ConnAckPacket(reasonCode: .unsupportedProtocolVersion)), version: .v311, context: context)
+            } else if Self.peekConnectVersion(buffer) == .v5 {
+                write(.connack(ConnAckPacket(reasonCode: reason)), version: .v5, context: context)
+            }
+        case .opening, .connected:
+            if machine.version == .v5 {
+                write(.disconnect(DisconnectPacket(reasonCode: reason)), version: .v5, context: context)
+            }
+        case .closed:
+            break
+        }
+        closeConnection(context: context)
+    }
+
+    // MARK: - Actions
+
+    private func perform(_ actions: [SessionStateMachine.Action], context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .send(let packet):
+                write(packet, version: machine.version, context: context)
+            case .openSession(let clientID, let cleanStart):
+                openSession(clientID: clientID, cleanStart: cleanStart, context: context)
+            case .route(let message):
+                core.route(message)
+            case .retain(let message):
+                core.storeRetained(message)
+            case .addSubscription(let filter, let options):
+                core.subscribe(tenant: tenant, clientID: machine.clientID, filter: filter, options: options)
+            case .removeSubscription(let filter):
+                core.unsubscribe(tenant: tenant, clientID: machine.clientID, filter: filter)
+            case .deliverRetained(let filter, let options):
+                for m in core.retained(tenant: tenant, filter: filter) {
+                    let o = OutboundMessage(message: m, qos: min(options.qos, m.qos), retain: true)
+                    perform(machine.onDeliver(o, now: self.now), context: context)
+                }
+            case .armKeepAlive(let at):
+                armKeepAlive(at: at, context: context)
+            case .close(let reason):
+                if reason.isFailure { core.metrics.protocolErrors.increment() }
+                logger.debug("closing", metadata: ["mqtt.reason": "\(reason)"])
+                closeConnection(context: context)
+            case .endSession(let state, let expiry, let will, let willDelay):
+                guard let handle else { continue }
+                core.sessionClosed(tenant: tenant, clientID: state.clientID, handle: handle, session: state,
+                                   expiry: expiry, will: will, willDelay: willDelay)
+            case .dropped(let reason):
+                switch reason {
+                case .queueFull: core.metrics.messagesDroppedQueueFull.increment()
+                case .tooLargeForClient: core.metrics.messagesDroppedTooLarge.increment()
+                case .expired: core.metrics.messagesDroppedExpired.increment()
+                }
+            }
+        }
+    }
+
+    private func openSession(clientID: String, cleanStart: Bool, context: ChannelHandlerContext) {
+        guard let handle else { return }
+        switch core.openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart) {
+        case .opened(let resumed):
+            perform(machine.onSessionOpened(resumed, now: self.now), context: context)
+        case .takeOver(let previous):
+            logger.info("session taken over by a new connection")
+            previous.withHandler { $0.takeOver() }
+        }
+    }
+
+    /// Another connection with our client id won: DISCONNECT 0x8E (v5) and close.
+    func takeOver() {
+        guard let context else { return }
+        perform(machine.onTakenOver(), context: context)
+        flushIfNeeded()
+    }
+
+    /// The broker handed us the session of the connection we took over.
+    func sessionHandedOver(_ state: SessionState?) {
+        guard let context else { return }
+        perform(machine.onSessionOpened(state, now: self.now), context: context)
+        flushIfNeeded()
+    }
+
+    /// Graceful shutdown: DISCONNECT 0x8B (v5) and close.
+    func serverShutdown() {
+        guard let context else { return }
+        perform(machine.onServerShutdown(), context: context)
+        flushIfNeeded()
+    }
+
+    /// A routed message for this client (called on our loop).
+    func deliver(_ outbound: OutboundMessage) {
+        guard let context else { return }
+        if outbound.qos == .atMostOnce && !context.channel.isWritable {
+            // QoS 0 is "at most once": shed it rather than buffer without bound behind a slow reader.
+            core.metrics.messagesDroppedBackpressure.increment()
+            return
+        }
+        perform(machine.onDeliver(outbound, now: self.now), context: context)
+        if needsFlush && !flushRegistered, let handle {
+            flushRegistered = true
+            LoopFlushers.current(for: context.eventLoop).register(handle)
+        }
+    }
+
+    func flushIfNeeded() {
+        flushRegistered = false
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    // MARK: - I/O helpers
+
+    private func write(_ packet: MQTTPacket, version: ProtocolVersion, context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: Self.estimatedSize(packet))
+        MQTTEncoder.encode(packet, version: version, into: &buffer)
+        if case .publish = packet, buffer.readableBytes > Int(machine.clientMaximumPacketSize) {
+            // [MQTT-3.1.2-24] never send more than the client's Maximum Packet Size: drop the message.
+            core.metrics.messagesDroppedTooLarge.increment()
+            return
+        }
+        core.metrics.sent(packet.type)
+        core.metrics.bytesSent.increment(by: buffer.readableBytes)
+        if case .publish = packet { core.metrics.messagesDelivered.increment() }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        needsFlush = true
+    }
+
+    private func closeConnection(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        closing = true
+        cumulation = nil
+        needsFlush = false
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    private func armKeepAlive(at deadline: Timestamp, context: ChannelHandlerContext) {
+        keepAliveTask?.cancel()
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        keepAliveTask = context.eventLoop.scheduleTask(
+            deadline: NIODeadline.uptimeNanoseconds(UInt64(max(0, deadline.nanoseconds)))
+        ) {
+            let handler = loopBound.value
+            guard let ctx = handler.context else { return }
+            handler.perform(handler.machine.onKeepAliveCheck(now: handler.now), context: ctx)
+            handler.flushIfNeeded()
+        }
+    }
+
+    private static func estimatedSize(_ packet: MQTTPacket) -> Int {
+        if case .publish(let p) = packet { return p.payload.readableBytes + p.topic.utf8.count + 16 }
+        return 32
+    }
+
+    static func assignClientID() -> String {
+        var g = SystemRandomNumberGenerator()
+        let a = g.next() as UInt64
+        let b = g.next() as UInt64
+        return "flotilla-" + String(a, radix: 36) + String(b, radix: 36)
+    }
+
+    /// Best effort: the protocol level of a CONNECT at the front of `buffer`, to answer a broken v5 CONNECT
+    /// with a v5 CONNACK ([MQTT-3.2.2-?] "the Server MAY send a CONNACK with a Reason Code of 0x80 or greater").
+    static func peekConnectVersion(_ buffer: ByteBuffer) -> ProtocolVersion? {
+        var b = buffer
+        guard let first: UInt8 = b.readInteger(), first >> 4 == 1 else { return nil }
+        var shift = 0
+        for _ in 0..<4 {
+            guard let byte: UInt8 = b.readInteger() else { return nil }
+            shift += 7
+            if byte & 0x80 == 0 { break }
+        }
+        guard let nameLength: UInt16 = b.readInteger(), nameLength == 4,
+              let name = b.readString(length: 4), name == "MQTT",
+              let level: UInt8 = b.readInteger()
+        else { return nil }
+        return ProtocolVersion(rawValue: level)
+    }
+}
+
+@available(*, unavailable) extension MQTTConnectionHandler: Sendable {}

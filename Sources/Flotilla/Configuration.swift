@@ -1,0 +1,97 @@
+import Broker
+import Foundation
+import MQTTCodec
+import Yams
+
+/// `flotilla serve` settings: defaults, overridden by the YAML file (`--config`), overridden by flags.
+/// Every key is documented in ops/configuration.md.
+struct NodeConfiguration: Codable, Sendable {
+    var nodeID: String = "node-1"
+    var dataDir: String = "./flotilla-data"
+    var bind: String = "127.0.0.1"
+    var mqttPort: Int = 1883
+    var metricsPort: Int = 8080
+    var logLevel: String = "info"
+    var limits: Limits = Limits()
+
+    struct Limits: Codable, Sendable {
+        var maxPacketSize: UInt32?
+        var maxClientIdLength: Int?
+        var maxTopicLength: Int?
+        var maxTopicSlashes: Int?
+        var maxFiltersPerSubscribe: Int?
+        var maxSubscriptionsPerSession: Int?
+        var receiveMaximum: UInt16?
+        var maxInflightOutbound: UInt16?
+        var topicAliasMaximum: UInt16?
+        var minKeepAlive: UInt16?
+        var maxKeepAlive: UInt16?
+        var maxSessionExpiry: UInt32?
+        var maxMessageExpiry: UInt32?
+        var maxQueuedMessages: Int?
+        var maxQos: UInt8?
+        var retainAvailable: Bool?
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case nodeID = "node_id", dataDir = "data_dir", bind, mqttPort = "mqtt_port", metricsPort = "metrics_port"
+        case logLevel = "log_level", limits
+    }
+
+    init() {}
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = NodeConfiguration()
+        nodeID = try c.decodeIfPresent(String.self, forKey: .nodeID) ?? d.nodeID
+        dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? d.dataDir
+        bind = try c.decodeIfPresent(String.self, forKey: .bind) ?? d.bind
+        mqttPort = try c.decodeIfPresent(Int.self, forKey: .mqttPort) ?? d.mqttPort
+        metricsPort = try c.decodeIfPresent(Int.self, forKey: .metricsPort) ?? d.metricsPort
+        logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
+        limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
+    }
+
+    static func load(path: String) throws -> NodeConfiguration {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return try YAMLDecoder().decode(NodeConfiguration.self, from: text)
+    }
+
+    /// The broker limits: AWS IoT Core defaults with the file's overrides.
+    func brokerLimits() throws -> BrokerLimits {
+        var l = BrokerLimits()
+        let o = limits
+        if let v = o.maxPacketSize { l.maxPacketSize = v }
+        if let v = o.maxClientIdLength { l.maxClientIDLength = v }
+        if let v = o.maxTopicLength { l.topic.maxLength = v }
+        if let v = o.maxTopicSlashes { l.topic.maxSlashes = v }
+        if let v = o.maxFiltersPerSubscribe { l.maxFiltersPerSubscribe = v }
+        if let v = o.maxSubscriptionsPerSession { l.maxSubscriptionsPerSession = v }
+        if let v = o.receiveMaximum { l.receiveMaximum = v }
+        if let v = o.maxInflightOutbound { l.maxInflightOutbound = v }
+        if let v = o.topicAliasMaximum { l.topicAliasMaximum = v }
+        if let v = o.minKeepAlive { l.minKeepAlive = v }
+        if let v = o.maxKeepAlive { l.maxKeepAlive = v }
+        if let v = o.maxSessionExpiry { l.maxSessionExpiry = v }
+        if let v = o.maxMessageExpiry { l.maxMessageExpiry = v }
+        if let v = o.maxQueuedMessages { l.maxQueuedMessages = v }
+        if let v = o.maxQos {
+            guard let q = QoS(rawValue: v) else { throw ConfigurationError("limits.max_qos must be 0, 1 or 2") }
+            l.maxQoS = q
+        }
+        if let v = o.retainAvailable { l.retainAvailable = v }
+        guard l.receiveMaximum > 0, l.maxInflightOutbound > 0 else {
+            throw ConfigurationError("limits.receive_maximum and limits.max_inflight_outbound must be at least 1")
+        }
+        guard l.minKeepAlive <= l.maxKeepAlive, l.maxKeepAlive > 0 else {
+            throw ConfigurationError("limits.min_keep_alive must not exceed limits.max_keep_alive (> 0)")
+        }
+        guard l.maxPacketSize >= 64 else { throw ConfigurationError("limits.max_packet_size must be at least 64") }
+        return l
+    }
+}
+
+struct ConfigurationError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
