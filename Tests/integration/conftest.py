@@ -6,7 +6,8 @@
   ``host, mqtt_port, metrics_port, process``.
 - On teardown the process gets SIGTERM, then SIGKILL if it has not exited within the grace period.
 - A node that died on its own while tests were using it is reported as an error at teardown: malformed
-  input must never crash the broker.
+  input must never crash the broker. The shared ``broker`` is restarted (new ports, same log file) before the
+  next test, so one crash costs one test's verdict, not the rest of the module's.
 - When a test fails, the part of each broker's log written during that test is attached to the report.
 
 Environment knobs: FLOTILLA_BIN, FLOTILLA_IT_LOG_LEVEL (default debug), FLOTILLA_IT_STARTUP_TIMEOUT (s, 30).
@@ -30,7 +31,7 @@ HOST = "127.0.0.1"
 STARTUP_TIMEOUT = float(os.environ.get("FLOTILLA_IT_STARTUP_TIMEOUT", "30"))
 STOP_TIMEOUT = 10.0
 LOG_LEVEL = os.environ.get("FLOTILLA_IT_LOG_LEVEL", "debug")
-LOG_TAIL_LINES = 300
+LOG_TAIL_LINES = 120
 
 
 def flotilla_bin() -> Path:
@@ -93,6 +94,7 @@ class Broker:
         ] + list(extra_args or [])
         self.process: subprocess.Popen | None = None
         self.died_unexpectedly: int | None = None
+        self.crashes: list[str] = []  # one line per unexpected death, for the teardown report
         self.stopping = False  # set once a test or the fixture stops the process on purpose
         self._log_file = None
 
@@ -117,7 +119,7 @@ class Broker:
             pytest.fail(f"flotilla binary not found at {self.binary} (build it with `swift build`, or set "
                         f"FLOTILLA_BIN)", pytrace=False)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._log_file = open(self.log_path, "wb")
+        self._log_file = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             self.args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self._log_file,
             stderr=subprocess.STDOUT, start_new_session=True,
@@ -125,6 +127,20 @@ class Broker:
         _ALL_BROKERS.append(self)
         self.wait_ready()
         return self
+
+    def restart_after_crash(self, during: str) -> None:
+        """The process died by itself: record it, then start a new one on new ports (same log file)."""
+        rc = self.process.returncode
+        self.crashes.append(f"exit status {rc} during or after {during}")
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        with open(self.log_path, "ab") as f:
+            f.write(f"\n===== flotilla died (status {rc}); restarted by the test fixture =====\n".encode())
+        self.mqtt_port, self.metrics_port = free_ports(2)
+        for flag, value in (("--mqtt-port", self.mqtt_port), ("--metrics-port", self.metrics_port)):
+            self.args[self.args.index(flag) + 1] = str(value)
+        self.start()
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
         """Until the MQTT port accepts TCP; fails with the log if the process exits or the deadline passes."""
@@ -219,16 +235,29 @@ def _stop(b: Broker) -> None:
     b.terminate()
     b.kill()  # closes the log file
     if b.died_unexpectedly is not None:
-        pytest.fail(f"flotilla died while tests were using it (exit status {b.died_unexpectedly})\n"
-                    f"--- log tail ---\n{b.log_tail(lines=80)}", pytrace=False)
+        b.crashes.append(f"exit status {b.died_unexpectedly} before teardown")
+    if b.crashes:
+        pytest.fail("flotilla died while tests were using it:\n  " + "\n  ".join(b.crashes)
+                    + f"\nfull log: {b.log_path}\n--- log tail ---\n{b.log_tail(lines=80)}", pytrace=False)
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory, request):
-    """One node shared by the tests of a module (tests use unique client ids and topics)."""
+def _module_broker(tmp_path_factory, request):
     b = _start(tmp_path_factory, request.module.__name__.rsplit(".", 1)[-1])
+    b.last_test = "start-up"
     yield b
     _stop(b)
+
+
+@pytest.fixture
+def broker(_module_broker, request):
+    """One node shared by the tests of a module (tests use unique client ids and topics). If an earlier test
+    crashed it, it is restarted first and the crash is reported at the module's teardown."""
+    b = _module_broker
+    if not b.alive():
+        b.restart_after_crash(b.last_test)
+    b.last_test = request.node.name
+    return b
 
 
 @pytest.fixture

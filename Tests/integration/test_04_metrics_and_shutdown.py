@@ -72,7 +72,7 @@ def total(samples, name: str, **labels) -> float | None:
     return sum(values) if values else None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def metrics_broker(broker):
     broker.wait_metrics_ready()
     return broker
