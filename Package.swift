@@ -74,7 +74,11 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "MQTTCodecTests",
-            dependencies: ["MQTTCodec", "BrokerTestKit", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "MQTTCodec", "BrokerTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "TopicTrieTests", dependencies: ["TopicTrie"], swiftSettings: strict),
         .testTarget(
