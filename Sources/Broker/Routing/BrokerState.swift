@@ -81,8 +81,16 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     /// A CONNECT was accepted for `clientID` on `handle`.
     public mutating func openSession(tenant: TenantID, clientID: String, handle: Handle, cleanStart: Bool,
                                      now: Timestamp) -> OpenResult {
-        var t = tenants[tenant, default: Tenant()]
+        // Move the tenant out and back: `var t = tenants[id]` would copy its session table on every connect.
+        var t = tenants.removeValue(forKey: tenant) ?? Tenant()
         defer { tenants[tenant] = t }
+        return openSession(in: &t, tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart)
+    }
+
+    private static func withTenant<R>(_ t: inout Tenant, _ body: (inout Tenant) -> R) -> R { body(&t) }
+
+    private mutating func openSession(in t: inout Tenant, tenant: TenantID, clientID: String, handle: Handle,
+                                      cleanStart: Bool) -> OpenResult {
         switch t.sessions[clientID] {
         case .none:
             t.sessions[clientID] = .connected(handle, cleanStart: cleanStart, waitingForTakeover: false)
@@ -108,7 +116,7 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     public mutating func sessionClosed(tenant: TenantID, clientID: String, handle: Handle, state: SessionState,
                                        expiry: UInt32, will: BrokerMessage?, willDelay: UInt32,
                                        now: Timestamp) -> (CloseResult, willNow: BrokerMessage?) {
-        var t = tenants[tenant, default: Tenant()]
+        var t = tenants.removeValue(forKey: tenant) ?? Tenant()  // moved out and back: no copy of the tables
         defer { tenants[tenant] = t }
         var result = CloseResult(handOver: nil)
         switch t.sessions[clientID] {
@@ -161,26 +169,28 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     /// Expires parked sessions and releases delayed Wills that are due. Returns the Wills to publish.
     public mutating func sweep(now: Timestamp) -> [BrokerMessage] {
         var wills: [BrokerMessage] = []
-        for (tenantID, var t) in tenants {
-            var changed = false
-            for (clientID, entry) in t.sessions {
-                guard case .parked(var p) = entry else { continue }
-                if let due = p.willDueAt, due <= now, let w = p.will {
+        for tenantID in Array(tenants.keys) {
+            // Read-only scan first; then edit the few due entries in place (no copy of the session table).
+            var due: [(String, Parked)] = []
+            for (clientID, entry) in tenants[tenantID]!.sessions {
+                guard case .parked(let p) = entry else { continue }
+                if p.expiresAt <= now || (p.willDueAt.map { $0 <= now } ?? false) { due.append((clientID, p)) }
+            }
+            for (clientID, var p) in due {
+                if let at = p.willDueAt, at <= now, let w = p.will {
                     wills.append(w)
                     p.will = nil
                     p.willDueAt = nil
-                    t.sessions[clientID] = .parked(p)
-                    changed = true
                 }
                 if p.expiresAt <= now {
-                    Self.removeSubscriptions(of: p.state, from: &t)
+                    Self.removeSubscriptions(of: p.state, from: &tenants[tenantID]!)
                     queuedMessages -= p.state.pending.count
-                    t.sessions[clientID] = nil
+                    tenants[tenantID]!.sessions[clientID] = nil
                     records.remove(tenant: tenantID, clientID: clientID)
-                    changed = true
+                } else {
+                    tenants[tenantID]!.sessions[clientID] = .parked(p)
                 }
             }
-            if changed { tenants[tenantID] = t }
         }
         return wills
     }
@@ -224,44 +234,67 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     /// shell to hand to their connections; parked targets get QoS 1/2 copies queued here.
     /// `pick(n)` chooses a member index in `0..<n` for shared groups (random in production, seeded in tests).
     public mutating func route(_ message: BrokerMessage, now: Timestamp, pick: (Int) -> Int) -> [Delivery] {
-        guard var t = tenants[message.tenant] else { return [] }
-        var perClient: [String: SubscriptionOptions] = [:]
+        guard tenants[message.tenant] != nil else { return [] }
+        // 1. Match (read only). Most topics match one or a few subscriptions: collect into an array and only
+        //    build a per-client table when a client could appear twice.
+        var matches: [(clientID: String, options: SubscriptionOptions)] = []
         var groups: [String: [(String, SubscriptionOptions)]] = [:]
-        t.subscriptions.match(topic: message.topic) { filter, key, options in
+        tenants[message.tenant]!.subscriptions.match(topic: message.topic) { filter, key, options in
             if let g = key.shareGroup {
                 groups[g + "/" + filter, default: []].append((key.clientID, options))
                 return
             }
             if options.noLocal && key.clientID == message.publisherClientID { return }
-            if let existing = perClient[key.clientID] {
-                var merged = existing
-                merged.qos = max(existing.qos, options.qos)
-                merged.retainAsPublished = existing.retainAsPublished || options.retainAsPublished
-                perClient[key.clientID] = merged
-            } else {
-                perClient[key.clientID] = options
+            matches.append((key.clientID, options))
+        }
+        if matches.count > 1 { matches = Self.mergePerClient(matches) }
+        // 2. Decide and queue, mutating the tenant in place.
+        var deliveries: [Delivery] = []
+        deliveries.reserveCapacity(matches.count + groups.count)
+        let limit = limits.maxQueuedMessages
+        var queued = 0
+        var dropped: UInt64 = 0
+        Self.withTenant(&tenants[message.tenant]!) { t in
+            for m in matches {
+                Self.deliver(message, to: m.clientID, options: m.options, in: &t, limit: limit, into: &deliveries,
+                             queued: &queued, dropped: &dropped)
+            }
+            for (_, members) in groups.sorted(by: { $0.key < $1.key }) {
+                // Prefer members that are online; fall back to a parked (persistent) member, which queues.
+                let online = members.filter { if case .connected = t.sessions[$0.0] { return true } else { return false } }
+                let pool = online.isEmpty ? members : online
+                let chosen = pool[min(max(0, pick(pool.count)), pool.count - 1)]
+                Self.deliver(message, to: chosen.0, options: chosen.1, in: &t, limit: limit, into: &deliveries,
+                             queued: &queued, dropped: &dropped)
             }
         }
-        var deliveries: [Delivery] = []
-        deliveries.reserveCapacity(perClient.count + groups.count)
-        var touched = false
-        for (clientID, options) in perClient {
-            Self.deliver(message, to: clientID, options: options, in: &t, into: &deliveries, state: &self, touched: &touched)
-        }
-        for (_, members) in groups.sorted(by: { $0.key < $1.key }) {
-            // Prefer members that are online; fall back to a parked (persistent) member, which queues.
-            let online = members.filter { if case .connected = t.sessions[$0.0] { return true } else { return false } }
-            let pool = online.isEmpty ? members : online
-            let chosen = pool[min(max(0, pick(pool.count)), pool.count - 1)]
-            Self.deliver(message, to: chosen.0, options: chosen.1, in: &t, into: &deliveries, state: &self, touched: &touched)
-        }
-        if touched { tenants[message.tenant] = t }
+        queuedMessages += queued
+        droppedQueueFull += dropped
         return deliveries
     }
 
+    /// One entry per client: highest QoS, Retain As Published if any matching subscription asked for it.
+    private static func mergePerClient(_ matches: [(clientID: String, options: SubscriptionOptions)])
+        -> [(clientID: String, options: SubscriptionOptions)]
+    {
+        var index: [String: Int] = [:]
+        var out: [(clientID: String, options: SubscriptionOptions)] = []
+        out.reserveCapacity(matches.count)
+        for m in matches {
+            if let i = index[m.clientID] {
+                out[i].options.qos = max(out[i].options.qos, m.options.qos)
+                out[i].options.retainAsPublished = out[i].options.retainAsPublished || m.options.retainAsPublished
+            } else {
+                index[m.clientID] = out.count
+                out.append(m)
+            }
+        }
+        return out
+    }
+
     private static func deliver(_ message: BrokerMessage, to clientID: String, options: SubscriptionOptions,
-                                in t: inout Tenant, into deliveries: inout [Delivery], state: inout BrokerState,
-                                touched: inout Bool) {
+                                in t: inout Tenant, limit: Int, into deliveries: inout [Delivery],
+                                queued: inout Int, dropped: inout UInt64) {
         let outbound = OutboundMessage(message: message, qos: min(options.qos, message.qos),
                                        retain: options.retainAsPublished ? message.retain : false)
         switch t.sessions[clientID] {
@@ -269,11 +302,11 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
             deliveries.append(Delivery(handle: h, outbound: outbound))
         case .parked(var p):
             guard outbound.qos > .atMostOnce else { return }
-            touched = true
-            if p.state.enqueue(outbound, limit: state.limits.maxQueuedMessages) {
-                state.queuedMessages += 1
+            t.sessions[clientID] = nil  // move out so the queue is uniquely referenced while appending
+            if p.state.enqueue(outbound, limit: limit) {
+                queued += 1
             } else {
-                state.droppedQueueFull += 1
+                dropped += 1
             }
             t.sessions[clientID] = .parked(p)
         case .none:
