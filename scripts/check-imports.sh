@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Layering check (STYLE C1): pure modules (L0–L2) never import I/O, TLS, HTTP or C modules, and never read a
+# clock or start a task on their own. Exits non-zero listing the offending lines.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PURE=(Sources/IoTTypes Sources/MQTTCodec Sources/TopicTrie Sources/Broker)
+FORBIDDEN_IMPORTS='^\s*(@_implementationOnly\s+|internal\s+|public\s+)?import\s+(NIOPosix|NIOSSL|NIOHTTP1|NIOEmbedded|Hummingbird|CRaft|COpenSSL|CLZ4|Foundation|ServiceLifecycle|Metrics)\b'
+FORBIDDEN_CALLS='(ContinuousClock\(\)\.now|SuspendingClock\(\)\.now|Date\(\)|DispatchTime\.now|NIODeadline\.now|Task\s*\{|Task\.detached)'
+status=0
+for dir in "${PURE[@]}"; do
+    [ -d "$dir" ] || continue
+    if grep -rnE "$FORBIDDEN_IMPORTS" "$dir" --include='*.swift'; then status=1; fi
+    if grep -rnE "$FORBIDDEN_CALLS" "$dir" --include='*.swift' | grep -v '^\s*///'; then status=1; fi
+done
+if [ $status -ne 0 ]; then
+    echo "check-imports: pure modules must take time and I/O from their shells (STYLE C1, C12)" >&2
+else
+    echo "check-imports: layering OK (${PURE[*]})"
+fi
+exit $status
