@@ -8,17 +8,18 @@ ARGS   ?=
 # Binary the integration tests start (override to test another build).
 FLOTILLA_BIN ?= $(CURDIR)/.build/debug/flotilla
 
-.PHONY: run test deps build-release build-tests test-swift test-integration bench fuzz
+.PHONY: run test deps build-release build-tests check-layers test-swift test-integration bench fuzz
 
 ## make run: install missing dependencies, build the release binary, start a single embedded node
 run: deps build-release
 	.build/release/flotilla serve $(ARGS)
 
-## make test: Swift unit + channel tests, then the integration tests against the real debug binary.
-## Both suites run even if the first fails, so one run reports everything; the exit status is non-zero
-## if either failed.
+## make test: the layering check, Swift unit + channel tests, then the integration tests against the real
+## debug binary. Every step runs even if an earlier one fails, so one run reports everything; the exit
+## status is non-zero if any failed.
 test: deps build-tests
 	@status=0; \
+	$(MAKE) --no-print-directory check-layers || status=1; \
 	$(MAKE) --no-print-directory test-swift || status=1; \
 	$(MAKE) --no-print-directory test-integration || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see the output above)" >&2; fi; \
@@ -33,6 +34,10 @@ build-release:
 # Builds every target, tests included, in debug; this also produces .build/debug/flotilla.
 build-tests:
 	$(SWIFT) build --build-tests
+
+# Pure modules (L0-L2) must not import I/O modules or read clocks (STYLE C1).
+check-layers:
+	bash scripts/check-imports.sh
 
 test-swift:
 	$(SWIFT) test --skip-build
