@@ -68,6 +68,15 @@ PROPERTY_TYPES = {
     SUBSCRIPTION_IDENTIFIER_AVAILABLE: BYTE, SHARED_SUBSCRIPTION_AVAILABLE: BYTE,
 }
 
+PROPERTY_NAMES = {pid: name.title().replace("_", "") for name, pid in list(globals().items())
+                  if name.isupper() and isinstance(pid, int) and pid in PROPERTY_TYPES}
+
+
+def describe_properties(p: dict) -> str:
+    """{0x27: 131072} → 'MaximumPacketSize=131072' (for assertion messages)."""
+    return ", ".join(f"{PROPERTY_NAMES.get(k, hex(k))}={v!r}" for k, v in p.items()) or "(none)"
+
+
 DEFAULT_TIMEOUT = 5.0
 
 
