@@ -1,0 +1,52 @@
+# Flotilla: the two user commands are `make run` and `make test` (see README.md).
+# Everything else here is a helper they call, or an entry point for scripts owned elsewhere.
+
+SWIFT  ?= swift
+PYTHON ?= python3
+# Extra flags for `flotilla serve`, e.g. make run ARGS="--mqtt-port 1884"
+ARGS   ?=
+# Binary the integration tests start (override to test another build).
+FLOTILLA_BIN ?= $(CURDIR)/.build/debug/flotilla
+
+.PHONY: run test deps build-release build-tests check-layers test-swift test-integration bench fuzz
+
+## make run: install missing dependencies, build the release binary, start a single embedded node
+run: deps build-release
+	.build/release/flotilla serve $(ARGS)
+
+## make test: the layering check, Swift unit + channel tests, then the integration tests against the real
+## debug binary. Every step runs even if an earlier one fails, so one run reports everything; the exit
+## status is non-zero if any failed.
+test: deps build-tests
+	@status=0; \
+	$(MAKE) --no-print-directory check-layers || status=1; \
+	$(MAKE) --no-print-directory test-swift || status=1; \
+	$(MAKE) --no-print-directory test-integration || status=1; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED (see the output above)" >&2; fi; \
+	exit $$status
+
+deps:
+	bash scripts/install-deps.sh
+
+build-release:
+	$(SWIFT) build -c release --product flotilla
+
+# Builds every target, tests included, in debug; this also produces .build/debug/flotilla.
+build-tests:
+	$(SWIFT) build --build-tests
+
+# Pure modules (L0-L2) must not import I/O modules or read clocks (STYLE C1).
+check-layers:
+	bash scripts/check-imports.sh
+
+test-swift:
+	$(SWIFT) test --skip-build
+
+test-integration:
+	FLOTILLA_BIN="$(FLOTILLA_BIN)" $(PYTHON) -m pytest -q Tests/integration
+
+bench:
+	bash benchmarks/run.sh
+
+fuzz:
+	bash fuzz/run.sh
