@@ -101,7 +101,7 @@ if [[ "$BUILD" == 1 ]]; then
 fi
 [[ -x "$MQTT_LOAD" ]] || { log "missing $MQTT_LOAD (run with BUILD=1)"; exit 1; }
 
-# --- 2. brokers --------------------------------------------------------------------------------------------------
+# --- 2. brokers: both restarted fresh before every scenario, so no run inherits another's memory or backlog ---
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 MOSQ_PORT=$(free_port)
 cat >"$WORK/mosquitto.conf" <<EOF
@@ -112,21 +112,32 @@ max_inflight_messages 100
 max_queued_messages 1000
 log_dest stdout
 EOF
-"$MOSQUITTO_BIN" -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
-MOSQ_PID=$!
-wait_listening "$MOSQ_PORT" "$MOSQ_PID" mosquitto || { tail -20 "$WORK/mosquitto.log" >&2; exit 1; }
-log "mosquitto pid $MOSQ_PID on 127.0.0.1:$MOSQ_PORT"
-
 FLOT_PORT=""
 FLOT_NOTE=""
+FLOT_PID=""
+MOSQ_PID=""
 if [[ "$FLOTILLA" != skip ]]; then
     FLOT_PORT=$(free_port)
     while [[ "$FLOT_PORT" == "$MOSQ_PORT" ]]; do FLOT_PORT=$(free_port); done
     METRICS_PORT=$(free_port)
     while [[ "$METRICS_PORT" == "$MOSQ_PORT" || "$METRICS_PORT" == "$FLOT_PORT" ]]; do METRICS_PORT=$(free_port); done
+else
+    FLOT_NOTE="flotilla was skipped (FLOTILLA=skip); its column is empty."
+fi
+
+start_mosquitto() {
+    "$MOSQUITTO_BIN" -c "$WORK/mosquitto.conf" >>"$WORK/mosquitto.log" 2>&1 &
+    MOSQ_PID=$!
+    wait_listening "$MOSQ_PORT" "$MOSQ_PID" mosquitto || { tail -20 "$WORK/mosquitto.log" >&2; exit 1; }
+    log "mosquitto pid $MOSQ_PID on 127.0.0.1:$MOSQ_PORT"
+}
+
+start_flotilla() {
+    [[ "$FLOTILLA" != skip ]] || return 0
+    rm -rf "$WORK/flotilla-data"
     mkdir -p "$WORK/flotilla-data"
     "$FLOTILLA_BIN" serve --bind 127.0.0.1 --mqtt-port "$FLOT_PORT" --metrics-port "$METRICS_PORT" \
-        --data-dir "$WORK/flotilla-data" >"$WORK/flotilla.log" 2>&1 &
+        --data-dir "$WORK/flotilla-data" --log-level warning >>"$WORK/flotilla.log" 2>&1 &
     FLOT_PID=$!
     if wait_listening "$FLOT_PORT" "$FLOT_PID" flotilla; then
         log "flotilla pid $FLOT_PID on 127.0.0.1:$FLOT_PORT (metrics $METRICS_PORT)"
@@ -136,9 +147,16 @@ if [[ "$FLOTILLA" != skip ]]; then
         FLOT_PID=""
         STATUS=1
     fi
-else
-    FLOT_NOTE="flotilla was skipped (FLOTILLA=skip); its column is empty."
-fi
+}
+
+# Both brokers start fresh for every scenario: the same clean state for each, and RSS figures (idle) that
+# measure only that scenario's connections.
+restart_brokers() {
+    if [[ -n "$MOSQ_PID" ]]; then stop_pid "$MOSQ_PID" mosquitto; MOSQ_PID=""; fi
+    if [[ -n "$FLOT_PID" ]]; then stop_pid "$FLOT_PID" flotilla; FLOT_PID=""; fi
+    start_mosquitto
+    start_flotilla
+}
 
 # --- 3. scenarios: for each one, mosquitto then flotilla, back to back ---------------------------------------------
 run_one() {  # run_one LABEL PORT PID SCENARIO [QOS]
@@ -167,14 +185,15 @@ for item in $SCENARIOS; do
     scenario=${item%%:*}
     qos=0
     [[ "$item" == *:* ]] && qos=${item#*:}
+    restart_brokers
     run_one mosquitto "$MOSQ_PORT" "$MOSQ_PID" "$scenario" "$qos"
     if [[ -n "$FLOT_PID" ]]; then run_one flotilla "$FLOT_PORT" "$FLOT_PID" "$scenario" "$qos"; fi
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 MOSQ_VERSION=$("$MOSQUITTO_BIN" -h 2>/dev/null | head -1 || true)
-stop_pid "$MOSQ_PID" mosquitto; MOSQ_PID=""
-stop_pid "$FLOT_PID" flotilla; FLOT_PID=""
+if [[ -n "$MOSQ_PID" ]]; then stop_pid "$MOSQ_PID" mosquitto; MOSQ_PID=""; fi
+if [[ -n "$FLOT_PID" ]]; then stop_pid "$FLOT_PID" flotilla; FLOT_PID=""; fi
 
 # --- 4. report ---------------------------------------------------------------------------------------------------
 mkdir -p "$BENCH_DIR/results"

@@ -23,10 +23,9 @@ extension MQTTProperties {
             guard rawID <= UInt32(UInt8.max), let id = PropertyID(rawValue: UInt8(rawID)) else {
                 throw .malformed("unknown property identifier 0x\(String(rawID, radix: 16))")
             }
-            // Project contract: a property outside its packet type is a Protocol Error (table 2-4). Note that
-            // v5 2.2.2.2 calls "an Identifier which is not valid for its packet type" a Malformed Packet.
+            // [MQTT-2.2.2.2] "an Identifier which is not valid for its packet type" is a Malformed Packet.
             guard id.allowed(in: context) else {
-                throw .protocolError("property \(id) is not allowed in \(context) (table 2-4)")
+                throw .malformed("property \(id) is not allowed in \(context) (table 2-4)")
             }
             let bit: UInt64 = 1 << UInt64(id.rawValue)
             if seen & bit != 0 && !id.mayRepeat(in: context) {

@@ -17,15 +17,15 @@ struct MalformedPropertyTests {
         expectFailure(publish(bytes), .malformed)
     }
 
-    @Test("[MQTT-2.2.2.2] table 2-4: a property not allowed in the packet is a protocol error")
+    @Test("[MQTT-2.2.2.2] table 2-4: a property not allowed in the packet is malformed")
     func propertyNotAllowed() {
-        expectFailure(connect(prop(0x23, Wire().u16(1))), .protocolError, version: nil)  // Topic Alias in CONNECT
-        expectFailure(publish(prop(0x18, Wire().u32(1))), .protocolError)  // Will Delay in PUBLISH
+        expectFailure(connect(prop(0x23, Wire().u16(1))), .malformed, version: nil)  // Topic Alias in CONNECT
+        expectFailure(publish(prop(0x18, Wire().u32(1))), .malformed)  // Will Delay in PUBLISH
         expectFailure(PacketBytes.ack(.puback, packetID: 1, reason: 0, properties: prop(0x11, Wire().u32(1))),
-                      .protocolError)  // Session Expiry in PUBACK
-        expectFailure(connack(prop(0x17, Wire().u8(1))), .protocolError, role: .client)  // Request Problem Info
+                      .malformed)  // Session Expiry in PUBACK
+        expectFailure(connack(prop(0x17, Wire().u8(1))), .malformed, role: .client)  // Request Problem Info
         // Will Delay Interval belongs to the Will Properties, not to the CONNECT properties.
-        expectFailure(connect(prop(0x18, Wire().u32(1))), .protocolError, version: nil)
+        expectFailure(connect(prop(0x18, Wire().u32(1))), .malformed, version: nil)
     }
 
     @Test("[MQTT-3.1.2.11] a property included more than once is a protocol error")
@@ -118,7 +118,7 @@ struct MalformedPropertyTests {
     @Test("[MQTT-3.1.3.2] Will Properties are checked against the Will context")
     func willProperties() {
         let will = PacketBytes.Will(topic: "w", payload: [], properties: prop(0x23, Wire().u16(1)))
-        expectFailure(PacketBytes.connect(clientID: "c", will: will), .protocolError, version: nil)
+        expectFailure(PacketBytes.connect(clientID: "c", will: will), .malformed, version: nil)
         let ok = PacketBytes.Will(topic: "w", payload: [1], properties: prop(0x18, Wire().u32(9)))
         #expect(decodeOne(PacketBytes.connect(clientID: "c", will: ok), version: nil) == .connect(ConnectPacket(
             protocolVersion: .v5, clientID: "c",

@@ -131,7 +131,7 @@ extension SessionStateMachine {
             if sessionExpiry != requestedSessionExpiry { props.append(.sessionExpiryInterval(sessionExpiry)) }
             props.append(.receiveMaximum(limits.receiveMaximum))
             if limits.maxQoS < .exactlyOnce { props.append(.maximumQoS(limits.maxQoS.rawValue)) }
-            if !limits.retainAvailable { props.append(.retainAvailable(0)) }
+            props.append(.retainAvailable(limits.retainAvailable ? 1 : 0))
             props.append(.maximumPacketSize(limits.maxPacketSize))
             props.append(.topicAliasMaximum(limits.topicAliasMaximum))
             props.append(.wildcardSubscriptionAvailable(1))

@@ -52,8 +52,8 @@ extension SubscriptionOptions {
             return SubscriptionOptions(qos: qos)
         case .v5:
             if byte & 0xC0 != 0 { throw .malformed("subscription options reserved bits set [MQTT-3.8.3-5]") }
-            // Project contract: QoS 3 is Malformed as in 3.1.1 ([MQTT-3-8.3-4]); v5 3.8.3.1 calls it a Protocol Error.
-            guard let qos = QoS(rawValue: byte & 0x03) else { throw .malformed("requested QoS 3 [MQTT-3.8.3-4]") }
+            // v5 3.8.3.1: "It is a Protocol Error if the Maximum QoS field has the value 3".
+            guard let qos = QoS(rawValue: byte & 0x03) else { throw .protocolError("requested QoS 3 (3.8.3.1)") }
             // v5 3.8.3.1: "It is a Protocol Error to send a Retain Handling value of 3."
             guard let handling = RetainHandling(rawValue: (byte >> 4) & 0x03) else {
                 throw .protocolError("Retain Handling 3 (3.8.3.1)")
