@@ -3,7 +3,13 @@
 // Layers (imports only go down): L0 IoTTypes → L1 MQTTCodec, TopicTrie → L2 Broker → L3 BrokerNIO → L4 flotilla.
 import PackageDescription
 
-let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+// Release builds optimise across modules: BrokerState<ConnectionHandle>, SubscriptionTrie and the codec are used
+// from other modules, and without it their generic code runs unspecialised (profiled: ~6% of fan-in CPU spent
+// in generic metadata lookups).
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+]
 
 let package = Package(
     name: "flotilla",

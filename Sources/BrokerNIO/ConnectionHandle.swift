@@ -35,6 +35,11 @@ public final class ConnectionHandle: Hashable, Sendable {
         handler.value.value?.deliver(outbound)
     }
 
+    /// Runs `body` with the handler, if it still exists. Must be called on the connection's loop.
+    func withHandlerOnLoop(_ body: (MQTTConnectionHandler) -> Void) {
+        if let h = handler.value.value { body(h) }
+    }
+
     func flushOnLoop() { handler.value.value?.flushIfNeeded() }
 
     public static func == (a: ConnectionHandle, b: ConnectionHandle) -> Bool { a === b }

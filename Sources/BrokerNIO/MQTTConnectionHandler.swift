@@ -16,9 +16,19 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var cumulation: ByteBuffer?
     private var context: ChannelHandlerContext?
     private(set) var handle: ConnectionHandle?
-    private var logger: Logger
-    private var keepAliveTask: Scheduled<Void>?
+    /// Shared, never mutated per connection: a per-connection metadata copy costs memory on every idle
+    /// connection. Connection metadata is attached at the (rare) log calls instead.
+    private let logger: Logger
+    /// Slot in this loop's ``KeepAliveSweeper`` (-1 when not registered) and the instant the machine wants
+    /// its keep-alive check.
+    var keepAliveSlot = -1
+    private var keepAliveDeadline: NIODeadline?
     private var needsFlush = false
+    /// Bytes written since the last flush. Past ``flushThreshold`` we flush at once instead of at the end of the
+    /// loop tick: a tick that routes thousands of messages would otherwise fill the socket's write budget
+    /// before the first byte leaves, and QoS 0 would be shed.
+    private var unflushedBytes = 0
+    private static let flushThreshold = 64 * 1024
     private var flushRegistered = false
     private var closing = false
     private var counted = false
@@ -44,11 +54,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         self.context = context
         self.handle = ConnectionHandle(handler: self, eventLoop: context.eventLoop,
                                        mailbox: core.mailboxes.mailbox(for: context.eventLoop))
-        if let remote = context.channel.remoteAddress { logger[metadataKey: "mqtt.peer"] = "\(remote)" }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        keepAliveTask?.cancel()
+        stopKeepAlive(context: context)
         self.context = nil
     }
 
@@ -64,8 +73,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             counted = false
             core.metrics.connections.decrement()
         }
-        keepAliveTask?.cancel()
-        keepAliveTask = nil
+        stopKeepAlive(context: context)
         perform(machine.onConnectionClosed(now: self.now), context: context)
         context.fireChannelInactive()
     }
@@ -74,20 +82,70 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         var incoming = unwrapInboundIn(data)
         core.metrics.bytesReceived.increment(by: incoming.readableBytes)
         guard !closing else { return }
-        if var c = cumulation {
-            c.writeBuffer(&incoming)
+        if var pending = cumulation {
+            // Complete the one partial packet with just the bytes it still needs, instead of appending the whole
+            // read behind it (which copied every byte received twice under load).
             cumulation = nil
-            decodeAll(&c, context: context)
-            if c.readableBytes > 0 && !closing { cumulation = c }
-        } else {
-            decodeAll(&incoming, context: context)
-            if incoming.readableBytes > 0 && !closing {
-                // Keep only the unread tail (a partial packet), not the whole receive buffer.
-                var tail = context.channel.allocator.buffer(capacity: incoming.readableBytes)
-                tail.writeBuffer(&incoming)
-                cumulation = tail
+            guard Self.completeFrame(&pending, from: &incoming, maxPacketSize: Int(core.limits.maxPacketSize)) else {
+                cumulation = pending  // still incomplete: everything we got is in `pending`
+                return
+            }
+            decodeAll(&pending, context: context)
+            if closing { return }
+        }
+        decodeAll(&incoming, context: context)
+        if incoming.readableBytes > 0 && !closing {
+            // Keep only the unread tail (a partial packet), not the whole receive buffer.
+            var tail = context.channel.allocator.buffer(capacity: max(incoming.readableBytes, 64))
+            tail.writeBuffer(&incoming)
+            cumulation = tail
+        }
+    }
+
+    /// Moves bytes from `incoming` to `pending` until `pending` holds one whole frame (fixed header + Remaining
+    /// Length bytes), or the header shows the frame is over the size limit or malformed (the decoder then reports
+    /// it). Returns false when `incoming` ran out first; all its bytes are then in `pending`.
+    static func completeFrame(_ pending: inout ByteBuffer, from incoming: inout ByteBuffer, maxPacketSize: Int) -> Bool {
+        while true {
+            switch frameLength(pending) {
+            case .complete(let total):
+                if total > maxPacketSize { return true }  // let the decoder refuse it (0x95) without buffering
+                let need = total - pending.readableBytes
+                if need <= 0 { return true }
+                if need > incoming.readableBytes {
+                    pending.writeBuffer(&incoming)
+                    return false
+                }
+                var part = incoming.readSlice(length: need)!
+                pending.writeBuffer(&part)
+                return true
+            case .needMore:
+                guard let byte: UInt8 = incoming.readInteger() else { return false }
+                pending.writeInteger(byte)
+            case .invalid:
+                return true  // let the decoder report the malformed length
             }
         }
+    }
+
+    enum FrameLength: Equatable { case complete(Int), needMore, invalid }
+
+    /// The total size of the frame at the front of `b`, from its fixed header.
+    static func frameLength(_ b: ByteBuffer) -> FrameLength {
+        let view = b.readableBytesView
+        guard view.count >= 2 else { return .needMore }
+        var value = 0
+        var multiplier = 1
+        var index = view.startIndex + 1
+        for i in 0..<4 {
+            guard index < view.endIndex else { return .needMore }
+            let byte = view[index]
+            value += Int(byte & 0x7F) * multiplier
+            if byte & 0x80 == 0 { return .complete(1 + (i + 1) + value) }
+            multiplier *= 128
+            index += 1
+        }
+        return .invalid
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -96,7 +154,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("connection error", metadata: ["error": "\(error)"])
+        logger.debug("connection error", metadata: connectionMetadata(["error": "\(error)"]))
         context.close(promise: nil)
     }
 
@@ -113,7 +171,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             core.metrics.received(packet.type)
             let now = self.now
             if case .connect(let c) = packet, machine.phase == .awaitingConnect {
-                logger[metadataKey: "mqtt.client_id"] = "\(c.clientID)"
                 perform(machine.onConnect(c, assignedID: Self.assignClientID(), now: now), context: context)
             } else {
                 perform(machine.onPacket(packet, now: now), context: context)
@@ -125,7 +182,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// v5, or for an unsupported version), DISCONNECT on a v5 session, a plain close otherwise.
     private func decodeFailed(_ error: MQTTCodecError, buffer: ByteBuffer, context: ChannelHandlerContext) {
         core.metrics.protocolErrors.increment()
-        logger.info("rejecting malformed input", metadata: ["mqtt.error": "\(error)", "mqtt.reason": "\(error.reasonCode)"])
+        logger.info("rejecting malformed input",
+                    metadata: connectionMetadata(["mqtt.error": "\(error)", "mqtt.reason": "\(error.reasonCode)"]))
         let reason = error.reasonCode
         switch machine.phase {
         case .awaitingConnect:
@@ -171,7 +229,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 armKeepAlive(at: at, context: context)
             case .close(let reason):
                 if reason.isFailure { core.metrics.protocolErrors.increment() }
-                logger.debug("closing", metadata: ["mqtt.reason": "\(reason)"])
+                logger.debug("closing", metadata: connectionMetadata(["mqtt.reason": "\(reason)"]))
                 closeConnection(context: context)
             case .endSession(let state, let expiry, let will, let willDelay):
                 guard let handle else { continue }
@@ -193,7 +251,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         case .opened(let resumed):
             perform(machine.onSessionOpened(resumed, now: self.now), context: context)
         case .takeOver(let previous):
-            logger.info("session taken over by a new connection")
+            logger.info("session taken over by a new connection", metadata: connectionMetadata())
             previous.withHandler { $0.takeOver() }
         }
     }
@@ -237,7 +295,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         perform(machine.onDeliver(outbound, now: self.now), context: context)
         if needsFlush && !flushRegistered, let handle {
             flushRegistered = true
-            LoopFlushers.current(for: context.eventLoop).register(handle)
+            LoopLocal.current(for: context.eventLoop).flusher.register(handle)
         }
     }
 
@@ -245,10 +303,18 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         flushRegistered = false
         guard needsFlush, let context else { return }
         needsFlush = false
+        unflushedBytes = 0
         context.flush()
     }
 
     // MARK: - I/O helpers
+
+    private func connectionMetadata(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var m = extra
+        if !machine.clientID.isEmpty { m["mqtt.client_id"] = "\(machine.clientID)" }
+        if let peer = context?.channel.remoteAddress { m["mqtt.peer"] = "\(peer)" }
+        return m
+    }
 
     private func write(_ packet: MQTTPacket, version: ProtocolVersion, context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: Self.estimatedSize(packet))
@@ -261,8 +327,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         core.metrics.sent(packet.type)
         core.metrics.bytesSent.increment(by: buffer.readableBytes)
         if case .publish = packet { core.metrics.messagesDelivered.increment() }
+        unflushedBytes += buffer.readableBytes
         context.write(wrapOutboundOut(buffer), promise: nil)
         needsFlush = true
+        if unflushedBytes >= Self.flushThreshold {
+            unflushedBytes = 0
+            needsFlush = false
+            context.flush()
+        }
     }
 
     private func closeConnection(context: ChannelHandlerContext) {
@@ -276,16 +348,27 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     private func armKeepAlive(at deadline: Timestamp, context: ChannelHandlerContext) {
-        keepAliveTask?.cancel()
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        keepAliveTask = context.eventLoop.scheduleTask(
-            deadline: NIODeadline.uptimeNanoseconds(UInt64(max(0, deadline.nanoseconds)))
-        ) {
-            let handler = loopBound.value
-            guard let ctx = handler.context else { return }
-            handler.perform(handler.machine.onKeepAliveCheck(now: handler.now), context: ctx)
-            handler.flushIfNeeded()
+        keepAliveDeadline = NIODeadline.uptimeNanoseconds(UInt64(max(0, deadline.nanoseconds)))
+        if keepAliveSlot < 0, let handle {
+            keepAliveSlot = LoopLocal.current(for: context.eventLoop).keepAlive.add(handle)
         }
+    }
+
+    private func stopKeepAlive(context: ChannelHandlerContext) {
+        keepAliveDeadline = nil
+        if keepAliveSlot >= 0 {
+            let slot = keepAliveSlot
+            keepAliveSlot = -1
+            LoopLocal.current(for: context.eventLoop).keepAlive.remove(slot: slot)
+        }
+    }
+
+    /// Called by the loop's sweeper once a second.
+    func checkKeepAlive(now: NIODeadline) {
+        guard let deadline = keepAliveDeadline, now >= deadline, let context else { return }
+        keepAliveDeadline = nil
+        perform(machine.onKeepAliveCheck(now: self.now), context: context)
+        flushIfNeeded()
     }
 
     private static func estimatedSize(_ packet: MQTTPacket) -> Int {

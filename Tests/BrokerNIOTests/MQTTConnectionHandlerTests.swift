@@ -205,4 +205,71 @@ import Testing
         for handle in h.core.connectedHandles() { handle.withHandler { $0.serverShutdown() } }
         #expect(try h.received(ch, version: .v5) == [.disconnect(DisconnectPacket(reasonCode: .serverShuttingDown))])
     }
+
+    @Test("a stream of packets split at any point (or fed a byte at a time) gives the same replies")
+    func splitReads() throws {
+        var stream = ByteBuffer()
+        MQTTEncoder.encode(.connect(ConnectPacket(protocolVersion: .v5, clientID: "split")), version: .v5, into: &stream)
+        MQTTEncoder.encode(.subscribe(SubscribePacket(packetID: 1, subscriptions: [TopicSubscription(filter: "s/#")])),
+                           version: .v5, into: &stream)
+        for i in 0..<20 {
+            let payload = ByteBuffer(string: String(repeating: "x", count: i * 37))
+            MQTTEncoder.encode(.publish(PublishPacket(topic: "s/\(i)", payload: payload, qos: .atLeastOnce,
+                                                      packetID: UInt16(i + 10))), version: .v5, into: &stream)
+        }
+        MQTTEncoder.encode(.pingreq, version: .v5, into: &stream)
+        let bytes = Array(stream.readableBytesView)
+
+        func run(chunks: [Int]) throws -> [MQTTPacket] {
+            let h = Harness()
+            let ch = try h.channel()
+            var offset = 0
+            for size in chunks where offset < bytes.count {
+                let end = min(bytes.count, offset + size)
+                try ch.writeInbound(ByteBuffer(bytes: bytes[offset..<end]))
+                offset = end
+            }
+            if offset < bytes.count { try ch.writeInbound(ByteBuffer(bytes: bytes[offset...])) }
+            h.loop.run()
+            return try h.received(ch, version: .v5)
+        }
+        let whole = try run(chunks: [bytes.count])
+        // CONNACK, SUBACK, 20 × (PUBLISH to ourselves + PUBACK), PINGRESP.
+        #expect(whole.count == 43)
+        #expect(try run(chunks: Array(repeating: 1, count: bytes.count)) == whole)
+        var rng = SplitMix64(seed: 0x5EED)
+        for round in 0..<20 {
+            var chunks: [Int] = []
+            var total = 0
+            while total < bytes.count {
+                let n = Int(rng.next() % 300) + 1
+                chunks.append(n)
+                total += n
+            }
+            #expect(try run(chunks: chunks) == whole, "seed 0x5EED round \(round) chunks \(chunks)")
+        }
+    }
+
+    @Test("frame length from a partial fixed header")
+    func frameLength() {
+        #expect(MQTTConnectionHandler.frameLength(ByteBuffer(bytes: [0x30])) == .needMore)
+        #expect(MQTTConnectionHandler.frameLength(ByteBuffer(bytes: [0x30, 0x05])) == .complete(7))
+        #expect(MQTTConnectionHandler.frameLength(ByteBuffer(bytes: [0x30, 0x80])) == .needMore)
+        #expect(MQTTConnectionHandler.frameLength(ByteBuffer(bytes: [0x30, 0x80, 0x01])) == .complete(131))
+        #expect(MQTTConnectionHandler.frameLength(ByteBuffer(bytes: [0x30, 0xFF, 0xFF, 0xFF, 0x7F])) == .complete(268_435_460))
+        #expect(MQTTConnectionHandler.frameLength(ByteBuffer(bytes: [0x30, 0x80, 0x80, 0x80, 0x80, 0x01])) == .invalid)
+    }
+}
+
+/// A tiny seeded generator so failures can be replayed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
