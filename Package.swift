@@ -86,7 +86,7 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strict),
-        .testTarget(name: "TopicTrieTests", dependencies: ["TopicTrie"], swiftSettings: strict),
+        .testTarget(name: "TopicTrieTests", dependencies: ["TopicTrie", "BrokerTestKit"], swiftSettings: strict),
         .testTarget(
             name: "BrokerTests",
             dependencies: ["Broker", "MQTTCodec", "TopicTrie", "IoTTypes", "BrokerTestKit"],
