@@ -100,5 +100,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict),
+        // Issue 3: the replicated state machine (L2, pure) and LZ4 for its snapshots (L3: C library behind a wrapper).
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: strict),
+        .target(name: "ClusterState", dependencies: ["IoTTypes", "MQTTCodec", "TopicTrie"], swiftSettings: strict),
+        .testTarget(
+            name: "ClusterStateTests",
+            dependencies: ["ClusterState", "LZ4", "IoTTypes", "MQTTCodec", "BrokerTestKit"],
+            swiftSettings: strict),
     ]
 )
