@@ -1,0 +1,134 @@
+/// The command wire format (version 1):
+///
+///     formatVersion: u8 (= 1) | tag: u8 | fields of that command (see `BinaryWriter` for the encodings)
+///
+/// Tags are never reused. Decoding refuses other format versions (`unsupportedCommandVersion`), unknown tags,
+/// truncated or invalid fields and trailing bytes (`malformedCommand`), so a node never applies a guess.
+extension ClusterCommand {
+    /// The format version this build writes and reads.
+    public static let formatVersion: UInt8 = 1
+
+    enum Tag: UInt8 {
+        case createTenant = 1
+        case createAccessKey = 2
+        case deleteAccessKey = 3
+        case setRetained = 4
+        case clearRetained = 5
+        case putSessionRecord = 6
+        case removeSessionRecord = 7
+        case createThing = 8
+        case updateThing = 9
+        case deleteThing = 10
+    }
+
+    /// The bytes to propose.
+    public func encoded() -> [UInt8] {
+        var w = BinaryWriter()
+        w.write(Self.formatVersion)
+        switch self {
+        case .createTenant(let tenant, let name):
+            w.write(Tag.createTenant.rawValue)
+            w.write(tenant)
+            w.write(name)
+        case .createAccessKey(let key):
+            w.write(Tag.createAccessKey.rawValue)
+            w.write(key)
+        case .deleteAccessKey(let tenant, let id):
+            w.write(Tag.deleteAccessKey.rawValue)
+            w.write(tenant)
+            w.write(id)
+        case .setRetained(let m):
+            w.write(Tag.setRetained.rawValue)
+            w.write(m)
+        case .clearRetained(let tenant, let topic):
+            w.write(Tag.clearRetained.rawValue)
+            w.write(tenant)
+            w.write(topic)
+        case .putSessionRecord(let s):
+            w.write(Tag.putSessionRecord.rawValue)
+            w.write(s)
+        case .removeSessionRecord(let tenant, let clientID):
+            w.write(Tag.removeSessionRecord.rawValue)
+            w.write(tenant)
+            w.write(clientID)
+        case .createThing(let c):
+            w.write(Tag.createThing.rawValue)
+            w.write(c.tenant)
+            w.write(c.thingName)
+            w.write(c.thingTypeName) { $0.write($1) }
+            w.write(c.attributes)
+            w.write(c.nowMs)
+        case .updateThing(let u):
+            w.write(Tag.updateThing.rawValue)
+            w.write(u.tenant)
+            w.write(u.thingName)
+            w.write(u.thingTypeName) { $0.write($1) }
+            w.write(u.removeThingType)
+            w.write(u.attributes) { $0.write($1) }
+            w.write(u.merge)
+            w.write(u.expectedVersion) { $0.write($1) }
+            w.write(u.nowMs)
+        case .deleteThing(let tenant, let name, let expectedVersion):
+            w.write(Tag.deleteThing.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(expectedVersion) { $0.write($1) }
+        }
+        return w.bytes
+    }
+
+    /// Decodes one command, or says precisely why not.
+    public static func decode(_ bytes: [UInt8]) -> Result<ClusterCommand, ClusterStateError> {
+        guard let version = bytes.first else { return .failure(.malformedCommand) }
+        guard version == formatVersion else { return .failure(.unsupportedCommandVersion(version)) }
+        var r = BinaryReader(bytes, offset: 1)
+        do {
+            let command = try decodeV1(&r)
+            guard r.isAtEnd else { return .failure(.malformedCommand) }
+            return .success(command)
+        } catch {
+            return .failure(.malformedCommand)
+        }
+    }
+
+    private static func decodeV1(_ r: inout BinaryReader) throws(BinaryReadError) -> ClusterCommand {
+        guard let tag = Tag(rawValue: try r.readUInt8()) else { throw BinaryReadError() }
+        switch tag {
+        case .createTenant:
+            return .createTenant(try r.readTenant(), name: try r.readString())
+        case .createAccessKey:
+            return .createAccessKey(try r.readAccessKey())
+        case .deleteAccessKey:
+            return .deleteAccessKey(tenant: try r.readTenant(), accessKeyID: try r.readString())
+        case .setRetained:
+            return .setRetained(try r.readRetainedMessage())
+        case .clearRetained:
+            return .clearRetained(tenant: try r.readTenant(), topic: try r.readString())
+        case .putSessionRecord:
+            return .putSessionRecord(try r.readSessionEntry())
+        case .removeSessionRecord:
+            return .removeSessionRecord(tenant: try r.readTenant(), clientID: try r.readString())
+        case .createThing:
+            let tenant = try r.readTenant()
+            let name = try r.readString()
+            let type = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            let attributes = try r.readStringMap()
+            return .createThing(CreateThing(tenant: tenant, thingName: name, thingTypeName: type,
+                                            attributes: attributes, nowMs: try r.readInt64()))
+        case .updateThing:
+            let tenant = try r.readTenant()
+            let name = try r.readString()
+            let type = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            let removeType = try r.readBool()
+            let attributes = try r.readOptional { r throws(BinaryReadError) in try r.readStringMap() }
+            let merge = try r.readBool()
+            let expected = try r.readOptional { r throws(BinaryReadError) in try r.readInt64() }
+            return .updateThing(UpdateThing(tenant: tenant, thingName: name, thingTypeName: type,
+                                            removeThingType: removeType, attributes: attributes, merge: merge,
+                                            expectedVersion: expected, nowMs: try r.readInt64()))
+        case .deleteThing:
+            return .deleteThing(tenant: try r.readTenant(), thingName: try r.readString(),
+                                expectedVersion: try r.readOptional { r throws(BinaryReadError) in try r.readInt64() })
+        }
+    }
+}

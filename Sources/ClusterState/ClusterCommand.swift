@@ -1,0 +1,101 @@
+import IoTTypes
+
+/// A write to the replicated state. Proposed to the Raft leader as bytes (`encoded()`), committed, then applied on
+/// every node in log order by `ClusterState.apply`. Everything a command needs — including the time — is inside
+/// it: `apply` reads no clock and no randomness, so every node computes the same state.
+///
+/// New commands get new tags at the end; a change to an existing command's fields needs a new format version
+/// (`ClusterCommand.formatVersion`), and nodes refuse versions they do not know instead of guessing.
+public enum ClusterCommand: Sendable, Hashable {
+    /// Registers a tenant (an AWS account id, 12 digits).
+    case createTenant(TenantID, name: String)
+    /// Adds a SigV4 access key to an existing tenant; the key id is unique across tenants.
+    case createAccessKey(AccessKey)
+    /// Removes an access key.
+    case deleteAccessKey(tenant: TenantID, accessKeyID: String)
+    /// Stores the retained message of a topic ([MQTT-3.3.1-5]); an empty payload clears it ([MQTT-3.3.1-6]).
+    case setRetained(RetainedMessage)
+    /// Clears the retained message of a topic (no error when there is none).
+    case clearRetained(tenant: TenantID, topic: String)
+    /// Creates or replaces a persistent-session record.
+    case putSessionRecord(SessionEntry)
+    /// Removes a persistent-session record (no error when there is none).
+    case removeSessionRecord(tenant: TenantID, clientID: String)
+    /// CreateThing: idempotent for the same configuration (AWS-IOT-SPEC §3.1).
+    case createThing(CreateThing)
+    /// UpdateThing: attributes merge or replace, thing type set or removed, optional optimistic version check.
+    case updateThing(UpdateThing)
+    /// DeleteThing: deleting a thing that does not exist succeeds (AWS-IOT-SPEC §3.1).
+    case deleteThing(tenant: TenantID, thingName: String, expectedVersion: Int64?)
+
+    /// The fields of `createThing`.
+    public struct CreateThing: Sendable, Hashable {
+        public var tenant: TenantID
+        public var thingName: String
+        public var thingTypeName: String?
+        public var attributes: [String: String]
+        /// Epoch milliseconds, stamped by the proposer.
+        public var nowMs: Int64
+        public init(tenant: TenantID, thingName: String, thingTypeName: String? = nil,
+                    attributes: [String: String] = [:], nowMs: Int64) {
+            self.tenant = tenant
+            self.thingName = thingName
+            self.thingTypeName = thingTypeName
+            self.attributes = attributes
+            self.nowMs = nowMs
+        }
+    }
+
+    /// The fields of `updateThing` (AWS `UpdateThingRequest`).
+    public struct UpdateThing: Sendable, Hashable {
+        public var tenant: TenantID
+        public var thingName: String
+        public var thingTypeName: String?
+        public var removeThingType: Bool
+        /// nil: attributes untouched.
+        public var attributes: [String: String]?
+        /// true: merge (an empty value deletes that attribute); false: replace the whole map.
+        public var merge: Bool
+        public var expectedVersion: Int64?
+        public var nowMs: Int64
+        public init(tenant: TenantID, thingName: String, thingTypeName: String? = nil, removeThingType: Bool = false,
+                    attributes: [String: String]? = nil, merge: Bool = false, expectedVersion: Int64? = nil,
+                    nowMs: Int64) {
+            self.tenant = tenant
+            self.thingName = thingName
+            self.thingTypeName = thingTypeName
+            self.removeThingType = removeThingType
+            self.attributes = attributes
+            self.merge = merge
+            self.expectedVersion = expectedVersion
+            self.nowMs = nowMs
+        }
+    }
+}
+
+/// What a successful command returns to its proposer.
+public enum ClusterResult: Sendable, Hashable {
+    /// Nothing to report.
+    case done
+    /// The thing as it now is (create, update).
+    case thing(thingId: String, version: Int64)
+}
+
+/// Why a command was not applied. The state is unchanged, except that the entry counts as applied.
+public enum ClusterStateError: Error, Sendable, Hashable {
+    /// AWS ResourceNotFoundException (404).
+    case resourceNotFound
+    /// AWS ResourceAlreadyExistsException (409).
+    case resourceAlreadyExists
+    /// AWS VersionConflictException (409).
+    case versionConflict
+    /// AWS InvalidRequestException (400), with the message for the client.
+    case invalidRequest(String)
+    /// The command was written in a format version this node does not understand (a newer node proposed it).
+    case unsupportedCommandVersion(UInt8)
+    /// The bytes are not a command.
+    case malformedCommand
+}
+
+/// The result of applying one command.
+public typealias ClusterOutcome = Result<ClusterResult, ClusterStateError>

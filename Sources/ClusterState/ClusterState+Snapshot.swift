@@ -1,0 +1,148 @@
+import IoTTypes
+import TopicTrie
+
+/// Why snapshot bytes could not be restored.
+public enum ClusterSnapshotError: Error, Sendable, Hashable {
+    /// The bytes do not start with the snapshot magic `FLCS`.
+    case badMagic
+    /// A snapshot format this build does not know (written by a newer node).
+    case unsupportedVersion(UInt8)
+    /// Truncated, invalid or trailing bytes.
+    case malformed
+}
+
+/// Snapshot format (version 1), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
+/// libraft, so this target stays free of C:
+///
+///     "FLCS" | formatVersion u8 (= 1) | lastAppliedIndex u64 | thingSequence u64
+///     | tenants:     count u32, then (accountID, name)                          by accountID
+///     | accessKeys:  count u32, then AccessKey                                  by (tenant, accessKeyID)
+///     | retained:    count u32, then RetainedMessage                            by (tenant, topic)
+///     | sessions:    count u32, then SessionEntry                               by (tenant, clientID)
+///     | things:      count u32, then (tenant, name, id, type?, attributes, version, createdAtMs, lastModifiedAtMs)
+///                                                                               by (tenant, thingName)
+///
+/// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
+/// Derived indexes (access key owners, topic trees) are rebuilt on restore, not stored.
+extension ClusterState {
+    static let snapshotMagic: [UInt8] = Array("FLCS".utf8)
+    /// The snapshot format version this build writes and reads.
+    public static let snapshotFormatVersion: UInt8 = 1
+
+    /// The whole state, in the canonical encoding.
+    public func snapshot() -> [UInt8] {
+        var w = BinaryWriter()
+        for b in Self.snapshotMagic { w.write(b) }
+        w.write(Self.snapshotFormatVersion)
+        w.write(lastAppliedIndex)
+        w.write(thingSequence)
+
+        let tenantIDs = tenants.keys.sorted(by: Self.tenantLess)
+        w.writeCount(tenantIDs.count)
+        for id in tenantIDs {
+            w.write(id)
+            w.write(tenants[id]!.name)
+        }
+
+        let keys = Self.sortedRows(accessKeys) { $0.accessKeyID }
+        w.writeCount(keys.count)
+        for k in keys { w.write(k) }
+
+        var messages: [RetainedMessage] = []
+        for tenant in retained.keys.sorted(by: Self.tenantLess) {
+            var rows: [RetainedMessage] = []
+            retained[tenant]!.forEach { _, m in rows.append(m) }
+            messages += rows.sorted { String.utf8Less($0.topic, $1.topic) }
+        }
+        w.writeCount(messages.count)
+        for m in messages { w.write(m) }
+
+        let entries = Self.sortedRows(sessions) { $0.clientID }
+        w.writeCount(entries.count)
+        for s in entries { w.write(s) }
+
+        let allThings = Self.sortedRows(things) { $0.thingName }
+        w.writeCount(allThings.count)
+        for t in allThings {
+            w.write(t.tenant)
+            w.write(t.thingName)
+            w.write(t.thingId)
+            w.write(t.thingTypeName) { $0.write($1) }
+            w.write(t.attributes)
+            w.write(t.version)
+            w.write(t.createdAtMs)
+            w.write(t.lastModifiedAtMs)
+        }
+        return w.bytes
+    }
+
+    /// Rebuilds a state from `snapshot()` bytes. Restore is exact: the result snapshots to the same bytes and
+    /// answers every later command as the original would.
+    public static func restore(_ bytes: [UInt8]) throws(ClusterSnapshotError) -> ClusterState {
+        guard bytes.count >= snapshotMagic.count + 1, Array(bytes.prefix(snapshotMagic.count)) == snapshotMagic
+        else { throw .badMagic }
+        let version = bytes[snapshotMagic.count]
+        guard version == snapshotFormatVersion else { throw .unsupportedVersion(version) }
+        var r = BinaryReader(bytes, offset: snapshotMagic.count + 1)
+        do {
+            var state = try readV1(&r)
+            guard r.isAtEnd else { throw BinaryReadError() }
+            state.rebuildDerived()
+            return state
+        } catch {
+            throw .malformed
+        }
+    }
+
+    private static func readV1(_ r: inout BinaryReader) throws(BinaryReadError) -> ClusterState {
+        var s = ClusterState()
+        s.lastAppliedIndex = try r.readUInt64()
+        s.thingSequence = try r.readUInt64()
+        for _ in 0..<(try r.readCount(minimumElementSize: 8)) {
+            let id = try r.readTenant()
+            s.tenants[id] = Tenant(id: id, name: try r.readString())
+        }
+        for _ in 0..<(try r.readCount(minimumElementSize: 20)) {
+            let k = try r.readAccessKey()
+            s.accessKeys[k.tenant, default: [:]][k.accessKeyID] = k
+        }
+        for _ in 0..<(try r.readCount(minimumElementSize: 20)) {
+            let m = try r.readRetainedMessage()
+            s.retained[m.tenant, default: TopicTree()][m.topic] = m
+        }
+        for _ in 0..<(try r.readCount(minimumElementSize: 20)) {
+            let e = try r.readSessionEntry()
+            s.sessions[e.tenant, default: [:]][e.clientID] = e
+        }
+        for _ in 0..<(try r.readCount(minimumElementSize: 40)) {
+            let tenant = try r.readTenant()
+            let name = try r.readString()
+            let id = try r.readString()
+            let type = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            let attributes = try r.readStringMap()
+            let thing = Thing(tenant: tenant, thingName: name, thingId: id, thingTypeName: type,
+                              attributes: attributes, version: try r.readInt64(), createdAtMs: try r.readInt64(),
+                              lastModifiedAtMs: try r.readInt64())
+            s.things[tenant, default: [:]][name] = thing
+        }
+        return s
+    }
+
+    mutating func rebuildDerived() {
+        accessKeyOwners = [:]
+        for (tenant, keys) in accessKeys {
+            for id in keys.keys { accessKeyOwners[id] = tenant }
+        }
+    }
+
+    private static func tenantLess(_ a: TenantID, _ b: TenantID) -> Bool { String.utf8Less(a.accountID, b.accountID) }
+
+    /// The rows of a tenant-first map, by tenant then by `key`.
+    private static func sortedRows<Row>(_ map: [TenantID: [String: Row]], key: (Row) -> String) -> [Row] {
+        var out: [Row] = []
+        for tenant in map.keys.sorted(by: tenantLess) {
+            out += map[tenant]!.values.sorted { String.utf8Less(key($0), key($1)) }
+        }
+        return out
+    }
+}

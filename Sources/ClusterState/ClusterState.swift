@@ -1,0 +1,155 @@
+import IoTTypes
+import TopicTrie
+
+/// The replicated state machine: every node applies the same committed commands in the same order and so holds
+/// the same `ClusterState` (ARCHITECTURE §3).
+///
+/// Rules that keep the nodes equal:
+/// - `apply` is a pure function of (state, command): no clock (time comes inside the command), no randomness
+///   (thing ids come from a counter in the state), no I/O, and no dependence on hash or dictionary order.
+/// - A command that fails leaves the state unchanged (all checks run before the first write); the entry still
+///   counts as applied, and the failure is the proposer's answer.
+/// - Bad bytes never trap: `decodeAndApply` turns them into `.malformedCommand` or `.unsupportedCommandVersion`.
+/// - Every store is keyed tenant first (ARCHITECTURE §4), so no read can cross tenants.
+/// - `snapshot()` writes keys in UTF-8 byte order, so equal states give equal bytes.
+public struct ClusterState: Sendable {
+    /// The index of the last log entry applied (several commands may share an entry when batched).
+    public internal(set) var lastAppliedIndex: UInt64 = 0
+
+    var tenants: [TenantID: Tenant] = [:]
+    var accessKeys: [TenantID: [String: AccessKey]] = [:]
+    /// Derived from `accessKeys` (not in the snapshot): access key id → owning tenant, for SigV4.
+    var accessKeyOwners: [String: TenantID] = [:]
+    var retained: [TenantID: TopicTree<RetainedMessage>] = [:]
+    var sessions: [TenantID: [String: SessionEntry]] = [:]
+    var things: [TenantID: [String: Thing]] = [:]
+    /// Things created so far, across tenants: the source of thing ids.
+    var thingSequence: UInt64 = 0
+
+    public init() {}
+
+    // MARK: - Apply
+
+    /// Decodes and applies one command from a committed entry.
+    public mutating func decodeAndApply(_ bytes: [UInt8], index: UInt64) -> ClusterOutcome {
+        switch ClusterCommand.decode(bytes) {
+        case .success(let command):
+            return apply(command, index: index)
+        case .failure(let error):
+            lastAppliedIndex = index
+            return .failure(error)
+        }
+    }
+
+    /// Applies one command committed at log `index`.
+    public mutating func apply(_ command: ClusterCommand, index: UInt64) -> ClusterOutcome {
+        lastAppliedIndex = index
+        switch command {
+        case .createTenant(let id, let name):
+            return onCreateTenant(id, name: name)
+        case .createAccessKey(let key):
+            return onCreateAccessKey(key)
+        case .deleteAccessKey(let tenant, let id):
+            return onDeleteAccessKey(tenant: tenant, accessKeyID: id)
+        case .setRetained(let message):
+            return onSetRetained(message)
+        case .clearRetained(let tenant, let topic):
+            clearRetained(tenant: tenant, topic: topic)
+            return .success(.done)
+        case .putSessionRecord(let entry):
+            guard !entry.clientID.isEmpty else { return .failure(.invalidRequest("clientID must not be empty")) }
+            sessions[entry.tenant, default: [:]][entry.clientID] = entry
+            return .success(.done)
+        case .removeSessionRecord(let tenant, let clientID):
+            sessions[tenant]?[clientID] = nil
+            if sessions[tenant]?.isEmpty == true { sessions[tenant] = nil }
+            return .success(.done)
+        case .createThing(let c):
+            return onCreateThing(c)
+        case .updateThing(let u):
+            return onUpdateThing(u)
+        case .deleteThing(let tenant, let name, let expectedVersion):
+            return onDeleteThing(tenant: tenant, thingName: name, expectedVersion: expectedVersion)
+        }
+    }
+
+    private mutating func onCreateTenant(_ id: TenantID, name: String) -> ClusterOutcome {
+        guard id.accountID.utf8.count == 12, id.accountID.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            return .failure(.invalidRequest("account id must be 12 digits"))
+        }
+        guard tenants[id] == nil else { return .failure(.resourceAlreadyExists) }
+        tenants[id] = Tenant(id: id, name: name)
+        return .success(.done)
+    }
+
+    private mutating func onCreateAccessKey(_ key: AccessKey) -> ClusterOutcome {
+        guard tenants[key.tenant] != nil else { return .failure(.resourceNotFound) }
+        guard !key.accessKeyID.isEmpty, !key.secretKey.isEmpty else {
+            return .failure(.invalidRequest("access key id and secret must not be empty"))
+        }
+        // Unique across tenants: the key id alone tells a request's tenant.
+        guard accessKeyOwners[key.accessKeyID] == nil else { return .failure(.resourceAlreadyExists) }
+        accessKeys[key.tenant, default: [:]][key.accessKeyID] = key
+        accessKeyOwners[key.accessKeyID] = key.tenant
+        return .success(.done)
+    }
+
+    private mutating func onDeleteAccessKey(tenant: TenantID, accessKeyID: String) -> ClusterOutcome {
+        guard accessKeys[tenant]?[accessKeyID] != nil else { return .failure(.resourceNotFound) }
+        accessKeys[tenant]?[accessKeyID] = nil
+        if accessKeys[tenant]?.isEmpty == true { accessKeys[tenant] = nil }
+        accessKeyOwners[accessKeyID] = nil
+        return .success(.done)
+    }
+
+    private mutating func onSetRetained(_ message: RetainedMessage) -> ClusterOutcome {
+        do {
+            try Topic.validateName(message.topic, limits: .unlimited)
+        } catch {
+            return .failure(.invalidRequest("invalid topic name: \(error)"))
+        }
+        if message.payload.isEmpty {  // [MQTT-3.3.1-6] an empty retained message clears the topic
+            clearRetained(tenant: message.tenant, topic: message.topic)
+            return .success(.done)
+        }
+        retained[message.tenant, default: TopicTree()][message.topic] = message
+        return .success(.done)
+    }
+
+    private mutating func clearRetained(tenant: TenantID, topic: String) {
+        retained[tenant]?[topic] = nil
+        if retained[tenant]?.isEmpty == true { retained[tenant] = nil }
+    }
+
+    // MARK: - Reads (local applied state; the shell adds a barrier when a read must be linearizable)
+
+    public func tenant(_ id: TenantID) -> Tenant? { tenants[id] }
+
+    /// The key and its tenant, for SigV4.
+    public func accessKey(id: String) -> AccessKey? {
+        guard let owner = accessKeyOwners[id] else { return nil }
+        return accessKeys[owner]?[id]
+    }
+
+    public func retained(tenant: TenantID, topic: String) -> RetainedMessage? { retained[tenant]?[topic] }
+
+    /// Every unexpired retained message of `tenant` whose topic `filter` matches, in topic byte order.
+    public func retainedMatching(tenant: TenantID, filter: String, nowMs: Int64) -> [RetainedMessage] {
+        var out: [RetainedMessage] = []
+        retained[tenant]?.forEachMatch(filter: filter) { _, m in
+            if !m.isExpired(nowMs: nowMs) { out.append(m) }
+        }
+        return out.sorted { String.utf8Less($0.topic, $1.topic) }
+    }
+
+    public func retainedCount(tenant: TenantID) -> Int { retained[tenant]?.count ?? 0 }
+
+    public func sessionRecord(tenant: TenantID, clientID: String) -> SessionEntry? { sessions[tenant]?[clientID] }
+
+    public func thing(tenant: TenantID, name: String) -> Thing? { things[tenant]?[name] }
+
+    /// The tenant's things in name order.
+    public func things(tenant: TenantID) -> [Thing] {
+        (things[tenant] ?? [:]).values.sorted { String.utf8Less($0.thingName, $1.thingName) }
+    }
+}

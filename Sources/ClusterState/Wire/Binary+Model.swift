@@ -1,0 +1,105 @@
+import IoTTypes
+import MQTTCodec
+
+// The encodings of the model values, shared by commands and snapshots (field order is the format: append only
+// under a new format version).
+
+extension BinaryWriter {
+    mutating func write(_ t: TenantID) { write(t.accountID) }
+
+    mutating func write(_ m: RetainedMessage) {
+        write(m.tenant)
+        write(m.topic)
+        write(m.payload)
+        write(m.qos.rawValue)
+        write(m.properties.payloadFormatIndicator) { $0.write($1) }
+        write(m.properties.contentType) { $0.write($1) }
+        write(m.properties.responseTopic) { $0.write($1) }
+        write(m.properties.correlationData) { $0.write($1) }
+        writeCount(m.properties.userProperties.count)
+        for p in m.properties.userProperties {
+            write(p.name)
+            write(p.value)
+        }
+        write(m.expiresAtMs) { $0.write($1) }
+    }
+
+    mutating func write(_ s: SessionEntry) {
+        write(s.tenant)
+        write(s.clientID)
+        write(s.protocolVersion.rawValue)
+        writeCount(s.subscriptions.count)
+        for filter in s.subscriptions.keys.sorted(by: String.utf8Less) {
+            let o = s.subscriptions[filter]!
+            write(filter)
+            write(o.qos.rawValue)
+            write(o.noLocal)
+            write(o.retainAsPublished)
+            write(o.retainHandling.rawValue)
+        }
+        write(s.expiryInterval)
+        write(s.disconnectedAtMs) { $0.write($1) }
+    }
+
+    mutating func write(_ k: AccessKey) {
+        write(k.tenant)
+        write(k.accessKeyID)
+        write(k.secretKey)
+        write(k.createdAtMs)
+    }
+}
+
+extension BinaryReader {
+    mutating func readTenant() throws(BinaryReadError) -> TenantID { TenantID(try readString()) }
+
+    mutating func readQoS() throws(BinaryReadError) -> QoS {
+        guard let q = QoS(rawValue: try readUInt8()) else { throw BinaryReadError() }
+        return q
+    }
+
+    mutating func readRetainedMessage() throws(BinaryReadError) -> RetainedMessage {
+        let tenant = try readTenant()
+        let topic = try readString()
+        let payload = try readBytes()
+        let qos = try readQoS()
+        var p = RetainedProperties()
+        p.payloadFormatIndicator = try readOptional { r throws(BinaryReadError) in try r.readUInt8() }
+        p.contentType = try readOptional { r throws(BinaryReadError) in try r.readString() }
+        p.responseTopic = try readOptional { r throws(BinaryReadError) in try r.readString() }
+        p.correlationData = try readOptional { r throws(BinaryReadError) in try r.readBytes() }
+        let n = try readCount(minimumElementSize: 8)
+        for _ in 0..<n { p.userProperties.append(UserProperty(try readString(), try readString())) }
+        let expiresAtMs = try readOptional { r throws(BinaryReadError) in try r.readInt64() }
+        return RetainedMessage(tenant: tenant, topic: topic, payload: payload, qos: qos, properties: p,
+                               expiresAtMs: expiresAtMs)
+    }
+
+    mutating func readSessionEntry() throws(BinaryReadError) -> SessionEntry {
+        let tenant = try readTenant()
+        let clientID = try readString()
+        guard let version = ProtocolVersion(rawValue: try readUInt8()) else { throw BinaryReadError() }
+        let n = try readCount(minimumElementSize: 8)
+        var subscriptions: [String: SubscriptionOptions] = [:]
+        var previous: String?
+        for _ in 0..<n {
+            let filter = try readString()
+            if let previous, !String.utf8Less(previous, filter) { throw BinaryReadError() }  // canonical: sorted, no duplicates
+            previous = filter
+            let qos = try readQoS()
+            let noLocal = try readBool()
+            let rap = try readBool()
+            guard let rh = RetainHandling(rawValue: try readUInt8()) else { throw BinaryReadError() }
+            subscriptions[filter] = SubscriptionOptions(qos: qos, noLocal: noLocal, retainAsPublished: rap,
+                                                        retainHandling: rh)
+        }
+        let expiry = try readUInt32()
+        let disconnectedAtMs = try readOptional { r throws(BinaryReadError) in try r.readInt64() }
+        return SessionEntry(tenant: tenant, clientID: clientID, protocolVersion: version,
+                            subscriptions: subscriptions, expiryInterval: expiry, disconnectedAtMs: disconnectedAtMs)
+    }
+
+    mutating func readAccessKey() throws(BinaryReadError) -> AccessKey {
+        AccessKey(tenant: try readTenant(), accessKeyID: try readString(), secretKey: try readString(),
+                  createdAtMs: try readInt64())
+    }
+}
