@@ -1,0 +1,89 @@
+import ClusterState
+import IoTTypes
+import MQTTCodec
+import BrokerTestKit
+
+let acme = TenantID("111111111111")
+let globex = TenantID("222222222222")
+
+/// One command of every kind, with every optional field both set and unset somewhere.
+let everyCommand: [ClusterCommand] = [
+    .createTenant(acme, name: "Acme"),
+    .createAccessKey(AccessKey(tenant: acme, accessKeyID: "AKIA1", secretKey: "s3cr3t", createdAtMs: 1_700_000_000_000)),
+    .deleteAccessKey(tenant: acme, accessKeyID: "AKIA1"),
+    .setRetained(RetainedMessage(tenant: acme, topic: "a/b", payload: [1, 2, 3], qos: .atLeastOnce)),
+    .setRetained(RetainedMessage(
+        tenant: globex, topic: "sensors/é/temp", payload: Array("21.5".utf8), qos: .exactlyOnce,
+        properties: RetainedProperties(payloadFormatIndicator: 1, contentType: "text/plain", responseTopic: "r/t",
+                                       correlationData: [0, 255], userProperties: [UserProperty("k", "v"),
+                                                                                   UserProperty("k", "w")]),
+        expiresAtMs: 1_700_000_060_000)),
+    .clearRetained(tenant: acme, topic: "a/b"),
+    .putSessionRecord(SessionEntry(tenant: acme, clientID: "c1", protocolVersion: .v5,
+                                   subscriptions: ["a/+": SubscriptionOptions(qos: .atLeastOnce, noLocal: true),
+                                                   "b/#": SubscriptionOptions(retainAsPublished: true,
+                                                                              retainHandling: .doNotSend)],
+                                   expiryInterval: 3600, disconnectedAtMs: 1_700_000_000_500)),
+    .putSessionRecord(SessionEntry(tenant: acme, clientID: "c2", protocolVersion: .v311, subscriptions: [:],
+                                   expiryInterval: 0, disconnectedAtMs: nil)),
+    .removeSessionRecord(tenant: acme, clientID: "c1"),
+    .createThing(.init(tenant: acme, thingName: "lamp-1", thingTypeName: "Lamp",
+                       attributes: ["color": "red", "room": "kitchen"], nowMs: 5)),
+    .createThing(.init(tenant: acme, thingName: "bare", nowMs: 6)),
+    .updateThing(.init(tenant: acme, thingName: "lamp-1", thingTypeName: nil, removeThingType: true,
+                       attributes: ["color": ""], merge: true, expectedVersion: 1, nowMs: 7)),
+    .updateThing(.init(tenant: acme, thingName: "lamp-1", thingTypeName: "Lamp2", nowMs: 8)),
+    .deleteThing(tenant: acme, thingName: "lamp-1", expectedVersion: 3),
+    .deleteThing(tenant: acme, thingName: "bare", expectedVersion: nil),
+]
+
+/// Random commands over small vocabularies, so creates collide, updates hit and miss, and versions conflict.
+struct CommandGenerator {
+    var rng: SplitMix64
+    init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+
+    mutating func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
+    mutating func chance(_ percent: UInt64) -> Bool { rng.next() % 100 < percent }
+
+    mutating func attributes() -> [String: String] {
+        var a: [String: String] = [:]
+        for _ in 0..<Int(rng.next() % 4) { a[pick(["x", "y", "z", "w"])] = pick(["1", "2", "", "v"]) }
+        return a
+    }
+
+    mutating func next(nowMs: Int64) -> ClusterCommand {
+        let tenant = pick([acme, globex, TenantID("333333333333"), TenantID("bad")])
+        let thing = pick(["t1", "t2", "t3", "bad name"])
+        switch rng.next() % 10 {
+        case 0: return .createTenant(tenant, name: pick(["A", "B"]))
+        case 1: return .createAccessKey(AccessKey(tenant: tenant, accessKeyID: pick(["K1", "K2", "K3"]),
+                                                  secretKey: "s", createdAtMs: nowMs))
+        case 2: return .deleteAccessKey(tenant: tenant, accessKeyID: pick(["K1", "K2", "K3"]))
+        case 3:
+            return .setRetained(RetainedMessage(
+                tenant: tenant, topic: pick(["a", "a/b", "a/c", "$SYS/x", "a/+"]),
+                payload: chance(20) ? [] : [UInt8(truncatingIfNeeded: rng.next())], qos: pick(QoS.allCases),
+                properties: RetainedProperties(contentType: chance(50) ? "t" : nil,
+                                               userProperties: chance(30) ? [UserProperty("u", "1")] : []),
+                expiresAtMs: chance(30) ? nowMs + 1000 : nil))
+        case 4: return .clearRetained(tenant: tenant, topic: pick(["a", "a/b"]))
+        case 5:
+            return .putSessionRecord(SessionEntry(
+                tenant: tenant, clientID: pick(["c1", "c2", ""]), protocolVersion: pick([.v311, .v5]),
+                subscriptions: chance(50) ? ["a/#": SubscriptionOptions(qos: .atLeastOnce)] : [:],
+                expiryInterval: UInt32(rng.next() % 100), disconnectedAtMs: chance(50) ? nowMs : nil))
+        case 6: return .removeSessionRecord(tenant: tenant, clientID: pick(["c1", "c2"]))
+        case 7:
+            return .createThing(.init(tenant: tenant, thingName: thing, thingTypeName: chance(30) ? "T" : nil,
+                                      attributes: attributes(), nowMs: nowMs))
+        case 8:
+            return .updateThing(.init(tenant: tenant, thingName: thing, thingTypeName: chance(20) ? "T" : nil,
+                                      removeThingType: chance(20), attributes: chance(70) ? attributes() : nil,
+                                      merge: chance(50), expectedVersion: chance(50) ? Int64(rng.next() % 4) : nil,
+                                      nowMs: nowMs))
+        default:
+            return .deleteThing(tenant: tenant, thingName: thing,
+                                expectedVersion: chance(50) ? Int64(rng.next() % 4) : nil)
+        }
+    }
+}
