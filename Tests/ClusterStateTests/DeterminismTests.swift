@@ -19,7 +19,7 @@ struct DeterminismTests {
 
     @Test("two instances fed the same log end byte-identical, with the same outcomes", arguments: 0..<5)
     func sameLogSameState(_ round: Int) {
-        let seed = UInt64.random(in: 0...UInt64.max)
+        let seed = testSeed()
         let log = Self.log(seed: seed, count: 800)
         var a = ClusterState()
         var b = ClusterState()
@@ -37,7 +37,7 @@ struct DeterminismTests {
 
     @Test("snapshot → restore → the same snapshot and the same outcomes for the rest of the log", arguments: 0..<5)
     func snapshotRestoreIsExact(_ round: Int) throws {
-        let seed = UInt64.random(in: 0...UInt64.max)
+        let seed = testSeed()
         let log = Self.log(seed: seed, count: 1_000)
         let cut = 1 + Int(seed % 900)
         var original = ClusterState()
@@ -92,7 +92,7 @@ struct DeterminismTests {
 
     @Test("mutated snapshots never trap")
     func mutatedSnapshots() {
-        let seed = UInt64.random(in: 0...UInt64.max)
+        let seed = testSeed()
         var rng = SplitMix64(seed: seed)
         var h = Harness()
         for c in everyCommand { _ = h.apply(c) }

@@ -87,3 +87,15 @@ struct CommandGenerator {
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A fresh random seed, or `CLUSTER_SEED` from the environment to replay a failure.
+func testSeed() -> UInt64 {
+    if let raw = getenv("CLUSTER_SEED"), let seed = UInt64(String(cString: raw)) { return seed }
+    return UInt64.random(in: 0...UInt64.max)
+}
