@@ -6,6 +6,7 @@
 /// u64 sequence      the batch number in that table
 /// u32 count
 /// count × (u32 length, length bytes)          all integers little-endian
+/// zero padding to a multiple of 8 bytes         (libraft 0.15 needs it; decode ignores trailing bytes)
 /// ```
 /// Every node applies every command; only the node whose incarnation matches resolves the proposers' waits.
 /// The incarnation changes on restart, so entries replayed from the log never match a new proposal.

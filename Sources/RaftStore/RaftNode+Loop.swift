@@ -189,16 +189,21 @@ extension RaftNode {
         }
     }
 
-    private func submitEntry(_ items: ArraySlice<Queued>, size: Int) {
+    private func submitEntry(_ items: ArraySlice<Queued>, size encodedSize: Int) {
         let sequence = nextSequence
         nextSequence += 1
         let continuations = items.map(\.continuation)
+        // libraft 0.15 writes and reads entries as if their length were a multiple of 8 (uv_segment.c TODO,
+        // canonical/raft#304): other lengths corrupt closed segments and multi-entry AppendEntries. Zero-pad;
+        // EntryBatch.decode ignores the tail.
+        let size = (encodedSize + 7) & ~7
         guard let base = raft_malloc(size) else {
             for c in continuations { c.resume(returning: .failure(.raft(code: RAFT_NOMEM, message: "raft_malloc"))) }
             return
         }
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
         EntryBatch.encode(
-            into: UnsafeMutableRawBufferPointer(start: base, count: size), incarnation: incarnation,
+            into: UnsafeMutableRawBufferPointer(start: base, count: encodedSize), incarnation: incarnation,
             sequence: sequence, commands: items.lazy.map(\.command))
         let request = UnsafeMutablePointer<raft_apply>.allocate(capacity: 1)
         request.initialize(to: raft_apply())
