@@ -13,6 +13,15 @@ import Testing
         #expect(seen == commands)
     }
 
+    @Test func zeroPaddingToEightBytesIsIgnored() throws {
+        var bytes = EntryBatch.encode(incarnation: 3, sequence: 4, commands: [[1, 2, 3]])
+        bytes += [UInt8](repeating: 0, count: (8 - bytes.count % 8) % 8)
+        #expect(bytes.count % 8 == 0)
+        var seen: [[UInt8]] = []
+        _ = try bytes.withUnsafeBytes { raw in try EntryBatch.decode(raw) { seen.append(Array($0)) } }
+        #expect(seen == [[1, 2, 3]])
+    }
+
     @Test func unknownVersionIsRejectedBeforeApplyingAnything() {
         var bytes = EntryBatch.encode(incarnation: 1, sequence: 1, commands: [[1]])
         bytes[0] = 2
