@@ -108,5 +108,9 @@ let package = Package(
             name: "ClusterStateTests",
             dependencies: ["ClusterState", "LZ4", "IoTTypes", "MQTTCodec", "BrokerTestKit"],
             swiftSettings: strict),
+        // L3 raft shell: libraft + libuv behind RaftStore (STYLE C7); only RaftStore imports CRaft.
+        .systemLibrary(name: "CRaft", pkgConfig: "raft", providers: [.apt(["libraft-dev", "libuv1-dev"])]),
+        .target(name: "RaftStore", dependencies: ["CRaft"], swiftSettings: strict),
+        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore"], swiftSettings: strict),
     ]
 )

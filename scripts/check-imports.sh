@@ -12,6 +12,11 @@ for dir in "${PURE[@]}"; do
     if grep -rnE "$FORBIDDEN_IMPORTS" "$dir" --include='*.swift'; then status=1; fi
     if grep -rnE "$FORBIDDEN_CALLS" "$dir" --include='*.swift' | grep -v '^\s*///'; then status=1; fi
 done
+# STYLE C7: libraft stays behind RaftStore, so swapping it touches one target.
+if grep -rnE '^\s*(@_implementationOnly\s+|internal\s+|public\s+)?import\s+CRaft\b' Sources --include='*.swift' | grep -v '^Sources/RaftStore/'; then
+    echo "check-imports: only RaftStore may import CRaft (STYLE C7)" >&2
+    status=1
+fi
 if [ $status -ne 0 ]; then
     echo "check-imports: pure modules must take time and I/O from their shells (STYLE C1, C12)" >&2
 else
