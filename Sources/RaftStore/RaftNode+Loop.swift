@@ -229,8 +229,11 @@ extension RaftNode {
     func applyEntry(_ raw: UnsafeRawBufferPointer) -> Int32 {
         var results: [[UInt8]] = []
         let apply = machine.apply
+        // libraft applies entries in order and sets last_applied after each (also for barrier and configuration
+        // entries, and to the snapshot index on restore), so the entry being applied is the next one.
+        let index = raft_last_applied(raftPtr) + 1
         do {
-            let header = try EntryBatch.decode(raw) { command in results.append(apply([UInt8](command))) }
+            let header = try EntryBatch.decode(raw) { command in results.append(apply([UInt8](command), index)) }
             if header.incarnation == incarnation, let batch = inFlight.removeValue(forKey: header.sequence) {
                 for (c, result) in zip(batch.continuations, results) { c.resume(returning: .success(result)) }
                 for c in batch.continuations.dropFirst(results.count) {

@@ -30,7 +30,14 @@ func fsmSnapshotThunk(
     _ count: UnsafeMutablePointer<UInt32>?
 ) -> Int32 {
     guard let fsm, let bufs, let count else { return RAFT_INVALID }
-    let bytes = node(fsm.pointee.data).machine.snapshot()
+    let raftNode = node(fsm.pointee.data)
+    let bytes: [UInt8]
+    do {
+        bytes = try raftNode.machine.snapshot()
+    } catch {
+        raftNode.lastThunkError = "snapshot failed: \(error)"
+        return RAFT_BUSY  // libraft treats BUSY as transient: skips this snapshot, retries at the next threshold
+    }
     // fsm version 1: libraft frees the array and each base with raft_free, so both come from raft_malloc.
     guard let array = raft_malloc(MemoryLayout<raft_buffer>.stride)?.bindMemory(to: raft_buffer.self, capacity: 1)
     else { return RAFT_NOMEM }

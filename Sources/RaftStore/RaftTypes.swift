@@ -84,16 +84,31 @@ public enum RaftError: Error, Sendable, Hashable {
 /// command in log order (also when replaying the log after a restart), `snapshot` when libraft takes a snapshot,
 /// `restore` when a snapshot is loaded at start or installed from the leader.
 public struct RaftStateMachine: Sendable {
-    public var apply: @Sendable ([UInt8]) -> [UInt8]
-    public var snapshot: @Sendable () -> [UInt8]
+    /// Applies one command; the second argument is the raft log index of its entry (several commands share an
+    /// entry when batched, so consecutive commands may see the same index). Equal on every node.
+    public var apply: @Sendable (_ command: [UInt8], _ index: UInt64) -> [UInt8]
+    /// The state as bytes. A throw skips this snapshot (libraft tries again at the next threshold).
+    public var snapshot: @Sendable () throws -> [UInt8]
     public var restore: @Sendable ([UInt8]) throws -> Void
 
+    /// A machine that does not need the log index.
     public init(
         apply: @escaping @Sendable ([UInt8]) -> [UInt8],
-        snapshot: @escaping @Sendable () -> [UInt8],
+        snapshot: @escaping @Sendable () throws -> [UInt8],
         restore: @escaping @Sendable ([UInt8]) throws -> Void
     ) {
-        self.apply = apply
+        self.apply = { command, _ in apply(command) }
+        self.snapshot = snapshot
+        self.restore = restore
+    }
+
+    /// A machine whose `apply` also receives the log index of the command's entry.
+    public init(
+        applyAtIndex: @escaping @Sendable (_ command: [UInt8], _ index: UInt64) -> [UInt8],
+        snapshot: @escaping @Sendable () throws -> [UInt8],
+        restore: @escaping @Sendable ([UInt8]) throws -> Void
+    ) {
+        self.apply = applyAtIndex
         self.snapshot = snapshot
         self.restore = restore
     }
