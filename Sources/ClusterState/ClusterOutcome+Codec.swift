@@ -1,0 +1,95 @@
+/// The outcome wire format (version 1): what `apply` answered, carried back to the proposer — through the raft
+/// shell in process today, over the cluster bus when a follower forwards a proposal.
+///
+///     formatVersion: u8 (= 1) | kind: u8 (0 success, 1 failure) | case tag: u8 | fields of that case
+///
+/// Tags are append-only, like the command tags. `decode` refuses other versions, unknown tags, truncated fields
+/// and trailing bytes (nil), so a reader never guesses an answer.
+public enum ClusterOutcomeCodec {
+    public static let formatVersion: UInt8 = 1
+
+    enum ResultTag: UInt8 {
+        case done = 0
+        case thing = 1
+    }
+
+    enum ErrorTag: UInt8 {
+        case resourceNotFound = 1
+        case resourceAlreadyExists = 2
+        case versionConflict = 3
+        case invalidRequest = 4
+        case unsupportedCommandVersion = 5
+        case malformedCommand = 6
+    }
+
+    public static func encode(_ outcome: ClusterOutcome) -> [UInt8] {
+        var w = BinaryWriter()
+        w.write(formatVersion)
+        switch outcome {
+        case .success(let result):
+            w.write(UInt8(0))
+            switch result {
+            case .done:
+                w.write(ResultTag.done.rawValue)
+            case .thing(let thingId, let version):
+                w.write(ResultTag.thing.rawValue)
+                w.write(thingId)
+                w.write(version)
+            }
+        case .failure(let error):
+            w.write(UInt8(1))
+            switch error {
+            case .resourceNotFound:
+                w.write(ErrorTag.resourceNotFound.rawValue)
+            case .resourceAlreadyExists:
+                w.write(ErrorTag.resourceAlreadyExists.rawValue)
+            case .versionConflict:
+                w.write(ErrorTag.versionConflict.rawValue)
+            case .invalidRequest(let message):
+                w.write(ErrorTag.invalidRequest.rawValue)
+                w.write(message)
+            case .unsupportedCommandVersion(let version):
+                w.write(ErrorTag.unsupportedCommandVersion.rawValue)
+                w.write(version)
+            case .malformedCommand:
+                w.write(ErrorTag.malformedCommand.rawValue)
+            }
+        }
+        return w.bytes
+    }
+
+    /// The outcome, or nil when the bytes are not one (wrong version, unknown tag, truncated, trailing bytes).
+    public static func decode(_ bytes: [UInt8]) -> ClusterOutcome? {
+        guard bytes.first == formatVersion else { return nil }
+        var r = BinaryReader(bytes, offset: 1)
+        do {
+            let outcome = try decodeV1(&r)
+            return r.isAtEnd ? outcome : nil
+        } catch {
+            return nil
+        }
+    }
+
+    private static func decodeV1(_ r: inout BinaryReader) throws(BinaryReadError) -> ClusterOutcome {
+        switch try r.readUInt8() {
+        case 0:
+            guard let tag = ResultTag(rawValue: try r.readUInt8()) else { throw BinaryReadError() }
+            switch tag {
+            case .done: return .success(.done)
+            case .thing: return .success(.thing(thingId: try r.readString(), version: try r.readInt64()))
+            }
+        case 1:
+            guard let tag = ErrorTag(rawValue: try r.readUInt8()) else { throw BinaryReadError() }
+            switch tag {
+            case .resourceNotFound: return .failure(.resourceNotFound)
+            case .resourceAlreadyExists: return .failure(.resourceAlreadyExists)
+            case .versionConflict: return .failure(.versionConflict)
+            case .invalidRequest: return .failure(.invalidRequest(try r.readString()))
+            case .unsupportedCommandVersion: return .failure(.unsupportedCommandVersion(try r.readUInt8()))
+            case .malformedCommand: return .failure(.malformedCommand)
+            }
+        default:
+            throw BinaryReadError()
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import ClusterState
+import Testing
+
+@Suite("ClusterOutcome codec")
+struct ClusterOutcomeCodecTests {
+    static let outcomes: [ClusterOutcome] = [
+        .success(.done),
+        .success(.thing(thingId: "00000000-0000-0000-0000-000000000001", version: 7)),
+        .success(.thing(thingId: "", version: .min)),
+        .failure(.resourceNotFound),
+        .failure(.resourceAlreadyExists),
+        .failure(.versionConflict),
+        .failure(.invalidRequest("account id must be 12 digits ✓")),
+        .failure(.unsupportedCommandVersion(9)),
+        .failure(.malformedCommand),
+    ]
+
+    @Test("every outcome decodes to itself", arguments: outcomes)
+    func roundTrip(_ outcome: ClusterOutcome) {
+        let bytes = ClusterOutcomeCodec.encode(outcome)
+        #expect(bytes.first == ClusterOutcomeCodec.formatVersion)
+        #expect(ClusterOutcomeCodec.decode(bytes) == outcome)
+    }
+
+    @Test("other versions, unknown tags, every truncation and trailing bytes are refused", arguments: outcomes)
+    func refused(_ outcome: ClusterOutcome) {
+        let bytes = ClusterOutcomeCodec.encode(outcome)
+        for n in 0..<bytes.count { #expect(ClusterOutcomeCodec.decode(Array(bytes.prefix(n))) == nil) }
+        #expect(ClusterOutcomeCodec.decode(bytes + [0]) == nil)
+        var future = bytes
+        future[0] = ClusterOutcomeCodec.formatVersion + 1
+        #expect(ClusterOutcomeCodec.decode(future) == nil)
+    }
+
+    @Test("unknown kinds and case tags are refused")
+    func unknownTags() {
+        #expect(ClusterOutcomeCodec.decode([1, 2, 0]) == nil)
+        #expect(ClusterOutcomeCodec.decode([1, 0, 9]) == nil)
+        #expect(ClusterOutcomeCodec.decode([1, 1, 0]) == nil)
+        #expect(ClusterOutcomeCodec.decode([1, 1, 99]) == nil)
+    }
+}
