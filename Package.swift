@@ -112,5 +112,17 @@ let package = Package(
         .systemLibrary(name: "CRaft", pkgConfig: "raft", providers: [.apt(["libraft-dev", "libuv1-dev"])]),
         .target(name: "RaftStore", dependencies: ["CRaft"], swiftSettings: strict),
         .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore"], swiftSettings: strict),
+        // L3 ClusterNode: ClusterState replicated on a RaftNode, snapshots in LZ4, a read model for every thread.
+        .target(
+            name: "ClusterNode",
+            dependencies: [
+                "RaftStore", "ClusterState", "LZ4", "IoTTypes",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ClusterNodeTests",
+            dependencies: ["ClusterNode", "ClusterState", "RaftStore", "LZ4", "IoTTypes", "MQTTCodec"],
+            swiftSettings: strict),
     ]
 )
