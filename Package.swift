@@ -111,7 +111,9 @@ let package = Package(
         // L3 raft shell: libraft + libuv behind RaftStore (STYLE C7); only RaftStore imports CRaft.
         .systemLibrary(name: "CRaft", pkgConfig: "raft", providers: [.apt(["libraft-dev", "libuv1-dev"])]),
         .target(name: "RaftStore", dependencies: ["CRaft"], swiftSettings: strict),
-        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore"], swiftSettings: strict),
+        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore", "NetTestKit"], swiftSettings: strict),
+        // Test kit (not for production): real-socket test helpers (free ports, temp dirs, bounded waits).
+        .target(name: "NetTestKit", swiftSettings: strict),
         // L3 ClusterNode: ClusterState replicated on a RaftNode, snapshots in LZ4, a read model for every thread.
         .target(
             name: "ClusterNode",
@@ -122,7 +124,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ClusterNodeTests",
-            dependencies: ["ClusterNode", "ClusterState", "RaftStore", "LZ4", "IoTTypes", "MQTTCodec"],
+            dependencies: ["ClusterNode", "ClusterState", "RaftStore", "LZ4", "IoTTypes", "MQTTCodec", "NetTestKit"],
             swiftSettings: strict),
     ]
 )

@@ -1,3 +1,4 @@
+import NetTestKit
 import ClusterNode
 import ClusterState
 import Foundation

@@ -1,3 +1,4 @@
+import NetTestKit
 import ClusterState
 import Foundation
 import IoTTypes

@@ -1,3 +1,4 @@
+import NetTestKit
 import ClusterNode
 import ClusterState
 import Foundation
@@ -7,33 +8,7 @@ import Testing
 
 let acme = TenantID("111111111111")
 
-/// A port on 127.0.0.1 that was free a moment ago (bind to 0, read it back, close).
-func freeLoopbackPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    precondition(fd >= 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sp in
-            bind(fd, sp, len) == 0 && getsockname(fd, sp, &len) == 0
-        }
-    }
-    precondition(ok, "bind/getsockname failed")
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
 
-/// A fresh directory, removed by the caller (`defer removeDir`).
-func makeTempDir(_ tag: String) -> String {
-    let path = NSTemporaryDirectory() + "clusternode-\(tag)-\(UUID().uuidString.prefix(8))"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-func removeDir(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
 /// Test settings: fast elections and reconnects; the snapshot threshold is the test's to choose.
 func testConfiguration(id: UInt64, port: Int, dir: String, snapshotThreshold: UInt32 = 1024,
@@ -48,19 +23,7 @@ func testConfiguration(id: UInt64, port: Int, dir: String, snapshotThreshold: UI
     return c
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    var description: String
-}
 
-/// Polls `condition` every 10 ms until it holds; throws after `timeout`. The only kind of waiting these tests do.
-func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: () async -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while !(await condition()) {
-        if clock.now >= deadline { throw TimedOut(description: "timed out after \(timeout): \(what)") }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-}
 
 /// The node among `nodes` that leads and whom every other node follows, if they agree.
 func agreedLeader(_ nodes: [ClusterNode]) async -> ClusterNode? {

@@ -1,3 +1,4 @@
+import NetTestKit
 import Synchronization
 import Testing
 

@@ -1,3 +1,4 @@
+import NetTestKit
 import Foundation
 import Synchronization
 import Testing
@@ -70,32 +71,7 @@ final class TestFSM: Sendable {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (bind to 0, read it back, close).
-func freeLoopbackPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    precondition(fd >= 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sp in
-            bind(fd, sp, len) == 0 && getsockname(fd, sp, &len) == 0
-        }
-    }
-    precondition(ok, "bind/getsockname failed")
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
 
-func makeTempDir(_ tag: String) -> String {
-    let path = NSTemporaryDirectory() + "raftstore-\(tag)-\(UUID().uuidString.prefix(8))"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-func removeDir(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
 /// Test settings: fast elections (TOOLCHAIN: ~300 ms gives ~0.5 s failover).
 func testConfiguration(id: UInt64, port: Int, dir: String) -> RaftConfiguration {
@@ -107,21 +83,7 @@ func testConfiguration(id: UInt64, port: Int, dir: String) -> RaftConfiguration 
     return c
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    var description: String
-}
 
-/// Polls `condition` every 10 ms until it holds; throws after `timeout`. The only kind of waiting these tests do.
-func waitUntil(
-    _ what: String, timeout: Duration = .seconds(10), _ condition: () async -> Bool
-) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while !(await condition()) {
-        if clock.now >= deadline { throw TimedOut(description: "timed out after \(timeout): \(what)") }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-}
 
 /// The id of the single node among `nodes` that reports itself leader and whom every other node follows.
 func agreedLeader(_ nodes: [RaftNode]) async -> RaftNode? {
