@@ -296,3 +296,41 @@ struct ClusterBusTests {
         await server.shutdown()
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Opt-in throughput figure (`BUS_BENCH=1 swift test --filter throughput`): 100-byte requests echoed back, with a
+/// fixed number of callers each keeping one request outstanding.
+@Suite("ClusterBus throughput (BUS_BENCH=1)", .serialized, .enabled(if: getenv("BUS_BENCH") != nil))
+struct ClusterBusThroughput {
+    @Test("echo requests/s at 1, 16 and 256 outstanding", arguments: [1, 16, 256])
+    func throughput(outstanding: Int) async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (server, address) = try await makeBus("b", group: group, handler: { _, _, payload in .ok(payload) })
+        let (client, _) = try await makeBus("a", group: group)
+        let payload = ByteBuffer(repeating: 7, count: 100)
+        _ = try await client.request(to: address, kind: 1, payload: payload, timeout: .seconds(5))  // connect
+        let total = 40_000
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for _ in 0..<outstanding {
+                tasks.addTask {
+                    for _ in 0..<(total / outstanding) {
+                        _ = try await client.request(to: address, kind: 1, payload: payload, timeout: .seconds(10))
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("ClusterBus throughput: \(outstanding) outstanding → \(Int(Double(total) / seconds)) requests/s")
+        await client.shutdown()
+        await server.shutdown()
+    }
+}
