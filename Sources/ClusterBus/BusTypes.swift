@@ -30,7 +30,7 @@ public enum BusReply: Sendable {
 /// cancelled (the answer could not be delivered anyway).
 public typealias BusRequestHandler = @Sendable (PeerID, _ kind: UInt16, _ payload: ByteBuffer) async -> BusReply
 
-/// Why ``ClusterBus/request(to:kind:payload:flags:timeout:)`` failed. Whether the peer may have handled the
+/// Why ``ClusterBus/request(to:kind:payload:timeout:)`` failed. Whether the peer may have handled the
 /// request matters to callers that retry: it may have for `timeout`, `connectionLost` and `cancelled`; it did not
 /// for `unreachable`, `overloaded`, `payloadTooLarge` and a local `shuttingDown`.
 public enum BusError: Error, Hashable, Sendable {

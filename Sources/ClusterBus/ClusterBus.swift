@@ -9,7 +9,7 @@ import NIOPosix
 ///
 /// - Server: ``start()`` listens; each inbound connection starts with the peer's hello, then any number of
 ///   requests run the handler concurrently and are answered with their correlation id.
-/// - Client: ``request(to:kind:payload:flags:timeout:)`` uses one persistent connection per peer address, set up
+/// - Client: ``request(to:kind:payload:timeout:)`` uses one persistent connection per peer address, set up
 ///   lazily and again after a loss. Every request ends exactly once: answer, error, timeout, loss, shutdown.
 /// - Bounded: at most `maxPendingPerPeer` requests waiting per peer (more fail as ``BusError/overloaded``), at most
 ///   `maxInFlightPerConnection` handlers running per inbound connection, frames up to `maxFrameSize`.
@@ -128,10 +128,13 @@ public final class ClusterBus: Sendable {
     // MARK: - Client
 
     /// Sends a request to the bus listening at `peer` and waits for its answer, at most `timeout`.
-    public func request(to peer: PeerAddress, kind: UInt16, payload: ByteBuffer, flags: BusFlags = [],
+    ///
+    /// Frames carry a "compressed" flag, but it is not exposed here: LZ4 of large payloads is to be done inside the
+    /// bus, transparently, so handlers always see plain payloads.
+    public func request(to peer: PeerAddress, kind: UInt16, payload: ByteBuffer,
                         timeout: Duration) async throws(BusError) -> ByteBuffer {
         guard let link = link(to: peer) else { throw .shuttingDown }
-        return try await link.request(kind: kind, payload: payload, flags: flags, timeout: timeout.timeAmount).get()
+        return try await link.request(kind: kind, payload: payload, timeout: timeout.timeAmount).get()
     }
 
     /// Requests waiting for an answer from `peer` (tests, metrics).

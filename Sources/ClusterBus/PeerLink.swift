@@ -79,7 +79,7 @@ final class PeerLink: Sendable {
 
     // MARK: - Requests
 
-    func request(kind: UInt16, payload: ByteBuffer, flags: BusFlags, timeout: TimeAmount) async -> Outcome {
+    func request(kind: UInt16, payload: ByteBuffer, timeout: TimeAmount) async -> Outcome {
         let size = BusFrameEncoder.encodedSize(.request(BusRequest(correlationID: 0, kind: kind, payload: payload)))
         guard size <= settings.maxFrameSize else {
             return .failure(.payloadTooLarge(size: size, limit: settings.maxFrameSize))
@@ -88,7 +88,7 @@ final class PeerLink: Sendable {
             defer { s.nextID &+= 1 }
             return s.nextID
         }
-        let frame = BusFrame.request(BusRequest(correlationID: id, kind: kind, flags: flags, payload: payload))
+        let frame = BusFrame.request(BusRequest(correlationID: id, kind: kind, payload: payload))
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 self.register(id: id, frame: frame, timeout: timeout, continuation: continuation)
