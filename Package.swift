@@ -126,5 +126,37 @@ let package = Package(
             name: "ClusterNodeTests",
             dependencies: ["ClusterNode", "ClusterState", "RaftStore", "LZ4", "IoTTypes", "MQTTCodec", "NetTestKit"],
             swiftSettings: strict),
+        // Cluster bus (port 7001): the frame format (L1, pure) and the NIO client/server (L3), domain-free.
+        .target(
+            name: "BusProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
+        .target(
+            name: "ClusterBus",
+            dependencies: [
+                "BusProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "BusProtocolTests",
+            dependencies: [
+                "BusProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ClusterBusTests",
+            dependencies: [
+                "ClusterBus", "BusProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
     ]
 )
