@@ -8,8 +8,6 @@ import Testing
 
 let acme = TenantID("111111111111")
 
-
-
 /// Test settings: fast elections and reconnects; the snapshot threshold is the test's to choose.
 func testConfiguration(id: UInt64, port: Int, dir: String, snapshotThreshold: UInt32 = 1024,
                        snapshotTrailing: UInt32 = 128) -> ClusterNodeConfiguration {
@@ -22,8 +20,6 @@ func testConfiguration(id: UInt64, port: Int, dir: String, snapshotThreshold: UI
     c.snapshotTrailing = snapshotTrailing
     return c
 }
-
-
 
 /// The node among `nodes` that leads and whom every other node follows, if they agree.
 func agreedLeader(_ nodes: [ClusterNode]) async -> ClusterNode? {

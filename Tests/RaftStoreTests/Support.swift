@@ -71,8 +71,6 @@ final class TestFSM: Sendable {
     }
 }
 
-
-
 /// Test settings: fast elections (TOOLCHAIN: ~300 ms gives ~0.5 s failover).
 func testConfiguration(id: UInt64, port: Int, dir: String) -> RaftConfiguration {
     var c = RaftConfiguration(id: id, address: "127.0.0.1:\(port)", dataDirectory: dir)
@@ -82,8 +80,6 @@ func testConfiguration(id: UInt64, port: Int, dir: String) -> RaftConfiguration 
     c.requestTimeout = .seconds(10)
     return c
 }
-
-
 
 /// The id of the single node among `nodes` that reports itself leader and whom every other node follows.
 func agreedLeader(_ nodes: [RaftNode]) async -> RaftNode? {
