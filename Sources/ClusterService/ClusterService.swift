@@ -52,7 +52,8 @@ public final class ClusterService: Sendable {
         self.node = node
         self.closing = closing
         self.nudge = nudge
-        self.busAddresses = Dictionary(configuration.peers.map { ($0.nodeID, $0.busAddress) }, uniquingKeysWith: { a, _ in a })
+        self.busAddresses = Dictionary(
+            configuration.peers.map { ($0.nodeID, $0.busAddress) }, uniquingKeysWith: { first, _ in first })
         self.bus = ClusterBus(configuration: configuration.bus, group: group, logger: logger) { _, kind, payload in
             let reply = await Self.serve(kind: kind, payload: payload, node: node, closing: closing)
             if case .ok = reply { nudge.request() }

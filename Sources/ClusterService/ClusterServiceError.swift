@@ -42,7 +42,8 @@ public enum ClusterServiceError: Error, Sendable, Hashable {
         case .unreachable: self = .noLeader
         case .overloaded: self = .unavailable("the leader is overloaded")
         case .shuttingDown: self = .shuttingDown
-        case .payloadTooLarge(let size, let limit): self = .internal("command of \(size) bytes over the bus limit \(limit)")
+        case .payloadTooLarge(let size, let limit):
+            self = .internal("command of \(size) bytes over the bus limit \(limit)")
         case .responseTooLarge(let why): self = .internal("forward answer too large: \(why)")
         case .remote(let code, let message):
             self = ForwardWire.ErrorCode(rawValue: code).map { $0.serviceError(message) }

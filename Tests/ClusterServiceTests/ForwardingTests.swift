@@ -139,7 +139,8 @@ struct ForwardingTests {
             let failoverStart = clock.now
             for (n, survivor) in followers.enumerated() {
                 // Idempotent (same attributes), so retrying after an "outcome unknown" is safe here.
-                try await waitUntil("a write through node \(survivor.configuration.node.nodeID)", timeout: .seconds(10)) {
+                let id = survivor.configuration.node.nodeID
+                try await waitUntil("a write through node \(id)", timeout: .seconds(10)) {
                     (try? await survivor.propose(createThing("after-\(n)"))) != nil
                 }
             }
