@@ -149,6 +149,24 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strict),
+        // L3 ClusterService: proposals from any node (followers forward to the leader over the bus).
+        .target(
+            name: "ClusterService",
+            dependencies: [
+                "ClusterNode", "ClusterBus", "ClusterState", "BusProtocol", "IoTTypes",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ClusterServiceTests",
+            dependencies: [
+                "ClusterService", "ClusterNode", "ClusterBus", "ClusterState", "IoTTypes", "NetTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "ClusterBusTests",
             dependencies: [

@@ -27,6 +27,20 @@ public typealias ClusterPeer = RaftPeer
 /// Role, term, leader, commit/applied indices and members, as the raft shell sees them.
 public typealias ClusterStatus = RaftStatus
 
+/// Where a command sits in the log: its entry's raft index, then its place among the commands packed into that
+/// entry (RaftNode packs several per entry, and ClusterState's `lastAppliedIndex` moves on at the entry's first).
+/// Equal on every node, since every node applies the same entries in the same order. After a snapshot restore the
+/// ordinal is `.max`: the whole entry is in.
+public struct AppliedPosition: Sendable, Hashable, Comparable {
+    public var index: UInt64
+    public var ordinal: UInt32
+    public init(index: UInt64, ordinal: UInt32) {
+        self.index = index
+        self.ordinal = ordinal
+    }
+    public static func < (a: Self, b: Self) -> Bool { (a.index, a.ordinal) < (b.index, b.ordinal) }
+}
+
 /// One member of the cluster: a `RaftNode` whose state machine is `ClusterState`.
 public final class ClusterNode: Sendable {
     public let configuration: ClusterNodeConfiguration
@@ -38,6 +52,8 @@ public final class ClusterNode: Sendable {
     /// The read model: written only on the raft thread (rule 1), read from anywhere (rule 2).
     final class AppliedState: Sendable {
         let state = Mutex(ClusterState())
+        /// Where apply has got to; stored after `state`, so a reader that sees a position sees its writes.
+        let position = Mutex(AppliedPosition(index: 0, ordinal: 0))
         /// Snapshots loaded (at start or installed from the leader): a figure for status and tests.
         let restores = Atomic<Int>(0)
     }
@@ -72,14 +88,22 @@ public final class ClusterNode: Sendable {
     /// Proposes one command; answers once it is committed and applied on this node. Domain failures are the
     /// `.failure` of the outcome; thrown errors mean the command was not answered (see `ClusterNodeError`).
     public func propose(_ command: ClusterCommand) async throws(ClusterNodeError) -> ClusterOutcome {
+        try await proposeReturningPosition(command).outcome
+    }
+
+    /// `propose`, also answering where in the log the command was applied. A node forwarding for a follower
+    /// sends it back, and the follower waits until its `appliedPosition` reaches it (read-your-writes there).
+    public func proposeReturningPosition(
+        _ command: ClusterCommand
+    ) async throws(ClusterNodeError) -> (outcome: ClusterOutcome, position: AppliedPosition) {
         let answer: [UInt8]
         do {
             answer = try await raft.propose(command.encoded())
         } catch {
             throw ClusterNodeError(error)
         }
-        guard let outcome = ClusterOutcomeCodec.decode(answer) else { throw .malformedOutcome }
-        return outcome
+        guard let decoded = Self.decodeAnswer(answer) else { throw .malformedOutcome }
+        return decoded
     }
 
     // MARK: reads
@@ -101,6 +125,9 @@ public final class ClusterNode: Sendable {
         }
         return read(body)
     }
+
+    /// How far this node has applied the log: every command at or before this position is in `read`'s state.
+    public var appliedPosition: AppliedPosition { applied.position.withLock { $0 } }
 
     /// The canonical snapshot bytes of the applied state (uncompressed): equal states give equal bytes.
     public func stateSnapshot() -> [UInt8] {
@@ -145,12 +172,41 @@ public final class ClusterNode: Sendable {
 
     // MARK: the state machine (raft thread)
 
+    /// What `apply` hands back to the local proposer (never replicated, never stored): the outcome in
+    /// `ClusterOutcomeCodec` bytes, then its position (index u64, ordinal u32, big-endian).
+    static func encodeAnswer(_ outcome: ClusterOutcome, position: AppliedPosition) -> [UInt8] {
+        var bytes = ClusterOutcomeCodec.encode(outcome)
+        for shift in stride(from: 56, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: position.index >> UInt64(shift)))
+        }
+        for shift in stride(from: 24, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: position.ordinal >> UInt32(shift)))
+        }
+        return bytes
+    }
+
+    static func decodeAnswer(_ bytes: [UInt8]) -> (outcome: ClusterOutcome, position: AppliedPosition)? {
+        guard bytes.count > 12 else { return nil }
+        let split = bytes.count - 12
+        var index: UInt64 = 0
+        for b in bytes[split..<(split + 8)] { index = index << 8 | UInt64(b) }
+        var ordinal: UInt32 = 0
+        for b in bytes[(split + 8)...] { ordinal = ordinal << 8 | UInt32(b) }
+        guard let outcome = ClusterOutcomeCodec.decode(Array(bytes[..<split])) else { return nil }
+        return (outcome, AppliedPosition(index: index, ordinal: ordinal))
+    }
+
     /// The closures RaftNode calls on its thread. Separate from `init` so tests can drive them directly.
     static func stateMachine(_ applied: AppliedState, maxSnapshotBytes: Int, logger: Logger) -> RaftStateMachine {
         RaftStateMachine(
             applyAtIndex: { bytes, index in
                 let outcome = applied.state.withLock { $0.decodeAndApply(bytes, index: index) }
-                return ClusterOutcomeCodec.encode(outcome)
+                let position = applied.position.withLock { p in
+                    p = p.index == index ? AppliedPosition(index: index, ordinal: p.ordinal &+ 1)
+                        : AppliedPosition(index: index, ordinal: 0)
+                    return p
+                }
+                return encodeAnswer(outcome, position: position)
             },
             snapshot: {
                 // Copy out (rule 2) and encode outside the lock: readers keep going while the snapshot is built.
@@ -166,6 +222,8 @@ public final class ClusterNode: Sendable {
                     throw error
                 }
                 applied.state.withLock { $0 = restoredState }
+                let restoredPosition = AppliedPosition(index: restoredState.lastAppliedIndex, ordinal: .max)
+                applied.position.withLock { $0 = restoredPosition }
                 applied.restores.add(1, ordering: .relaxed)
                 logger.info(
                     "restored a snapshot",

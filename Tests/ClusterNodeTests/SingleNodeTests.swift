@@ -157,7 +157,9 @@ struct SingleNodeTests {
         let machine = ClusterNode.stateMachine(applied, maxSnapshotBytes: 1 << 20, logger: quiet)
         let garbage: [[UInt8]] = [[], [0], [1], [1, 200], [9, 1, 2, 3], Array(repeating: 0xFF, count: 64)]
         for (i, bytes) in garbage.enumerated() {
-            let answer = ClusterOutcomeCodec.decode(machine.apply(bytes, UInt64(i + 1)))
+            let decoded = ClusterNode.decodeAnswer(machine.apply(bytes, UInt64(i + 1)))
+            #expect(decoded?.position == AppliedPosition(index: UInt64(i + 1), ordinal: 0))
+            let answer = decoded?.outcome
             switch answer {
             case .failure(.malformedCommand)?:
                 #expect(bytes.first == nil || bytes.first == ClusterCommand.formatVersion)

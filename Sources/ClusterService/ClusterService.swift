@@ -1,0 +1,255 @@
+// ClusterService: proposals from any node (ARCHITECTURE §3). "Followers forward proposals to the leader over the
+// cluster bus; the caller's reply waits until the local node has applied the entry, so a client reads its own
+// writes on whatever node it is connected to."
+//
+// Rules this file keeps:
+//
+// 1. At most once. A forward is retried only when it provably did not run: the bus could not send it
+//    (`unreachable`, `overloaded`), or the node asked answered "not leader" (it proposed nothing). After `timeout`
+//    or `connectionLost` the leader may have applied it, and commands are not idempotent (UpdateThing bumps the
+//    version), so the caller gets `.timeout` ("outcome unknown") instead of a second copy in the log.
+// 2. Read-your-writes on every node. The leader answers with the position it applied the command at (raft index
+//    and place in the entry, `AppliedPosition`); the follower returns only once its own `appliedPosition` has
+//    reached it, so `read` right after sees the write. (Not ClusterState's `lastAppliedIndex`: it moves on at an
+//    entry's first command, and entries carry many.)
+// 3. Followers learn the commit index from the leader's next AppendEntries; libraft sends one when an entry is
+//    appended, else once per heartbeat (up to two heartbeats apart). So after answering forwarded proposals the
+//    leader appends a barrier (`CommitNudge`: at most one in flight, one more queued behind it), which carries
+//    the new commit index to the followers at once instead of a heartbeat later.
+// 4. Bounded. One deadline (`requestTimeout`) covers the local attempt, every forward, the backoff between them and
+//    the wait for the local apply; at most `maxForwardAttempts` forwards.
+
+import ClusterBus
+import ClusterNode
+import ClusterState
+import Logging
+import NIOCore
+import Synchronization
+
+public final class ClusterService: Sendable {
+    public let configuration: ClusterServiceConfiguration
+    /// The replicated state on this node (reads, status, membership).
+    public let node: ClusterNode
+    let bus: ClusterBus
+    let busAddresses: [UInt64: PeerAddress]
+    let closing: Closing
+    let nudge: CommitNudge
+    let logger: Logger
+
+    /// Shared with the bus handler, which must not capture the service (the service owns the bus that owns it).
+    final class Closing: Sendable {
+        let flag = Atomic<Bool>(false)
+        var isSet: Bool { flag.load(ordering: .acquiring) }
+    }
+
+    public init(configuration: ClusterServiceConfiguration, group: any EventLoopGroup,
+                logger: Logger = Logger(label: "flotilla.cluster")) {
+        self.configuration = configuration
+        self.logger = logger
+        let node = ClusterNode(configuration: configuration.node, logger: logger)
+        let closing = Closing()
+        let nudge = CommitNudge(node: node)
+        self.node = node
+        self.closing = closing
+        self.nudge = nudge
+        self.busAddresses = Dictionary(
+            configuration.peers.map { ($0.nodeID, $0.busAddress) }, uniquingKeysWith: { first, _ in first })
+        self.bus = ClusterBus(configuration: configuration.bus, group: group, logger: logger) { _, kind, payload in
+            let reply = await Self.serve(kind: kind, payload: payload, node: node, closing: closing)
+            if case .ok = reply { nudge.request() }
+            return reply
+        }
+    }
+
+    // MARK: lifecycle
+
+    /// Starts listening on the bus, then starts raft (see `ClusterNode.start`).
+    public func start(_ mode: ClusterStartMode) async throws(ClusterServiceError) {
+        do {
+            try await bus.start()
+        } catch {
+            throw .unavailable("cluster bus: \(error)")
+        }
+        do {
+            try await node.start(mode)
+        } catch {
+            await bus.shutdown()
+            throw ClusterServiceError(error)
+        }
+    }
+
+    /// Stops the bus (forwards in flight fail with `.shuttingDown`) and then raft. Safe to call twice.
+    public func shutdown() async {
+        closing.flag.store(true, ordering: .releasing)
+        await bus.shutdown()
+        await node.shutdown()
+    }
+
+    // MARK: writes and reads
+
+    /// Proposes `command` on whichever node leads and answers once this node has applied it (rule 2).
+    public func propose(_ command: ClusterCommand) async throws(ClusterServiceError) -> ClusterOutcome {
+        if closing.isSet { throw .shuttingDown }
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.requestTimeout
+        var delay = configuration.initialRetryDelay
+        var forwards = 0
+        var lastRefusal = ClusterServiceError.noLeader
+        while true {
+            // Local first: on the leader that is the whole job; on a follower it names the current leader.
+            let leaderID: UInt64?
+            do {
+                return try await node.propose(command)
+            } catch .notLeader(let id, _) {
+                leaderID = id
+            } catch {
+                throw ClusterServiceError(error)
+            }
+            if let leaderID, leaderID != configuration.node.nodeID, let address = busAddresses[leaderID] {
+                if forwards >= configuration.maxForwardAttempts { throw lastRefusal }
+                forwards += 1
+                switch try await forward(command, to: address, deadline: deadline, clock: clock) {
+                case .done(let outcome, let position):
+                    try await waitForApplied(position, deadline: deadline, clock: clock)
+                    return outcome
+                case .retry(let why):
+                    lastRefusal = why
+                }
+            } else if let leaderID, leaderID != configuration.node.nodeID {
+                throw .internal("leader \(leaderID) is not in the peer table")
+            }
+            // No leader known, or the forward provably did not run: back off, then ask raft again.
+            let now = clock.now
+            if now + delay >= deadline { throw lastRefusal }
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                throw .timeout
+            }
+            delay = min(delay * 2, configuration.maxRetryDelay)
+        }
+    }
+
+    /// Reads this node's applied state (includes every write this node's `propose` has returned).
+    public func read<T>(_ body: (ClusterState) throws -> T) rethrows -> T {
+        try node.read(body)
+    }
+
+    public func status() async -> ClusterStatus {
+        await node.status()
+    }
+
+    // MARK: forwarding (follower side)
+
+    enum ForwardResult {
+        case done(ClusterOutcome, position: AppliedPosition)
+        /// Provably not executed; the error to report if the attempts run out.
+        case retry(ClusterServiceError)
+    }
+
+    func forward(_ command: ClusterCommand, to address: PeerAddress, deadline: ContinuousClock.Instant,
+                 clock: ContinuousClock) async throws(ClusterServiceError) -> ForwardResult {
+        let remaining = deadline - clock.now
+        guard remaining > .zero else { throw .timeout }
+        let payload: ByteBuffer
+        do {
+            payload = try await bus.request(
+                to: address, kind: ForwardWire.forwardProposal, payload: ByteBuffer(bytes: command.encoded()),
+                timeout: remaining)
+        } catch {
+            switch error {
+            case .unreachable: return .retry(.noLeader)
+            case .overloaded: return .retry(.unavailable("the leader is overloaded"))
+            case .timeout, .connectionLost, .cancelled, .shuttingDown, .payloadTooLarge, .responseTooLarge,
+                 .remote:
+                if closing.isSet { throw .shuttingDown }
+                throw ClusterServiceError(error)
+            }
+        }
+        switch ForwardWire.decodeAnswer(payload) {
+        case .applied(let outcome, let position)?: return .done(outcome, position: position)
+        case .notLeader?: return .retry(.noLeader)
+        case nil: throw .internal("undecodable forward answer (\(payload.readableBytes) bytes)")
+        }
+    }
+
+    /// Waits until this node has applied `position` (polling: a follower learns the commit index from the
+    /// leader's next AppendEntries, so it is normally up to a heartbeat behind).
+    func waitForApplied(_ position: AppliedPosition, deadline: ContinuousClock.Instant,
+                        clock: ContinuousClock) async throws(ClusterServiceError) {
+        var pause = Duration.microseconds(200)
+        while node.appliedPosition < position {
+            if closing.isSet { throw .shuttingDown }
+            if clock.now + pause >= deadline { throw .timeout }
+            do {
+                try await Task.sleep(for: pause)
+            } catch {
+                throw .timeout
+            }
+            pause = min(pause * 2, .milliseconds(5))
+        }
+    }
+
+    // MARK: forwarding (leader side)
+
+    /// Appends barriers on the leader so followers hear of new commits without waiting for a heartbeat (rule 3).
+    /// At most one barrier in flight; requests meanwhile fold into one more after it.
+    final class CommitNudge: Sendable {
+        let node: ClusterNode
+        let state = Mutex<(running: Bool, again: Bool)>((false, false))
+
+        init(node: ClusterNode) { self.node = node }
+
+        func request() {
+            let start = state.withLock { s -> Bool in
+                if s.running {
+                    s.again = true
+                    return false
+                }
+                s.running = true
+                return true
+            }
+            guard start else { return }
+            Task { [self] in
+                while true {
+                    // notLeader, shuttingDown, …: nothing to nudge; the next forward asks again.
+                    _ = try? await node.linearizableRead { _ in 0 }
+                    let more = state.withLock { s -> Bool in
+                        if s.again {
+                            s.again = false
+                            return true
+                        }
+                        s.running = false
+                        return false
+                    }
+                    if !more { return }
+                }
+            }
+        }
+    }
+
+    static func serve(kind: UInt16, payload: ByteBuffer, node: ClusterNode, closing: Closing) async -> BusReply {
+        guard kind == ForwardWire.forwardProposal else {
+            return .error(code: ForwardWire.ErrorCode.badRequest.rawValue, message: "unknown request kind \(kind)")
+        }
+        if closing.isSet {
+            return .error(code: ForwardWire.ErrorCode.unavailable.rawValue, message: "shutting down")
+        }
+        let command: ClusterCommand
+        switch ClusterCommand.decode(Array(payload.readableBytesView)) {
+        case .success(let decoded): command = decoded
+        case .failure(let error):
+            return .error(code: ForwardWire.ErrorCode.badRequest.rawValue, message: "\(error)")
+        }
+        let result: Result<(outcome: ClusterOutcome, position: AppliedPosition), ClusterNodeError>
+        do {
+            result = .success(try await node.proposeReturningPosition(command))
+        } catch {
+            result = .failure(error)
+        }
+        switch ForwardWire.reply(to: result) {
+        case .ok(let bytes): return .ok(bytes)
+        case .error(let code, let message): return .error(code: code.rawValue, message: message)
+        }
+    }
+}

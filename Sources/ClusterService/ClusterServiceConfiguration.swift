@@ -1,0 +1,47 @@
+import ClusterBus
+import ClusterNode
+
+/// One member of the cluster as the service sees it: its raft id, raft address and cluster-bus address.
+public struct ClusterServicePeer: Sendable, Hashable {
+    public var nodeID: UInt64
+    /// `host:port` of its raft transport.
+    public var raftAddress: String
+    /// Where its cluster bus listens (port 7001 by default).
+    public var busAddress: PeerAddress
+
+    public init(nodeID: UInt64, raftAddress: String, busAddress: PeerAddress) {
+        self.nodeID = nodeID
+        self.raftAddress = raftAddress
+        self.busAddress = busAddress
+    }
+}
+
+public struct ClusterServiceConfiguration: Sendable {
+    /// This node's raft settings (its id names its row in `peers`).
+    public var node: ClusterNodeConfiguration
+    /// This node's bus: listens on its own row's `busAddress`; the rest is tunable.
+    public var bus: ClusterBus.Configuration
+    /// Every member, this node included: where to forward a proposal once raft names the leader.
+    public var peers: [ClusterServicePeer]
+    /// The whole of one `propose`: local attempt, forwards and retries, and the wait for the local apply.
+    public var requestTimeout: Duration = .seconds(10)
+    /// Forwards tried before giving up while the leader is unknown, unreachable or moving.
+    public var maxForwardAttempts = 10
+    /// Backoff between those attempts: doubles from the first up to the cap (and never past the deadline).
+    public var initialRetryDelay: Duration = .milliseconds(10)
+    public var maxRetryDelay: Duration = .milliseconds(500)
+
+    /// - Precondition: `peers` has a row for `node.nodeID`.
+    public init(node: ClusterNodeConfiguration, peers: [ClusterServicePeer]) {
+        guard let me = peers.first(where: { $0.nodeID == node.nodeID }) else {
+            preconditionFailure("the peer table has no row for node \(node.nodeID)")
+        }
+        self.node = node
+        self.peers = peers
+        self.bus = ClusterBus.Configuration(
+            nodeID: String(node.nodeID), host: me.busAddress.host, port: me.busAddress.port)
+    }
+
+    /// The raft members, for `start(.bootstrap(…))`.
+    public var raftPeers: [ClusterPeer] { peers.map { ClusterPeer(id: $0.nodeID, address: $0.raftAddress) } }
+}
