@@ -8,6 +8,8 @@ public final class BrokerMetrics: Sendable {
     public let connectionsAccepted: Counter
     let packetsReceived: [Counter]  // indexed by PacketType.rawValue
     let packetsSent: [Counter]
+    let bytesReceivedByType: [Counter]  // indexed by PacketType.rawValue
+    let bytesSentByType: [Counter]
     public let bytesReceived: Counter
     public let bytesSent: Counter
     public let messagesRouted: Counter
@@ -27,13 +29,19 @@ public final class BrokerMetrics: Sendable {
         connectionsAccepted = Counter(label: "iot_mqtt_connections_accepted_total")
         var received: [Counter] = []
         var sent: [Counter] = []
+        var bytesIn: [Counter] = []
+        var bytesOut: [Counter] = []
         for raw in 0...15 {
             let name = PacketType(rawValue: UInt8(raw)).map { "\($0)" } ?? "reserved"
             received.append(Counter(label: "iot_mqtt_packets_received_total", dimensions: [("type", name)]))
             sent.append(Counter(label: "iot_mqtt_packets_sent_total", dimensions: [("type", name)]))
+            bytesIn.append(Counter(label: "iot_mqtt_packet_bytes_received_total", dimensions: [("type", name)]))
+            bytesOut.append(Counter(label: "iot_mqtt_packet_bytes_sent_total", dimensions: [("type", name)]))
         }
         packetsReceived = received
         packetsSent = sent
+        bytesReceivedByType = bytesIn
+        bytesSentByType = bytesOut
         bytesReceived = Counter(label: "iot_mqtt_bytes_received_total")
         bytesSent = Counter(label: "iot_mqtt_bytes_sent_total")
         messagesRouted = Counter(label: "iot_mqtt_messages_routed_total")
@@ -50,6 +58,12 @@ public final class BrokerMetrics: Sendable {
         protocolErrors = Counter(label: "iot_mqtt_protocol_errors_total")
     }
 
-    func received(_ type: PacketType) { packetsReceived[Int(type.rawValue)].increment() }
-    func sent(_ type: PacketType) { packetsSent[Int(type.rawValue)].increment() }
+    func received(_ type: PacketType, bytes: Int) {
+        packetsReceived[Int(type.rawValue)].increment()
+        bytesReceivedByType[Int(type.rawValue)].increment(by: bytes)
+    }
+    func sent(_ type: PacketType, bytes: Int) {
+        packetsSent[Int(type.rawValue)].increment()
+        bytesSentByType[Int(type.rawValue)].increment(by: bytes)
+    }
 }

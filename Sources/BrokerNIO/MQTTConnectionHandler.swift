@@ -161,6 +161,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
         while !closing {
             let packet: MQTTPacket?
+            let before = buffer.readerIndex
             do {
                 packet = try decoder.decode(&buffer)
             } catch {
@@ -168,7 +169,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 return
             }
             guard let packet else { return }
-            core.metrics.received(packet.type)
+            core.metrics.received(packet.type, bytes: buffer.readerIndex - before)
             let now = self.now
             if case .connect(let c) = packet, machine.phase == .awaitingConnect {
                 perform(machine.onConnect(c, assignedID: Self.assignClientID(), now: now), context: context)
@@ -324,7 +325,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             core.metrics.messagesDroppedTooLarge.increment()
             return
         }
-        core.metrics.sent(packet.type)
+        core.metrics.sent(packet.type, bytes: buffer.readableBytes)
         core.metrics.bytesSent.increment(by: buffer.readableBytes)
         if case .publish = packet { core.metrics.messagesDelivered.increment() }
         unflushedBytes += buffer.readableBytes

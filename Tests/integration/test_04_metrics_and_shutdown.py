@@ -117,6 +117,15 @@ def test_counters_move_with_traffic(metrics_broker, clients):
     rx1 = total(after, "iot_mqtt_packets_received_total", type="publish")
     assert rx1 is not None, 'no iot_mqtt_packets_received_total{type="publish"} series'
     assert rx1 - rx0 >= n, f'packets_received_total{{type="publish"}} moved {rx1 - rx0}, expected ≥ {n}'
+    # Bytes per packet type: each PUBLISH carries at least its 2-byte fixed header, topic and payload.
+    brx0 = total(before, "iot_mqtt_packet_bytes_received_total", type="publish") or 0
+    btx0 = total(before, "iot_mqtt_packet_bytes_sent_total", type="publish") or 0
+    brx1 = total(after, "iot_mqtt_packet_bytes_received_total", type="publish")
+    btx1 = total(after, "iot_mqtt_packet_bytes_sent_total", type="publish")
+    assert brx1 is not None and btx1 is not None, "no iot_mqtt_packet_bytes_*_total{type=\"publish\"} series"
+    min_bytes = n * (2 + 2 + len(topic) + 2)
+    assert brx1 - brx0 >= min_bytes, f"packet_bytes_received_total{{publish}} moved {brx1 - brx0} < {min_bytes}"
+    assert btx1 - btx0 >= min_bytes, f"packet_bytes_sent_total{{publish}} moved {btx1 - btx0} < {min_bytes}"
     routed1 = total(after, "iot_mqtt_messages_routed_total")
     assert routed1 is not None, "no iot_mqtt_messages_routed_total series"
     assert routed1 - routed0 >= n, f"messages_routed_total moved {routed1 - routed0}, expected ≥ {n}"
