@@ -94,7 +94,8 @@ struct Serve: AsyncParsableCommand {
 
         // A single node is a one-voter cluster on the same code path.
         let me = PeerSpec(id: cfg.nodeID, host: cfg.bind, raftPort: cfg.raftPort, busPort: cfg.busPort)
-        let members = [me] + peerSpecs
+        // Sorted by id: every initial voter writes the same bootstrap configuration, byte for byte.
+        let members = ([me] + peerSpecs).sorted { $0.id < $1.id }
         let servicePeers = members.map {
             ClusterServicePeer(
                 nodeID: $0.id, raftAddress: "\($0.host):\($0.raftPort)",
