@@ -8,11 +8,15 @@ ARGS   ?=
 # Binary the integration tests start (override to test another build).
 FLOTILLA_BIN ?= $(CURDIR)/.build/debug/flotilla
 
-.PHONY: run test deps build-release build-tests check-layers test-swift test-integration bench fuzz
+.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench fuzz
 
 ## make run: install missing dependencies, build the release binary, start a single embedded node
 run: deps build-release
 	.build/release/flotilla serve $(ARGS)
+
+## make cluster: build the release binary, start a local three-node cluster (cluster/up 3; stop: cluster/down)
+cluster: deps build-release
+	cluster/up 3
 
 ## make test: the layering check, Swift unit + channel tests, then the integration tests against the real
 ## debug binary. Every step runs even if an earlier one fails, so one run reports everything; the exit

@@ -62,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "Flotilla",
             dependencies: [
-                "BrokerNIO", "Broker",
+                "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

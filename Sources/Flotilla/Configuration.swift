@@ -6,12 +6,22 @@ import Yams
 /// `flotilla serve` settings: defaults, overridden by the YAML file (`--config`), overridden by flags.
 /// Every key is documented in ops/configuration.md.
 struct NodeConfiguration: Codable, Sendable {
-    var nodeID: String = "node-1"
+    /// Raft server id (> 0, unique in the cluster).
+    var nodeID: UInt64 = 1
     var dataDir: String = "./flotilla-data"
     var bind: String = "127.0.0.1"
     var mqttPort: Int = 1883
     var metricsPort: Int = 8080
     var logLevel: String = "info"
+    /// Raft transport and cluster bus ports (both bound on `bind`).
+    var raftPort: Int = 7000
+    var busPort: Int = 7001
+    /// The other initial voters, each `id@host:raftPort:busPort`.
+    var peers: [String] = []
+    /// Form the initial cluster from this node and `peers` (nil: decided at start, see `Serve`).
+    var bootstrap: Bool?
+    /// Start empty and wait to be added by the leader.
+    var join: Bool = false
     var limits: Limits = Limits()
 
     struct Limits: Codable, Sendable {
@@ -36,6 +46,7 @@ struct NodeConfiguration: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", dataDir = "data_dir", bind, mqttPort = "mqtt_port", metricsPort = "metrics_port"
         case logLevel = "log_level", limits
+        case raftPort = "raft_port", busPort = "bus_port", peers, bootstrap, join
     }
 
     init() {}
@@ -43,13 +54,18 @@ struct NodeConfiguration: Codable, Sendable {
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = NodeConfiguration()
-        nodeID = try c.decodeIfPresent(String.self, forKey: .nodeID) ?? d.nodeID
+        nodeID = try c.decodeIfPresent(UInt64.self, forKey: .nodeID) ?? d.nodeID
         dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? d.dataDir
         bind = try c.decodeIfPresent(String.self, forKey: .bind) ?? d.bind
         mqttPort = try c.decodeIfPresent(Int.self, forKey: .mqttPort) ?? d.mqttPort
         metricsPort = try c.decodeIfPresent(Int.self, forKey: .metricsPort) ?? d.metricsPort
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
+        raftPort = try c.decodeIfPresent(Int.self, forKey: .raftPort) ?? d.raftPort
+        busPort = try c.decodeIfPresent(Int.self, forKey: .busPort) ?? d.busPort
+        peers = try c.decodeIfPresent([String].self, forKey: .peers) ?? d.peers
+        bootstrap = try c.decodeIfPresent(Bool.self, forKey: .bootstrap)
+        join = try c.decodeIfPresent(Bool.self, forKey: .join) ?? d.join
     }
 
     static func load(path: String) throws -> NodeConfiguration {
@@ -88,6 +104,39 @@ struct NodeConfiguration: Codable, Sendable {
         }
         guard l.maxPacketSize >= 64 else { throw ConfigurationError("limits.max_packet_size must be at least 64") }
         return l
+    }
+}
+
+/// One row of `--peers`: `id@host:raftPort:busPort`.
+struct PeerSpec: Sendable, Hashable {
+    var id: UInt64
+    var host: String
+    var raftPort: Int
+    var busPort: Int
+
+    init(id: UInt64, host: String, raftPort: Int, busPort: Int) {
+        self.id = id
+        self.host = host
+        self.raftPort = raftPort
+        self.busPort = busPort
+    }
+
+    /// Parses `id@host:raftPort:busPort` (host without colons: IPv4 or a name).
+    init(parsing text: String) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let bad = ConfigurationError("peer '\(trimmed)' is not id@host:raftPort:busPort")
+        let at = trimmed.split(separator: "@", omittingEmptySubsequences: false)
+        guard at.count == 2, let id = UInt64(at[0]), id > 0 else { throw bad }
+        let parts = at[1].split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, let raft = Int(parts[1]), let bus = Int(parts[2]),
+              (1...65535).contains(raft), (1...65535).contains(bus) else { throw bad }
+        self.init(id: id, host: String(parts[0]), raftPort: raft, busPort: bus)
+    }
+
+    /// `--peers a,b,c` and YAML `peers: [a, b]` (entries may themselves hold commas).
+    static func parseList(_ entries: [String]) throws -> [PeerSpec] {
+        try entries.flatMap { $0.split(separator: ",") }.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            .map { try PeerSpec(parsing: String($0)) }
     }
 }
 

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Broker
 import BrokerNIO
+import ClusterBus
+import ClusterNode
+import ClusterService
 import Foundation
 import Logging
 import Metrics
@@ -34,8 +37,18 @@ struct Serve: AsyncParsableCommand {
     var metricsPort: Int?
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
-    @Option(name: .long, help: "This node's id (default node-1).")
-    var nodeId: String?
+    @Option(name: .long, help: "This node's raft id, a positive integer unique in the cluster (default 1).")
+    var nodeId: UInt64?
+    @Option(name: .long, help: "Raft transport port (default 7000).")
+    var raftPort: Int?
+    @Option(name: .long, help: "Cluster bus port (default 7001).")
+    var busPort: Int?
+    @Option(name: .long, help: "The other initial voters: id@host:raftPort:busPort,... (default none).")
+    var peers: String?
+    @Flag(name: .long, help: "Form the initial cluster from this node and --peers (default when there are no peers, no --join and no raft state).")
+    var bootstrap = false
+    @Flag(name: .long, help: "Start with no cluster and wait to be added by the leader.")
+    var join = false
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
@@ -47,6 +60,20 @@ struct Serve: AsyncParsableCommand {
         if let v = metricsPort { cfg.metricsPort = v }
         if let v = logLevel { cfg.logLevel = v }
         if let v = nodeId { cfg.nodeID = v }
+        if let v = raftPort { cfg.raftPort = v }
+        if let v = busPort { cfg.busPort = v }
+        if let v = peers { cfg.peers = [v] }
+        if bootstrap { cfg.bootstrap = true }
+        if join { cfg.join = true }
+        guard cfg.nodeID > 0 else { throw ValidationError("--node-id must be a positive integer") }
+        let peerSpecs = try PeerSpec.parseList(cfg.peers)
+        if peerSpecs.contains(where: { $0.id == cfg.nodeID }) {
+            throw ValidationError("--peers lists this node's own id \(cfg.nodeID); list only the others")
+        }
+        guard Set(peerSpecs.map(\.id)).count == peerSpecs.count else {
+            throw ValidationError("--peers lists an id twice")
+        }
+        if cfg.join && cfg.bootstrap == true { throw ValidationError("--bootstrap and --join exclude each other") }
         guard let level = Logger.Level(rawValue: cfg.logLevel) else {
             throw ValidationError("unknown log level '\(cfg.logLevel)'")
         }
@@ -61,6 +88,32 @@ struct Serve: AsyncParsableCommand {
         logger[metadataKey: "cluster.node"] = "\(cfg.nodeID)"
 
         try FileManager.default.createDirectory(atPath: cfg.dataDir, withIntermediateDirectories: true)
+        let raftDir = (cfg.dataDir as NSString).appendingPathComponent("raft")
+        let hasRaftState = !((try? FileManager.default.contentsOfDirectory(atPath: raftDir)) ?? []).isEmpty
+        try FileManager.default.createDirectory(atPath: raftDir, withIntermediateDirectories: true)
+
+        // A single node is a one-voter cluster on the same code path.
+        let me = PeerSpec(id: cfg.nodeID, host: cfg.bind, raftPort: cfg.raftPort, busPort: cfg.busPort)
+        // Sorted by id: every initial voter writes the same bootstrap configuration, byte for byte.
+        let members = ([me] + peerSpecs).sorted { $0.id < $1.id }
+        let servicePeers = members.map {
+            ClusterServicePeer(
+                nodeID: $0.id, raftAddress: "\($0.host):\($0.raftPort)",
+                busAddress: PeerAddress(host: $0.host, port: $0.busPort))
+        }
+        let clusterConfig = ClusterServiceConfiguration(
+            node: ClusterNodeConfiguration(
+                nodeID: cfg.nodeID, raftAddress: "\(cfg.bind):\(cfg.raftPort)", dataDirectory: raftDir),
+            peers: servicePeers)
+        let startMode: ClusterStartMode
+        if cfg.join {
+            startMode = .join
+        } else if cfg.bootstrap == true || peerSpecs.isEmpty || hasRaftState {
+            // Bootstrap is ignored when the data directory already holds raft state (a restart).
+            startMode = .bootstrap(clusterConfig.raftPeers)
+        } else {
+            throw ValidationError("--peers without raft state needs --bootstrap (form the cluster) or --join")
+        }
 
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -71,7 +124,13 @@ struct Serve: AsyncParsableCommand {
         let broker = BrokerService(
             core: core, listener: MQTTListenerConfiguration(host: cfg.bind, port: cfg.mqttPort), group: group,
             logger: logger)
-        let metricsService = MetricsHTTPService(host: cfg.bind, port: cfg.metricsPort, group: group, logger: logger) {
+        let cluster = ClusterLifecycleService(
+            cluster: ClusterService(configuration: clusterConfig, group: group, logger: logger),
+            mode: startMode, logger: logger)
+        let metricsService = MetricsHTTPService(
+            host: cfg.bind, port: cfg.metricsPort, group: group, logger: logger,
+            jsonRoutes: ["/cluster/status": { cluster.statusJSON() }]
+        ) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             return String(decoding: buffer, as: UTF8.self)
@@ -80,12 +139,15 @@ struct Serve: AsyncParsableCommand {
             "flotilla starting",
             metadata: [
                 "mqtt": "mqtt://\(cfg.bind):\(cfg.mqttPort)", "metrics": "http://\(cfg.bind):\(cfg.metricsPort)/metrics",
-                "data_dir": "\(cfg.dataDir)",
+                "data_dir": "\(cfg.dataDir)", "raft": "\(cfg.bind):\(cfg.raftPort)", "bus": "\(cfg.bind):\(cfg.busPort)",
+                "peers": "\(peerSpecs.map { "\($0.id)@\($0.host):\($0.raftPort):\($0.busPort)" }.joined(separator: ","))",
             ])
-        // Registration order is start order; shutdown runs in reverse (broker drains before metrics stop).
+        // Registration order is start order; shutdown runs in reverse (broker drains before metrics stop, and
+        // the cluster service stops last).
         let services = ServiceGroup(
             configuration: .init(
                 services: [
+                    .init(service: cluster),
                     .init(service: metricsService),
                     .init(service: broker),
                 ],

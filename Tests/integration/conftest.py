@@ -1,7 +1,8 @@
 """Fixtures that run the real `flotilla` binary on loopback.
 
 - ``broker`` (one per test module) and ``fresh_broker`` (one per test) start
-  ``$FLOTILLA_BIN serve`` (default ``.build/debug/flotilla``) with a temporary data dir and free ports, wait
+  ``$FLOTILLA_BIN serve`` (default ``.build/debug/flotilla``) with a temporary data dir and free ports (MQTT,
+  metrics, raft, cluster bus: each node is a one-voter cluster of its own), wait
   (bounded) until the MQTT port accepts TCP, and yield a ``Broker``. It unpacks as
   ``host, mqtt_port, metrics_port, process``.
 - On teardown the process gets SIGTERM, then SIGKILL if it has not exited within the grace period.
@@ -76,12 +77,12 @@ _ALL_BROKERS: list["Broker"] = []
 class Broker:
     """One running `flotilla serve` process."""
 
-    def __init__(self, workdir: Path, extra_args: list[str] | None = None, node_id: str = "it-node-1"):
+    def __init__(self, workdir: Path, extra_args: list[str] | None = None, node_id: int = 1):
         self.host = HOST
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.log_path = workdir / "flotilla.log"
-        self.mqtt_port, self.metrics_port = free_ports(2)
+        self.mqtt_port, self.metrics_port, self.raft_port, self.bus_port = free_ports(4)
         self.binary = flotilla_bin()
         self.args = [
             str(self.binary), "serve",
@@ -89,8 +90,10 @@ class Broker:
             "--bind", self.host,
             "--mqtt-port", str(self.mqtt_port),
             "--metrics-port", str(self.metrics_port),
+            "--raft-port", str(self.raft_port),
+            "--bus-port", str(self.bus_port),
             "--log-level", LOG_LEVEL,
-            "--node-id", node_id,
+            "--node-id", str(node_id),
         ] + list(extra_args or [])
         self.process: subprocess.Popen | None = None
         self.died_unexpectedly: int | None = None
@@ -137,8 +140,9 @@ class Broker:
             self._log_file = None
         with open(self.log_path, "ab") as f:
             f.write(f"\n===== flotilla died (status {rc}); restarted by the test fixture =====\n".encode())
-        self.mqtt_port, self.metrics_port = free_ports(2)
-        for flag, value in (("--mqtt-port", self.mqtt_port), ("--metrics-port", self.metrics_port)):
+        self.mqtt_port, self.metrics_port, self.raft_port, self.bus_port = free_ports(4)
+        for flag, value in (("--mqtt-port", self.mqtt_port), ("--metrics-port", self.metrics_port),
+                            ("--raft-port", self.raft_port), ("--bus-port", self.bus_port)):
             self.args[self.args.index(flag) + 1] = str(value)
         self.start()
 

@@ -1,0 +1,158 @@
+"""A local three-node cluster started by `cluster/up 3` (the script `make cluster` runs), on free ports.
+
+Checks that the three nodes agree on one leader and term through `GET /cluster/status`, then SIGKILLs the leader
+and sees the two survivors agree on a new leader within 5 s. `cluster/down` tears everything down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import HOST, REPO_ROOT, flotilla_bin, http_get
+
+NODES = 3
+FAILOVER_TIMEOUT = 5.0
+
+
+def _ports_free(base: int, count: int) -> bool:
+    socks = []
+    try:
+        for p in range(base, base + count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((HOST, p))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _free_base(span: int) -> int:
+    """A base port with `span` consecutive free ports (cluster/up uses base + 10(i-1) + 0..3)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - span, 10)
+        if _ports_free(base, span):
+            return base
+    pytest.skip("no block of free ports found")
+
+
+class LocalCluster:
+    def __init__(self, data: Path):
+        self.data = data
+        self.base = _free_base(10 * NODES)
+        self.env = dict(os.environ, FLOTILLA_BIN=str(flotilla_bin()), CLUSTER_DATA=str(data),
+                        CLUSTER_BASE_PORT=str(self.base), CLUSTER_LOG_LEVEL="debug", CLUSTER_WAIT="30")
+
+    def script(self, name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([str(REPO_ROOT / "cluster" / name), *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def metrics_port(self, i: int) -> int:
+        return self.base + 10 * (i - 1) + 1
+
+    def pid(self, i: int) -> int:
+        return int((self.data / f"node-{i}.pid").read_text().strip())
+
+    def status(self, i: int) -> dict | None:
+        try:
+            code, _, body = http_get(f"http://{HOST}:{self.metrics_port(i)}/cluster/status", timeout=1.0)
+        except OSError:
+            return None
+        return json.loads(body) if code == 200 else None
+
+    def logs(self) -> str:
+        out = []
+        for i in range(1, NODES + 1):
+            p = self.data / f"node-{i}.log"
+            lines = p.read_text(errors="replace").splitlines() if p.exists() else []
+            out.append(f"--- node-{i}.log (last 40 lines) ---\n" + "\n".join(lines[-40:]))
+        return "\n".join(out)
+
+
+@pytest.fixture
+def local_cluster(tmp_path):
+    c = LocalCluster(tmp_path / "cluster")
+    up = c.script("up", str(NODES))
+    try:
+        assert up.returncode == 0, f"cluster/up failed:\n{up.stdout}\n{up.stderr}\n{c.logs()}"
+        yield c
+    finally:
+        down = c.script("down")
+        assert down.returncode == 0, down.stderr
+
+
+def _agreed_leader(statuses: list[dict | None]) -> tuple[int, int] | None:
+    """(leaderID, term) if every status names the same leader in the same term, and exactly one is leader."""
+    if any(s is None or s["leaderID"] is None for s in statuses):
+        return None
+    leaders = {(s["leaderID"], s["term"]) for s in statuses}
+    if len(leaders) != 1:
+        return None
+    if sum(1 for s in statuses if s["role"] == "leader") != 1:
+        return None
+    return leaders.pop()
+
+
+def test_three_nodes_agree_and_survive_leader_kill(local_cluster):
+    c = local_cluster
+    ids = list(range(1, NODES + 1))
+
+    deadline = time.monotonic() + 10
+    agreed = None
+    while time.monotonic() < deadline:
+        statuses = [c.status(i) for i in ids]
+        agreed = _agreed_leader(statuses)
+        if agreed:
+            break
+        time.sleep(0.1)
+    assert agreed, f"no agreed leader: {statuses}\n{c.logs()}"
+    leader, term = agreed
+    for i, s in zip(ids, statuses):
+        assert s["nodeID"] == i
+        assert sorted(p["id"] for p in s["peers"]) == ids
+        assert s["appliedIndex"] <= s["commitIndex"]
+
+    # Raft metrics on /metrics.
+    code, _, text = http_get(f"http://{HOST}:{c.metrics_port(leader)}/metrics")
+    assert code == 200
+    for name in ("iot_raft_role", "iot_raft_term", "iot_raft_commit_index", "iot_raft_applied_index"):
+        assert name in text, f"{name} missing from /metrics"
+    assert any(line.startswith("iot_raft_role") and line.split()[-1] in ("3", "3.0") for line in text.splitlines())
+
+    os.kill(c.pid(leader), signal.SIGKILL)
+    killed_at = time.monotonic()
+    survivors = [i for i in ids if i != leader]
+    new = None
+    while time.monotonic() - killed_at < FAILOVER_TIMEOUT:
+        statuses = [c.status(i) for i in survivors]
+        new = _agreed_leader(statuses)
+        if new and new[0] != leader:
+            break
+        new = None
+        time.sleep(0.05)
+    elapsed = time.monotonic() - killed_at
+    assert new, f"no new leader among {survivors} within {FAILOVER_TIMEOUT}s: {statuses}\n{c.logs()}"
+    assert new[0] in survivors and new[1] > term
+    print(f"leader {leader} (term {term}) killed; node {new[0]} leads term {new[1]} after {elapsed:.2f}s")
+
+
+def test_cluster_status_script(local_cluster):
+    out = local_cluster.script("status")
+    assert out.returncode == 0
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == NODES, out.stdout
+    for i, line in enumerate(lines, start=1):
+        assert line.startswith(f"node {i}: {{"), line
+        assert json.loads(line.split(": ", 1)[1])["nodeID"] == i
