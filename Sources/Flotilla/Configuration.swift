@@ -16,6 +16,10 @@ struct NodeConfiguration: Codable, Sendable {
     /// Raft transport and cluster bus ports (both bound on `bind`).
     var raftPort: Int = 7000
     var busPort: Int = 7001
+    /// Raft timing: a follower that hears nothing from the leader for the election timeout starts an election;
+    /// the leader sends heartbeats every heartbeat timeout. Lower values fail over faster and cost more traffic.
+    var electionTimeoutMs: Int = 1000
+    var heartbeatTimeoutMs: Int = 100
     /// The other initial voters, each `id@host:raftPort:busPort`.
     var peers: [String] = []
     /// Form the initial cluster from this node and `peers` (nil: decided at start, see `Serve`).
@@ -47,6 +51,7 @@ struct NodeConfiguration: Codable, Sendable {
         case nodeID = "node_id", dataDir = "data_dir", bind, mqttPort = "mqtt_port", metricsPort = "metrics_port"
         case logLevel = "log_level", limits
         case raftPort = "raft_port", busPort = "bus_port", peers, bootstrap, join
+        case electionTimeoutMs = "election_timeout_ms", heartbeatTimeoutMs = "heartbeat_timeout_ms"
     }
 
     init() {}
@@ -66,6 +71,8 @@ struct NodeConfiguration: Codable, Sendable {
         peers = try c.decodeIfPresent([String].self, forKey: .peers) ?? d.peers
         bootstrap = try c.decodeIfPresent(Bool.self, forKey: .bootstrap)
         join = try c.decodeIfPresent(Bool.self, forKey: .join) ?? d.join
+        electionTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .electionTimeoutMs) ?? d.electionTimeoutMs
+        heartbeatTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs) ?? d.heartbeatTimeoutMs
     }
 
     static func load(path: String) throws -> NodeConfiguration {

@@ -49,6 +49,10 @@ struct Serve: AsyncParsableCommand {
     var bootstrap = false
     @Flag(name: .long, help: "Start with no cluster and wait to be added by the leader.")
     var join = false
+    @Option(name: .long, help: "Raft election timeout in milliseconds (default 1000; tests use 300).")
+    var electionTimeoutMs: Int?
+    @Option(name: .long, help: "Raft heartbeat interval in milliseconds (default 100; must be below the election timeout).")
+    var heartbeatTimeoutMs: Int?
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
@@ -65,6 +69,12 @@ struct Serve: AsyncParsableCommand {
         if let v = peers { cfg.peers = [v] }
         if bootstrap { cfg.bootstrap = true }
         if join { cfg.join = true }
+        if let v = electionTimeoutMs { cfg.electionTimeoutMs = v }
+        if let v = heartbeatTimeoutMs { cfg.heartbeatTimeoutMs = v }
+        guard cfg.electionTimeoutMs >= 50, cfg.heartbeatTimeoutMs >= 10, cfg.heartbeatTimeoutMs < cfg.electionTimeoutMs
+        else {
+            throw ValidationError("need election timeout ≥ 50 ms, heartbeat ≥ 10 ms, and heartbeat < election timeout")
+        }
         guard cfg.nodeID > 0 else { throw ValidationError("--node-id must be a positive integer") }
         let peerSpecs = try PeerSpec.parseList(cfg.peers)
         if peerSpecs.contains(where: { $0.id == cfg.nodeID }) {
@@ -101,10 +111,11 @@ struct Serve: AsyncParsableCommand {
                 nodeID: $0.id, raftAddress: "\($0.host):\($0.raftPort)",
                 busAddress: PeerAddress(host: $0.host, port: $0.busPort))
         }
-        let clusterConfig = ClusterServiceConfiguration(
-            node: ClusterNodeConfiguration(
-                nodeID: cfg.nodeID, raftAddress: "\(cfg.bind):\(cfg.raftPort)", dataDirectory: raftDir),
-            peers: servicePeers)
+        var nodeConfig = ClusterNodeConfiguration(
+            nodeID: cfg.nodeID, raftAddress: "\(cfg.bind):\(cfg.raftPort)", dataDirectory: raftDir)
+        nodeConfig.electionTimeout = .milliseconds(cfg.electionTimeoutMs)
+        nodeConfig.heartbeatTimeout = .milliseconds(cfg.heartbeatTimeoutMs)
+        let clusterConfig = ClusterServiceConfiguration(node: nodeConfig, peers: servicePeers)
         let startMode: ClusterStartMode
         if cfg.join {
             startMode = .join
