@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import random
 import socket
 import subprocess
 import time
@@ -39,19 +40,36 @@ def flotilla_bin() -> Path:
     return Path(os.environ.get("FLOTILLA_BIN", REPO_ROOT / ".build" / "debug" / "flotilla"))
 
 
-def free_ports(n: int) -> list[int]:
-    """n distinct free TCP ports on 127.0.0.1: bind to port 0, read the port, close. All sockets are held
-    until every port is read, so the n ports differ."""
-    socks = []
+# Test ports come from below the kernel's ephemeral range (32768-60999 on Linux): a port found by binding to 0
+# is itself ephemeral, and an outgoing connection (a test client, or raft/bus between cluster nodes) could take it
+# before the node binds it. A per-process counter from a random start hands each port out once.
+PORT_LOW, PORT_HIGH = 20000, 32767
+_next_port = [random.randrange(PORT_LOW, (PORT_LOW + PORT_HIGH) // 2)]
+
+
+def _bindable(port: int) -> bool:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+        s.bind((HOST, port))
+        return True
+    except OSError:
+        return False
     finally:
-        for s in socks:
-            s.close()
+        s.close()
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct TCP ports on 127.0.0.1 that are free now and not handed out before in this test run."""
+    ports: list[int] = []
+    for _ in range(PORT_HIGH - PORT_LOW):
+        if len(ports) == n:
+            break
+        port = _next_port[0]
+        _next_port[0] = PORT_LOW if port >= PORT_HIGH else port + 1
+        if _bindable(port):
+            ports.append(port)
+    assert len(ports) == n, f"only {len(ports)} free loopback ports in {PORT_LOW}-{PORT_HIGH}"
+    return ports
 
 
 def port_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
