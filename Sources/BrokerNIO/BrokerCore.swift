@@ -4,6 +4,7 @@ import Logging
 import MQTTCodec
 import NIOConcurrencyHelpers
 import NIOCore
+import TopicTrie
 
 /// The shell around the node-wide ``BrokerState``: one lock, held only for the pure state's short methods,
 /// and the fan-out of routed messages to connections, batched per event loop.
@@ -34,7 +35,6 @@ public final class BrokerCore: Sendable {
         let result = state.withLockedValue {
             $0.openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart, now: now)
         }
-        updateGauges()
         return result
     }
 
@@ -49,30 +49,34 @@ public final class BrokerCore: Sendable {
             next.withHandler { $0.sessionHandedOver(handed) }
         }
         if let w = willNow { publish(w) }
-        updateGauges()
     }
 
-    /// Expires parked sessions and publishes delayed Wills; the service calls it every second.
+    /// Expires parked sessions, publishes delayed Wills and refreshes the session gauges; the service calls it
+    /// every second (so the gauges lag by at most a second, and connects and closes don't pay for them).
     public func sweep() {
         let now = Self.now()
-        let wills = state.withLockedValue { $0.sweep(now: now) }
+        let (wills, sessions, subscriptions, queued) = state.withLockedValue { s in
+            (s.sweep(now: now), s.sessionCount, s.subscriptionCount, s.queuedMessages)
+        }
         for w in wills { publish(w) }
-        updateGauges()
+        metrics.sessions.record(sessions)
+        metrics.subscriptions.record(subscriptions)
+        metrics.messagesQueued.record(queued)
     }
 
     func connectedHandles() -> [ConnectionHandle] { state.withLockedValue { $0.connectedHandles() } }
 
     // MARK: - Subscriptions and retained messages
 
-    func subscribe(tenant: TenantID, clientID: String, filter: TopicFilterRef, options: SubscriptionOptions) {
+    func subscribe(tenant: TenantID, clientID: String, filter: TopicFilter, options: SubscriptionOptions) {
         state.withLockedValue { $0.subscribe(tenant: tenant, clientID: clientID, filter: filter, options: options) }
     }
 
-    func unsubscribe(tenant: TenantID, clientID: String, filter: TopicFilterRef) {
+    func unsubscribe(tenant: TenantID, clientID: String, filter: TopicFilter) {
         state.withLockedValue { $0.unsubscribe(tenant: tenant, clientID: clientID, filter: filter) }
     }
 
-    func retained(tenant: TenantID, filter: TopicFilterRef) -> [BrokerMessage] {
+    func retained(tenant: TenantID, filter: TopicFilter) -> [BrokerMessage] {
         let now = Self.now()
         return state.withLockedValue { $0.retainedMessages(tenant: tenant, filter: filter, now: now) }
     }
@@ -128,14 +132,5 @@ public final class BrokerCore: Sendable {
             d.handle.mailbox.post(d.handle, d.outbound)
         }
     }
-
-    private func updateGauges() {
-        let (sessions, subs, queued) = state.withLockedValue { ($0.sessionCount, $0.subscriptionCount, $0.queuedMessages) }
-        metrics.sessions.record(sessions)
-        metrics.subscriptions.record(subs)
-        metrics.messagesQueued.record(queued)
-    }
 }
 
-import TopicTrie
-typealias TopicFilterRef = TopicFilter

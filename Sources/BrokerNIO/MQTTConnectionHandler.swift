@@ -239,7 +239,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             case .dropped(let reason):
                 switch reason {
                 case .queueFull: core.metrics.messagesDroppedQueueFull.increment()
-                case .tooLargeForClient: core.metrics.messagesDroppedTooLarge.increment()
                 case .expired: core.metrics.messagesDroppedExpired.increment()
                 }
             }
@@ -343,8 +342,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         closing = true
         cumulation = nil
         needsFlush = false
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
-            context.close(promise: nil)
+        // Close once everything written so far (a final CONNACK or DISCONNECT) has been flushed.
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
         }
     }
 
@@ -389,10 +390,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     static func peekConnectVersion(_ buffer: ByteBuffer) -> ProtocolVersion? {
         var b = buffer
         guard let first: UInt8 = b.readInteger(), first >> 4 == 1 else { return nil }
-        var shift = 0
         for _ in 0..<4 {
             guard let byte: UInt8 = b.readInteger() else { return nil }
-            shift += 7
             if byte & 0x80 == 0 { break }
         }
         guard let nameLength: UInt16 = b.readInteger(), nameLength == 4,

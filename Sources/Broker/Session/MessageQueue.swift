@@ -20,11 +20,6 @@ public struct MessageQueue<Element: Sendable>: Sendable {
         return e
     }
 
-    public mutating func prepend(contentsOf elements: [Element]) {
-        storage = elements + storage[head...]
-        head = 0
-    }
-
     public var elements: ArraySlice<Element> { storage[head...] }
 }
 

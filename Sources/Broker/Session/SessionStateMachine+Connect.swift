@@ -6,7 +6,9 @@ import TopicTrie
 extension SessionStateMachine {
     // MARK: - CONNECT
 
-    mutating func onConnect(_ c: ConnectPacket, assignedID: String?, now: Timestamp, into actions: inout [Action]) {
+    /// `assignedID` is called only for an empty client id; nil means no id can be assigned (0x85).
+    mutating func onConnect(_ c: ConnectPacket, assignedID: () -> String?, now: Timestamp,
+                            into actions: inout [Action]) {
         version = c.protocolVersion
         lastActivity = now
 
@@ -17,7 +19,7 @@ extension SessionStateMachine {
             if c.protocolVersion == .v311 && !c.cleanStart {
                 return reject(.clientIdentifierNotValid, into: &actions)
             }
-            guard let assigned = assignedID else { return reject(.clientIdentifierNotValid, into: &actions) }
+            guard let assigned = assignedID() else { return reject(.clientIdentifierNotValid, into: &actions) }
             id = assigned
             assignedClientID = true
         }
@@ -114,13 +116,9 @@ extension SessionStateMachine {
         let packets = bufferedPackets
         bufferedPackets = []
         for p in packets where phase == .connected {
-            onConnectedPacketPublic(p, now: now, into: &actions)
+            actions.append(contentsOf: onPacket(p, now: now))
         }
         return actions
-    }
-
-    mutating func onConnectedPacketPublic(_ p: MQTTPacket, now: Timestamp, into actions: inout [Action]) {
-        actions.append(contentsOf: onPacket(p, now: now))
     }
 
     private func connAck(sessionPresent: Bool) -> ConnAckPacket {

@@ -51,7 +51,7 @@ public struct SessionStateMachine: Sendable {
     }
 
     public enum DropReason: Sendable, Hashable {
-        case queueFull, tooLargeForClient, expired
+        case queueFull, expired
     }
 
     public let tenant: TenantID
@@ -96,7 +96,7 @@ public struct SessionStateMachine: Sendable {
         switch phase {
         case .awaitingConnect:
             if case .connect(let c) = packet {
-                onConnect(c, assignedID: nil, now: now, into: &actions)
+                onConnect(c, assignedID: { nil }, now: now, into: &actions)
             } else {
                 // [MQTT-3.1.0-1] the first packet must be CONNECT: close without a reply.
                 phase = .closed
@@ -113,14 +113,16 @@ public struct SessionStateMachine: Sendable {
         return actions
     }
 
-    /// A CONNECT arrived; `assignedID` is used when the client sent an empty client id.
-    public mutating func onConnect(_ c: ConnectPacket, assignedID: String, now: Timestamp) -> [Action] {
+    /// A CONNECT arrived; `assignedID` is evaluated only when the client sent an empty client id.
+    public mutating func onConnect(_ c: ConnectPacket, assignedID: @autoclosure () -> String, now: Timestamp)
+        -> [Action]
+    {
         var actions: [Action] = []
         guard phase == .awaitingConnect else {
             protocolViolation(.protocolError, into: &actions)  // [MQTT-3.1.0-2] a second CONNECT
             return actions
         }
-        onConnect(c, assignedID: assignedID, now: now, into: &actions)
+        onConnect(c, assignedID: { assignedID() }, now: now, into: &actions)
         return actions
     }
 
@@ -212,14 +214,14 @@ public struct SessionStateMachine: Sendable {
 
     /// Sends DISCONNECT with `reason` on v5 (3.1.1 has no server DISCONNECT: just close), then closes.
     mutating func protocolViolation(_ reason: ReasonCode, into actions: inout [Action]) {
-        if version == .v5 && phase == .connected {
-            actions.append(.send(.disconnect(DisconnectPacket(reasonCode: reason))))
-        } else if version == .v5 && (phase == .awaitingConnect || phase == .opening) && reason != .sessionTakenOver
-            && reason != .serverShuttingDown
-        {
-            actions.append(.send(.connack(ConnAckPacket(reasonCode: reason))))
-        } else if version == .v5 {
-            actions.append(.send(.disconnect(DisconnectPacket(reasonCode: reason))))
+        if version == .v5 {
+            // Before CONNACK the refusal is a failing CONNACK; a takeover or shutdown is always a DISCONNECT.
+            let beforeConnAck = phase == .awaitingConnect || phase == .opening
+            if beforeConnAck && reason != .sessionTakenOver && reason != .serverShuttingDown {
+                actions.append(.send(.connack(ConnAckPacket(reasonCode: reason))))
+            } else {
+                actions.append(.send(.disconnect(DisconnectPacket(reasonCode: reason))))
+            }
         }
         phase = .closed
         actions.append(.close(reason))
