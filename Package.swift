@@ -144,7 +144,7 @@ let package = Package(
         .testTarget(
             name: "BusProtocolTests",
             dependencies: [
-                "BusProtocol",
+                "BusProtocol", "BrokerTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "ClusterBusTests",
             dependencies: [
-                "ClusterBus", "BusProtocol",
+                "ClusterBus", "BusProtocol", "NetTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

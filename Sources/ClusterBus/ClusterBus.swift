@@ -134,7 +134,7 @@ public final class ClusterBus: Sendable {
     public func request(to peer: PeerAddress, kind: UInt16, payload: ByteBuffer,
                         timeout: Duration) async throws(BusError) -> ByteBuffer {
         guard let link = link(to: peer) else { throw .shuttingDown }
-        return try await link.request(kind: kind, payload: payload, timeout: timeout.timeAmount).get()
+        return try await link.request(kind: kind, payload: payload, timeout: TimeAmount(timeout)).get()
     }
 
     /// Requests waiting for an answer from `peer` (tests, metrics).
@@ -178,12 +178,3 @@ public final class ClusterBus: Sendable {
     }
 }
 
-extension Duration {
-    /// As a NIO `TimeAmount` (nanosecond precision, saturating).
-    var timeAmount: TimeAmount {
-        let (seconds, attoseconds) = components
-        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return .nanoseconds(seconds < 0 ? .min : .max) }
-        return .nanoseconds(ns.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue)
-    }
-}

@@ -274,7 +274,6 @@ final class BusClientHandler: ChannelInboundHandler {
 
     private let link: PeerLink
     private let logger: Logger
-    private var peer: PeerID?
 
     init(link: PeerLink, logger: Logger) {
         self.link = link
@@ -286,7 +285,6 @@ final class BusClientHandler: ChannelInboundHandler {
         case .response(let response):
             link.received(response)
         case .hello(let hello):
-            self.peer = PeerID(hello.nodeID)
             guard link.accepts(protocolVersion: hello.protocolVersion) else {
                 logger.warning("bus peer speaks an unsupported protocol version",
                                metadata: ["bus.peer_node": "\(hello.nodeID)", "bus.version": "\(hello.protocolVersion)"])

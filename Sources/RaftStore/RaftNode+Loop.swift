@@ -346,7 +346,8 @@ extension RaftNode {
         }
     }
 
-    func transferDone(_ box: RequestBox, target: UInt64) {
+    func transferDone(_ box: RequestBox) {
+        let target = box.target
         let leader = currentLeader().id
         if leader != nil && leader != configuration.id && (target == 0 || leader == target) {
             resolveWaiter(box.token, .success(()))

@@ -94,7 +94,7 @@ func transferDoneThunk(_ req: UnsafeMutablePointer<raft_transfer>?) {
     guard let req else { return }
     let box = takeBox(req.pointee.data)
     req.deallocate()
-    box.node.transferDone(box, target: box.target)
+    box.node.transferDone(box)
 }
 
 func raftCloseThunk(_ raft: UnsafeMutablePointer<raft>?) {

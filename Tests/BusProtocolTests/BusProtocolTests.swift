@@ -1,3 +1,4 @@
+import BrokerTestKit
 import BusProtocol
 import NIOCore
 import NIOTestUtils
@@ -193,15 +194,3 @@ func testSeed() -> UInt64 {
     return UInt64.random(in: 0...UInt64.max)
 }
 
-/// Small deterministic generator for replayable tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

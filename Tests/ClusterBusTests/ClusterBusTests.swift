@@ -1,4 +1,5 @@
 import BusProtocol
+import NetTestKit
 import ClusterBus
 import Logging
 import NIOCore
@@ -15,16 +16,13 @@ func within<T: Sendable>(_ seconds: Double, _ what: String = "operation",
             return nil
         }
         defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what, seconds: seconds) }
+        guard let first = try await group.next(), let value = first else {
+            throw TimedOut(description: "\(what) did not finish within \(seconds) s")
+        }
         return value
     }
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var seconds: Double
-    var description: String { "\(what) did not finish within \(seconds) s" }
-}
 
 /// Counts handler invocations, and lets a test wait until `n` have started.
 actor Arrivals {
@@ -67,10 +65,12 @@ let quiet: Logger = {
     return l
 }()
 
-func makeBus(_ nodeID: String, port: Int = 0, group: any EventLoopGroup,
+/// A bus on 127.0.0.1. The port comes from NetTestKit (below the ephemeral range), not from binding to 0: tests
+/// restart a bus on the same port, and an ephemeral port could be taken by an outgoing connection meanwhile.
+func makeBus(_ nodeID: String, port: Int? = nil, group: any EventLoopGroup,
              configure: (inout ClusterBus.Configuration) -> Void = { _ in },
              handler: @escaping BusRequestHandler = echo) async throws -> (ClusterBus, PeerAddress) {
-    var config = ClusterBus.Configuration(nodeID: nodeID, host: "127.0.0.1", port: port)
+    var config = ClusterBus.Configuration(nodeID: nodeID, host: "127.0.0.1", port: port ?? freeLoopbackPort())
     configure(&config)
     let bus = ClusterBus(configuration: config, group: group, logger: quiet, handler: handler)
     let address = try await bus.start()
