@@ -106,22 +106,24 @@ public final class RaftNode: @unchecked Sendable {
     /// Starts the node: loads its data directory (restoring the newest snapshot), bootstraps it on first start,
     /// and runs the loop thread. Returns once libraft has started; leadership comes later (poll `status()`).
     public func start(_ mode: RaftStartMode) async throws(RaftError) {
+        signal(SIGPIPE, SIG_IGN)  // a write to a dead peer must not kill us (TOOLCHAIN §2b)
+        // The handles `submit` signals are initialised under the inbox lock *before* the phase becomes `.running`:
+        // a job submitted concurrently (a forwarded proposal, a status call) must never `uv_async_send` to an
+        // uninitialised handle. Nothing runs on the loop yet, so initialising here is safe.
         let proceed = inbox.withLock { state -> Bool in
             guard state.phase == .idle else { return false }
+            loop.initialize(to: uv_loop_t())
+            wakeup.initialize(to: uv_async_t())
+            ticker.initialize(to: uv_timer_t())
+            precondition(uv_loop_init(loop) == 0, "uv_loop_init failed")
+            precondition(uv_async_init(loop, wakeup, asyncThunk) == 0, "uv_async_init failed")
+            precondition(uv_timer_init(loop, ticker) == 0, "uv_timer_init failed")
+            wakeup.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+            ticker.pointee.data = Unmanaged.passUnretained(self).toOpaque()
             state.phase = .running
             return true
         }
         guard proceed else { throw .alreadyStarted }
-        signal(SIGPIPE, SIG_IGN)  // a write to a dead peer must not kill us (TOOLCHAIN §2b)
-        // Handles the inbox needs exist before anyone can signal them; nothing else runs on the loop yet.
-        loop.initialize(to: uv_loop_t())
-        wakeup.initialize(to: uv_async_t())
-        ticker.initialize(to: uv_timer_t())
-        precondition(uv_loop_init(loop) == 0, "uv_loop_init failed")
-        precondition(uv_async_init(loop, wakeup, asyncThunk) == 0, "uv_async_init failed")
-        precondition(uv_timer_init(loop, ticker) == 0, "uv_timer_init failed")
-        wakeup.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        ticker.pointee.data = Unmanaged.passUnretained(self).toOpaque()
 
         let result: Result<Void, RaftError> = await withCheckedContinuation { started in
             let thread = Thread { [self] in self.threadMain(mode, started: started) }
