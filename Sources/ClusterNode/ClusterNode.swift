@@ -118,12 +118,18 @@ public final class ClusterNode: Sendable {
     /// Reads after a barrier on the leader: sees every write committed before the call (Raft §6.4). Throws
     /// `.notLeader` on a follower.
     public func linearizableRead<T>(_ body: (ClusterState) -> T) async throws(ClusterNodeError) -> T {
+        try await barrier()
+        return read(body)
+    }
+
+    /// A raft barrier on the leader: returns once every entry committed before the call is applied here. Also
+    /// tells followers about the latest commit at once (used to nudge them after forwarded proposals).
+    public func barrier() async throws(ClusterNodeError) {
         do {
             try await raft.barrier()
         } catch {
             throw ClusterNodeError(error)
         }
-        return read(body)
     }
 
     /// How far this node has applied the log: every command at or before this position is in `read`'s state.

@@ -213,7 +213,7 @@ public final class ClusterService: Sendable {
             Task { [self] in
                 while true {
                     // notLeader, shuttingDown, …: nothing to nudge; the next forward asks again.
-                    _ = try? await node.linearizableRead { _ in 0 }
+                    try? await node.barrier()
                     let more = state.withLock { s -> Bool in
                         if s.again {
                             s.again = false
