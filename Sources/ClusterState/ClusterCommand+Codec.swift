@@ -19,6 +19,7 @@ extension ClusterCommand {
         case createThing = 8
         case updateThing = 9
         case deleteThing = 10
+        case batch = 11
     }
 
     /// The bytes to propose.
@@ -73,6 +74,11 @@ extension ClusterCommand {
             w.write(tenant)
             w.write(name)
             w.write(expectedVersion) { $0.write($1) }
+        case .batch(let commands):
+            // Each member as its own length-prefixed encoding (with its version byte), so a member decodes alone.
+            w.write(Tag.batch.rawValue)
+            w.writeCount(commands.count)
+            for c in commands { w.write(c.encoded()) }
         }
         return w.bytes
     }
@@ -91,7 +97,9 @@ extension ClusterCommand {
         }
     }
 
-    private static func decodeV1(_ r: inout BinaryReader) throws(BinaryReadError) -> ClusterCommand {
+    private static func decodeV1(_ r: inout BinaryReader, nested: Bool = false) throws(BinaryReadError)
+        -> ClusterCommand
+    {
         guard let tag = Tag(rawValue: try r.readUInt8()) else { throw BinaryReadError() }
         switch tag {
         case .createTenant:
@@ -129,6 +137,20 @@ extension ClusterCommand {
         case .deleteThing:
             return .deleteThing(tenant: try r.readTenant(), thingName: try r.readString(),
                                 expectedVersion: try r.readOptional { r throws(BinaryReadError) in try r.readInt64() })
+        case .batch:
+            guard !nested else { throw BinaryReadError() }  // a batch of batches is not a command
+            // Each member is at least its length prefix (4) plus version and tag bytes.
+            let count = try r.readCount(minimumElementSize: 6)
+            var commands: [ClusterCommand] = []
+            commands.reserveCapacity(count)
+            for _ in 0..<count {
+                let bytes = try r.readBytes()
+                guard bytes.first == formatVersion else { throw BinaryReadError() }
+                var inner = BinaryReader(bytes, offset: 1)
+                commands.append(try decodeV1(&inner, nested: true))
+                guard inner.isAtEnd else { throw BinaryReadError() }
+            }
+            return .batch(commands)
         }
     }
 }

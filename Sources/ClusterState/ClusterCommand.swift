@@ -27,6 +27,11 @@ public enum ClusterCommand: Sendable, Hashable {
     case updateThing(UpdateThing)
     /// DeleteThing: deleting a thing that does not exist succeeds (AWS-IOT-SPEC §3.1).
     case deleteThing(tenant: TenantID, thingName: String, expectedVersion: Int64?)
+    /// Several commands in one, applied in order, each on its own (not atomic: one failing leaves the others
+    /// applied, as if each had its own entry). For writers that must keep their order — the broker's retained
+    /// messages and session records go through one queue per node — and want one round trip for many writes.
+    /// A batch may not contain a batch.
+    indirect case batch([ClusterCommand])
 
     /// The fields of `createThing`.
     public struct CreateThing: Sendable, Hashable {
@@ -79,6 +84,8 @@ public enum ClusterResult: Sendable, Hashable {
     case done
     /// The thing as it now is (create, update).
     case thing(thingId: String, version: Int64)
+    /// A batch: how many of its commands were rejected (their errors are not reported one by one).
+    case batch(failed: UInt32)
 }
 
 /// Why a command was not applied. The state is unchanged, except that the entry counts as applied.

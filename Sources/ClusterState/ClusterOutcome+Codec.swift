@@ -11,6 +11,7 @@ public enum ClusterOutcomeCodec {
     enum ResultTag: UInt8 {
         case done = 0
         case thing = 1
+        case batch = 2
     }
 
     enum ErrorTag: UInt8 {
@@ -35,6 +36,9 @@ public enum ClusterOutcomeCodec {
                 w.write(ResultTag.thing.rawValue)
                 w.write(thingId)
                 w.write(version)
+            case .batch(let failed):
+                w.write(ResultTag.batch.rawValue)
+                w.write(failed)
             }
         case .failure(let error):
             w.write(UInt8(1))
@@ -77,6 +81,7 @@ public enum ClusterOutcomeCodec {
             switch tag {
             case .done: return .success(.done)
             case .thing: return .success(.thing(thingId: try r.readString(), version: try r.readInt64()))
+            case .batch: return .success(.batch(failed: try r.readUInt32()))
             }
         case 1:
             guard let tag = ErrorTag(rawValue: try r.readUInt8()) else { throw BinaryReadError() }

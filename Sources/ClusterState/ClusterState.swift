@@ -70,6 +70,16 @@ public struct ClusterState: Sendable {
             return onUpdateThing(u)
         case .deleteThing(let tenant, let name, let expectedVersion):
             return onDeleteThing(tenant: tenant, thingName: name, expectedVersion: expectedVersion)
+        case .batch(let commands):
+            var failed: UInt32 = 0
+            for c in commands {
+                if case .batch = c {  // decode refuses these; a caller building one in memory gets the same answer
+                    failed += 1
+                    continue
+                }
+                if case .failure = apply(c, index: index) { failed += 1 }
+            }
+            return .success(.batch(failed: failed))
         }
     }
 

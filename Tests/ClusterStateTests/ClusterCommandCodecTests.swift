@@ -91,4 +91,16 @@ struct ClusterCommandCodecTests {
         }
         #expect(state.lastAppliedIndex == 5_000)
     }
+
+    @Test("a batch inside a batch is malformed on the wire")
+    func nestedBatchOnTheWire() {
+        let inner = ClusterCommand.batch([.clearRetained(tenant: acme, topic: "x")]).encoded()
+        var w: [UInt8] = [ClusterCommand.formatVersion, 11, 0, 0, 0, 1]
+        w += [UInt8(0), 0, 0, UInt8(inner.count)] + inner
+        #expect(ClusterCommand.decode(w) == .failure(.malformedCommand))
+        // The same frame with a plain member decodes.
+        let plain = ClusterCommand.clearRetained(tenant: acme, topic: "x").encoded()
+        let ok: [UInt8] = [ClusterCommand.formatVersion, 11, 0, 0, 0, 1, 0, 0, 0, UInt8(plain.count)] + plain
+        #expect(ClusterCommand.decode(ok) == .success(.batch([.clearRetained(tenant: acme, topic: "x")])))
+    }
 }

@@ -7,6 +7,8 @@ struct ClusterOutcomeCodecTests {
         .success(.done),
         .success(.thing(thingId: "00000000-0000-0000-0000-000000000001", version: 7)),
         .success(.thing(thingId: "", version: .min)),
+        .success(.batch(failed: 0)),
+        .success(.batch(failed: .max)),
         .failure(.resourceNotFound),
         .failure(.resourceAlreadyExists),
         .failure(.versionConflict),

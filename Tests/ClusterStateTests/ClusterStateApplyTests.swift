@@ -244,4 +244,33 @@ struct ClusterStateApplyTests {
         _ = restored?.apply(.createTenant(TenantID("x"), name: ""), index: h.index)  // fails; only moves the index
         #expect(restored?.snapshot() == h.state.snapshot())
     }
+
+    // MARK: Batches
+
+    @Test("batch: members apply in order, each on its own; failures are counted, the rest still applies")
+    func batch() {
+        var h = Harness()
+        _ = h.apply(.createTenant(acme, name: "Acme"))
+        let outcome = h.apply(.batch([
+            .setRetained(RetainedMessage(tenant: acme, topic: "t", payload: [1], qos: .atLeastOnce)),
+            Self.create("a"),
+            Self.create("a", attributes: ["different": "config"]),  // already exists, other configuration
+            .setRetained(RetainedMessage(tenant: acme, topic: "t", payload: [2], qos: .atLeastOnce)),
+            .setRetained(RetainedMessage(tenant: acme, topic: "bad/+", payload: [3], qos: .atMostOnce)),
+        ]))
+        #expect(outcome == .success(.batch(failed: 2)))
+        #expect(h.state.retained(tenant: acme, topic: "t")?.payload == [2])  // the later write wins
+        #expect(h.state.thing(tenant: acme, name: "a") != nil)
+        #expect(h.state.retainedCount(tenant: acme) == 1)
+        #expect(h.state.lastAppliedIndex == 2)
+    }
+
+    @Test("batch: a batch nested in memory is refused, not applied")
+    func nestedBatch() {
+        var h = Harness()
+        let outcome = h.apply(.batch([.batch([.createTenant(acme, name: "Acme")]), .createTenant(globex, name: "G")]))
+        #expect(outcome == .success(.batch(failed: 1)))
+        #expect(h.state.tenant(acme) == nil)
+        #expect(h.state.tenant(globex) != nil)
+    }
 }

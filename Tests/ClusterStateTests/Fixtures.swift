@@ -35,6 +35,10 @@ let everyCommand: [ClusterCommand] = [
     .updateThing(.init(tenant: acme, thingName: "lamp-1", thingTypeName: "Lamp2", nowMs: 8)),
     .deleteThing(tenant: acme, thingName: "lamp-1", expectedVersion: 3),
     .deleteThing(tenant: acme, thingName: "bare", expectedVersion: nil),
+    .batch([]),
+    .batch([.clearRetained(tenant: acme, topic: "a/b"),
+            .setRetained(RetainedMessage(tenant: acme, topic: "a/b", payload: [9], qos: .atMostOnce)),
+            .removeSessionRecord(tenant: acme, clientID: "c1")]),
 ]
 
 /// Random commands over small vocabularies, so creates collide, updates hit and miss, and versions conflict.
