@@ -11,14 +11,18 @@ import TopicTrie
 public final class BrokerCore: Sendable {
     public let limits: BrokerLimits
     public let metrics: BrokerMetrics
+    /// Retained messages and session records: replicated on a node, in memory in unit tests.
+    public let store: any BrokerStore
     let logger: Logger
     private let state: NIOLockedValueBox<BrokerState<ConnectionHandle>>
     private let rng = NIOLockedValueBox(SystemRandomNumberGenerator())
     let mailboxes = LoopMailboxes()
 
-    public init(limits: BrokerLimits, metrics: BrokerMetrics, logger: Logger) {
+    public init(limits: BrokerLimits, metrics: BrokerMetrics, store: any BrokerStore = LocalBrokerStore(),
+                logger: Logger) {
         self.limits = limits
         self.metrics = metrics
+        self.store = store
         self.logger = logger
         self.state = NIOLockedValueBox(BrokerState(limits: limits))
     }
@@ -32,18 +36,22 @@ public final class BrokerCore: Sendable {
         -> BrokerState<ConnectionHandle>.OpenResult
     {
         let now = Self.now()
-        let result = state.withLockedValue {
-            $0.openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart, now: now)
+        return state.withLockedValue {
+            let result = $0.openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart,
+                                        now: now)
+            replicateRecords(&$0, now: now)
+            return result
         }
-        return result
     }
 
     func sessionClosed(tenant: TenantID, clientID: String, handle: ConnectionHandle, session: SessionState,
                        expiry: UInt32, will: BrokerMessage?, willDelay: UInt32) {
         let now = Self.now()
         let (result, willNow) = state.withLockedValue {
-            $0.sessionClosed(tenant: tenant, clientID: clientID, handle: handle, state: session, expiry: expiry,
-                             will: will, willDelay: willDelay, now: now)
+            let r = $0.sessionClosed(tenant: tenant, clientID: clientID, handle: handle, state: session,
+                                     expiry: expiry, will: will, willDelay: willDelay, now: now)
+            replicateRecords(&$0, now: now)
+            return r
         }
         if let (next, handed) = result.handOver {
             next.withHandler { $0.sessionHandedOver(handed) }
@@ -56,12 +64,21 @@ public final class BrokerCore: Sendable {
     public func sweep() {
         let now = Self.now()
         let (wills, sessions, subscriptions, queued) = state.withLockedValue { s in
-            (s.sweep(now: now), s.sessionCount, s.subscriptionCount, s.queuedMessages)
+            let wills = s.sweep(now: now)
+            replicateRecords(&s, now: now)
+            return (wills, s.sessionCount, s.subscriptionCount, s.queuedMessages)
         }
         for w in wills { publish(w) }
         metrics.sessions.record(sessions)
         metrics.subscriptions.record(subscriptions)
         metrics.messagesQueued.record(queued)
+    }
+
+    /// Hands the state's record changes to the store while the lock is held, so they reach it in the order
+    /// they happened (the store only enqueues).
+    private func replicateRecords(_ s: inout BrokerState<ConnectionHandle>, now: Timestamp) {
+        let writes = s.takeRecordWrites()
+        if !writes.isEmpty { store.record(writes, now: now) }
     }
 
     func connectedHandles() -> [ConnectionHandle] { state.withLockedValue { $0.connectedHandles() } }
@@ -77,20 +94,24 @@ public final class BrokerCore: Sendable {
     }
 
     func retained(tenant: TenantID, filter: TopicFilter) -> [BrokerMessage] {
-        let now = Self.now()
-        return state.withLockedValue { $0.retainedMessages(tenant: tenant, filter: filter, now: now) }
+        store.retained(tenant: tenant, filter: filter.filter, now: Self.now())
     }
 
     // MARK: - Routing
 
     /// Stores a retained message if flagged, then routes. Used for Wills; connections call the two steps.
     func publish(_ message: BrokerMessage) {
-        if message.retain { storeRetained(message) }
+        if message.retain { storeRetained(message, completion: nil) }
         route(message)
     }
 
-    func storeRetained(_ message: BrokerMessage) {
-        state.withLockedValue { $0.storeRetained(message) }
+    /// Stores (or clears) a retained message; `completion` runs once it is durable or has failed.
+    func storeRetained(_ message: BrokerMessage, completion: (@Sendable (Bool) -> Void)?) {
+        metrics.retainedWrites.increment()
+        store.storeRetained(message, now: Self.now()) { [metrics] ok in
+            if !ok { metrics.retainedWriteFailures.increment() }
+            completion?(ok)
+        }
     }
 
     /// Matches under the lock, then hands each delivery to its connection: inline on the caller's loop, and with

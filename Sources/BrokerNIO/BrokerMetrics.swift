@@ -21,7 +21,9 @@ public final class BrokerMetrics: Sendable {
     public let messagesQueued: Gauge
     public let sessions: Gauge
     public let subscriptions: Gauge
-    public let retainedMessages: Gauge
+    /// Retained messages written (stored or cleared) and the writes that failed to become durable.
+    public let retainedWrites: Counter
+    public let retainedWriteFailures: Counter
     public let protocolErrors: Counter
 
     public init() {
@@ -54,7 +56,8 @@ public final class BrokerMetrics: Sendable {
         messagesQueued = Gauge(label: "iot_mqtt_messages_queued")
         sessions = Gauge(label: "iot_mqtt_sessions")
         subscriptions = Gauge(label: "iot_mqtt_subscriptions")
-        retainedMessages = Gauge(label: "iot_mqtt_retained_messages")
+        retainedWrites = Counter(label: "iot_mqtt_retained_writes_total")
+        retainedWriteFailures = Counter(label: "iot_mqtt_retained_write_failures_total")
         protocolErrors = Counter(label: "iot_mqtt_protocol_errors_total")
     }
 

@@ -215,8 +215,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 openSession(clientID: clientID, cleanStart: cleanStart, context: context)
             case .route(let message):
                 core.route(message)
-            case .retain(let message):
-                core.storeRetained(message)
+            case .retain(let message, let token):
+                guard let token, let handle else {
+                    core.storeRetained(message, completion: nil)
+                    continue
+                }
+                core.storeRetained(message) { ok in
+                    handle.withHandler { $0.retainStored(token: token, success: ok) }
+                }
             case .addSubscription(let filter, let options):
                 core.subscribe(tenant: tenant, clientID: machine.clientID, filter: filter, options: options)
             case .removeSubscription(let filter):
@@ -267,6 +273,16 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     func sessionHandedOver(_ state: SessionState?) {
         guard let context else { return }
         perform(machine.onSessionOpened(state, now: self.now), context: context)
+        flushIfNeeded()
+    }
+
+    /// A retained message this client published is durable (or failed): release the acknowledgements it held.
+    func retainStored(token: UInt64, success: Bool) {
+        guard let context else { return }
+        if !success {
+            logger.warning("retained message not stored", metadata: connectionMetadata())
+        }
+        perform(machine.onRetainStored(token: token, success: success), context: context)
         flushIfNeeded()
     }
 

@@ -104,13 +104,19 @@ import TopicTrie
         st.subscriptions["t"] = .init(filter: filter("t"), options: SubscriptionOptions())
         s.subscribe(tenant: tenant, clientID: "a", filter: filter("t"), options: SubscriptionOptions())
         _ = s.sessionClosed(tenant: tenant, clientID: "a", handle: 1, state: st, expiry: 60, will: nil, willDelay: 0, now: t0)
-        #expect(s.records.count == 1)
+        guard case .put(let record)? = s.takeRecordWrites().last else {
+            Issue.record("parking a session writes its record")
+            return
+        }
+        #expect(record.clientID == "a" && record.expiryInterval == 60 && record.disconnectedAt == t0)
+        #expect(Array(record.subscriptions.keys) == ["t"])
         guard case .opened(nil) = s.openSession(tenant: tenant, clientID: "a", handle: 2, cleanStart: true, now: t0) else {
             Issue.record("expected a fresh session")
             return
         }
         #expect(s.subscriptionCount == 0)
-        #expect(s.records.count == 0)
+        #expect(s.takeRecordWrites() == [.remove(tenant: tenant, clientID: "a")])
+        #expect(s.takeRecordWrites().isEmpty)  // taken once
     }
 
     @Test("expiry 0 ends the session at close and publishes the Will immediately")
@@ -178,19 +184,20 @@ import TopicTrie
         s.subscribe(tenant: other, clientID: "a", filter: filter("#"), options: SubscriptionOptions())
         #expect(s.route(msg("t", tenant: .default), now: t0) { _ in 0 }.isEmpty)
         #expect(s.route(msg("t", tenant: other), now: t0) { _ in 0 }.count == 1)
-        s.storeRetained(msg("r", tenant: other, retain: true))
-        #expect(s.retainedMessages(tenant: .default, filter: filter("#"), now: t0).isEmpty)
-        #expect(s.retainedMessages(tenant: other, filter: filter("#"), now: t0).count == 1)
+        var r = InMemoryRetainedStore()
+        r.apply(msg("r", tenant: other, retain: true))
+        #expect(r.matching(tenant: .default, filter: "#", now: t0).isEmpty)
+        #expect(r.matching(tenant: other, filter: "#", now: t0).count == 1)
     }
 
     @Test("[MQTT-3.3.1-10] an empty retained payload clears the retained message")
     func retainedClear() {
-        var s = BrokerState<Int>()
-        s.storeRetained(msg("r", retain: true))
-        #expect(s.retainedMessages(tenant: tenant, filter: filter("r"), now: t0).count == 1)
+        var r = InMemoryRetainedStore()
+        r.apply(msg("r", retain: true))
+        #expect(r.matching(tenant: tenant, filter: "r", now: t0).count == 1)
         var clear = msg("r", retain: true)
         clear.payload = ByteBuffer()
-        s.storeRetained(clear)
-        #expect(s.retainedMessages(tenant: tenant, filter: filter("r"), now: t0).isEmpty)
+        r.apply(clear)
+        #expect(r.matching(tenant: tenant, filter: "r", now: t0).isEmpty)
     }
 }

@@ -135,6 +135,113 @@ import TopicTrie
         }
     }
 
+    // MARK: Retained messages: acknowledged once stored
+
+    func storeToken(_ actions: [SessionStateMachine.Action]) -> UInt64? {
+        for a in actions { if case .retain(_, let token?) = a { return token } }
+        return nil
+    }
+
+    @Test("[MQTT-4.6.0-2] a retained QoS 1 PUBACK waits for the store; later PUBACKs queue behind it, in order")
+    func retainedAckWaitsForStore() {
+        var m = connected()
+        let a = m.onPacket(.publish(PublishPacket(topic: "r", payload: payload("1"), qos: .atLeastOnce, retain: true,
+                                                  packetID: 1)), now: t0)
+        guard let token = storeToken(a) else {
+            Issue.record("expected a store token in \(a)")
+            return
+        }
+        #expect(sent(a).isEmpty)
+        #expect(a.contains { if case .route = $0 { true } else { false } })  // live subscribers get it at once
+        let b = m.onPacket(.publish(PublishPacket(topic: "n", payload: payload("2"), qos: .atLeastOnce, packetID: 2)),
+                           now: t0)
+        #expect(sent(b).isEmpty)
+        #expect(m.onRetainStored(token: token &+ 99, success: true).isEmpty)  // unknown token: nothing
+        #expect(m.onRetainStored(token: token, success: true)
+                    == [.send(.puback(PubAckPacket(packetID: 1))), .send(.puback(PubAckPacket(packetID: 2)))])
+        // Nothing pending: the next PUBACK goes out at once.
+        let c = m.onPacket(.publish(PublishPacket(topic: "n", payload: payload("3"), qos: .atLeastOnce, packetID: 3)),
+                           now: t0)
+        #expect(sent(c) == [.puback(PubAckPacket(packetID: 3))])
+    }
+
+    @Test("stores completing out of order still release acknowledgements in PUBLISH order")
+    func retainedAcksOutOfOrder() {
+        var m = connected()
+        let t1 = storeToken(m.onPacket(.publish(PublishPacket(topic: "r1", payload: payload("1"), qos: .atLeastOnce,
+                                                              retain: true, packetID: 1)), now: t0))
+        let t2 = storeToken(m.onPacket(.publish(PublishPacket(topic: "r2", payload: payload("2"), qos: .exactlyOnce,
+                                                              retain: true, packetID: 2)), now: t0))
+        guard let t1, let t2 else {
+            Issue.record("expected two store tokens")
+            return
+        }
+        #expect(t1 != t2)
+        #expect(m.onRetainStored(token: t2, success: true).isEmpty)
+        #expect(m.onRetainStored(token: t1, success: true)
+                    == [.send(.puback(PubAckPacket(packetID: 1))), .send(.pubrec(PubAckPacket(packetID: 2)))])
+    }
+
+    @Test("a failed store: MQTT 5 gets 0x80 on PUBACK/PUBREC, and the QoS 2 exchange ends")
+    func retainedStoreFailsV5() {
+        var m = connected(.v5)
+        let p2 = PublishPacket(topic: "r", payload: payload("x"), qos: .exactlyOnce, retain: true, packetID: 9)
+        guard let token = storeToken(m.onPacket(.publish(p2), now: t0)) else {
+            Issue.record("expected a store token")
+            return
+        }
+        // A retransmission while the store is pending: no second route, no early PUBREC.
+        var dup = p2
+        dup.dup = true
+        #expect(m.onPacket(.publish(dup), now: t0).isEmpty)
+        #expect(m.onRetainStored(token: token, success: false)
+                    == [.send(.pubrec(PubAckPacket(packetID: 9, reasonCode: .unspecifiedError)))])
+        // The exchange ended: PUBREL is now unknown, and a new PUBLISH with id 9 is routed again.
+        #expect(m.onPacket(.pubrel(PubAckPacket(packetID: 9)), now: t0)
+                    == [.send(.pubcomp(PubAckPacket(packetID: 9, reasonCode: .packetIdentifierNotFound)))])
+        let again = m.onPacket(.publish(p2), now: t0)
+        #expect(again.contains { if case .route = $0 { true } else { false } })
+        let p1 = PublishPacket(topic: "r", payload: payload("y"), qos: .atLeastOnce, retain: true, packetID: 10)
+        guard let tAgain = storeToken(again), let t10 = storeToken(m.onPacket(.publish(p1), now: t0)) else {
+            Issue.record("expected store tokens")
+            return
+        }
+        #expect(m.onRetainStored(token: t10, success: true).isEmpty)  // behind the new PUBREC 9
+        #expect(m.onRetainStored(token: tAgain, success: true)
+                    == [.send(.pubrec(PubAckPacket(packetID: 9))), .send(.puback(PubAckPacket(packetID: 10)))])
+        #expect(m.phase == .connected)
+    }
+
+    @Test("a failed store on MQTT 3.1.1 closes the connection without acknowledging it or anything behind it")
+    func retainedStoreFailsV311() {
+        var m = connected(.v311)
+        _ = m.onPacket(.publish(PublishPacket(topic: "n", payload: payload("0"), qos: .atLeastOnce, packetID: 1)),
+                       now: t0)
+        let token = storeToken(m.onPacket(.publish(PublishPacket(topic: "r", payload: payload("1"), qos: .atLeastOnce,
+                                                                 retain: true, packetID: 2)), now: t0))
+        _ = m.onPacket(.publish(PublishPacket(topic: "n", payload: payload("3"), qos: .atLeastOnce, packetID: 3)),
+                       now: t0)
+        guard let token else {
+            Issue.record("expected a store token")
+            return
+        }
+        let a = m.onRetainStored(token: token, success: false)
+        #expect(sent(a).isEmpty)
+        #expect(a.last == .close(.unspecifiedError))
+        #expect(m.phase == .closed)
+        #expect(m.onRetainStored(token: token, success: true).isEmpty)
+    }
+
+    @Test("a retained QoS 0 PUBLISH is stored without a token (nothing to acknowledge)")
+    func retainedQoS0() {
+        var m = connected()
+        let a = m.onPacket(.publish(PublishPacket(topic: "r", payload: payload("1"), retain: true)), now: t0)
+        guard case .retain(_, nil) = a.first else {
+            Issue.record("expected .retain without a token, got \(a)")
+            return
+        }
+    }
+
     @Test("[MQTT-4.3.3] QoS 2: PUBREC, a retransmission is not routed twice, PUBREL → PUBCOMP, unknown PUBREL → 0x92")
     func publishQoS2() {
         var m = connected()

@@ -15,8 +15,9 @@ public struct SubscriberKey: Hashable, Sendable {
 
 /// The node-wide broker state shared by all connections: per tenant, the subscription index and the session
 /// registry (which sessions are connected, and through which handle; which are parked, with their queues),
-/// plus the retained and session-record stores. A pure value: the shell (`BrokerCore`) keeps it behind a lock
-/// and carries out what the methods return.
+/// and the session-record changes to replicate. A pure value: the shell (`BrokerCore`) keeps it behind a lock
+/// and carries out what the methods return. Retained messages are not here: they live in the replicated
+/// ``BrokerStore``, which the shell consults directly.
 ///
 /// Rules implemented here:
 /// - Routing: every subscription whose filter matches gets the message once per session, at the highest
@@ -63,17 +64,23 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
 
     public let limits: BrokerLimits
     var tenants: [TenantID: Tenant] = [:]
-    public var retained: any RetainedMessageStore
-    public var records: any SessionRecordStore
+    /// Persistent-session record changes, in the order they happened, for the shell to replicate
+    /// (``takeRecordWrites()``). The state never reads records back: the parked sessions above are the truth on
+    /// this node; the records let other nodes know a session exists.
+    public private(set) var recordWrites: [SessionRecordWrite] = []
     /// Counters for metrics.
     public private(set) var droppedQueueFull: UInt64 = 0
     public private(set) var queuedMessages: Int = 0
 
-    public init(limits: BrokerLimits = BrokerLimits(), retained: any RetainedMessageStore = InMemoryRetainedStore(),
-                records: any SessionRecordStore = InMemorySessionRecordStore()) {
+    public init(limits: BrokerLimits = BrokerLimits()) {
         self.limits = limits
-        self.retained = retained
-        self.records = records
+    }
+
+    /// The record changes since the last call, oldest first.
+    public mutating func takeRecordWrites() -> [SessionRecordWrite] {
+        if recordWrites.isEmpty { return [] }
+        defer { recordWrites.removeAll(keepingCapacity: true) }
+        return recordWrites
     }
 
     // MARK: - Sessions
@@ -101,7 +108,7 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
             queuedMessages -= p.state.pending.count
             if cleanStart {
                 Self.removeSubscriptions(of: p.state, from: &t)
-                records.remove(tenant: tenant, clientID: clientID)
+                recordWrites.append(.remove(tenant: tenant, clientID: clientID))
                 return .opened(resumed: nil)
             }
             return .opened(resumed: p.state)
@@ -126,7 +133,7 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
                 t.sessions[clientID] = .connected(h, cleanStart: cleanStart, waitingForTakeover: false)
                 if cleanStart {
                     Self.removeSubscriptions(of: state, from: &t)
-                    records.remove(tenant: tenant, clientID: clientID)
+                    recordWrites.append(.remove(tenant: tenant, clientID: clientID))
                     result.handOver = (h, nil)
                 } else {
                     result.handOver = (h, state)
@@ -143,7 +150,7 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         if expiry == 0 {
             Self.removeSubscriptions(of: state, from: &t)
             t.sessions[clientID] = nil
-            records.remove(tenant: tenant, clientID: clientID)
+            recordWrites.append(.remove(tenant: tenant, clientID: clientID))
             return (result, will)  // the session ends now, so a delayed Will is due now ([MQTT-3.1.2-8])
         }
         let expiresAt = now.adding(seconds: Int64(expiry))
@@ -159,10 +166,10 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         }
         queuedMessages += state.pending.count
         t.sessions[clientID] = .parked(parked)
-        records.put(
+        recordWrites.append(.put(
             SessionRecord(tenant: tenant, clientID: clientID, protocolVersion: state.protocolVersion,
                           subscriptions: state.subscriptions.mapValues(\.options), expiryInterval: expiry,
-                          disconnectedAt: now))
+                          disconnectedAt: now)))
         return (result, willNow)
     }
 
@@ -186,7 +193,7 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
                     Self.removeSubscriptions(of: p.state, from: &tenants[tenantID]!)
                     queuedMessages -= p.state.pending.count
                     tenants[tenantID]!.sessions[clientID] = nil
-                    records.remove(tenant: tenantID, clientID: clientID)
+                    recordWrites.append(.remove(tenant: tenantID, clientID: clientID))
                 } else {
                     tenants[tenantID]!.sessions[clientID] = .parked(p)
                 }
@@ -335,13 +342,5 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         case .none:
             break
         }
-    }
-
-    // MARK: - Retained
-
-    public mutating func storeRetained(_ message: BrokerMessage) { retained.apply(message) }
-
-    public func retainedMessages(tenant: TenantID, filter: TopicFilter, now: Timestamp) -> [BrokerMessage] {
-        retained.matching(tenant: tenant, filter: filter.filter, now: now)
     }
 }

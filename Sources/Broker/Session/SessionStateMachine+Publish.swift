@@ -42,11 +42,11 @@ extension SessionStateMachine {
             switch p.qos {
             case .atMostOnce: return protocolViolation(.payloadFormatInvalid, into: &actions)
             case .atLeastOnce:
-                actions.append(.send(.puback(PubAckPacket(packetID: p.packetID ?? 0, reasonCode: .payloadFormatInvalid))))
-                return
+                let ack = PubAckPacket(packetID: p.packetID ?? 0, reasonCode: .payloadFormatInvalid)
+                return acknowledge(.puback(ack), after: nil, into: &actions)
             case .exactlyOnce:
-                actions.append(.send(.pubrec(PubAckPacket(packetID: p.packetID ?? 0, reasonCode: .payloadFormatInvalid))))
-                return
+                let ack = PubAckPacket(packetID: p.packetID ?? 0, reasonCode: .payloadFormatInvalid)
+                return acknowledge(.pubrec(ack), after: nil, into: &actions)
             }
         }
 
@@ -54,15 +54,21 @@ extension SessionStateMachine {
                                   properties: p.properties, now: now)
         switch p.qos {
         case .atMostOnce:
-            publish(message, into: &actions)
+            publish(message, storeToken: nil, into: &actions)
         case .atLeastOnce:
-            publish(message, into: &actions)
-            actions.append(.send(.puback(PubAckPacket(packetID: p.packetID ?? 0))))
+            // A retained QoS 1 message is acknowledged once it is stored ([MQTT-4.3.2-2]: the receiver "owns"
+            // it when it sends PUBACK), so a PUBACK means every node will hand it to later subscribers.
+            let token = message.retain ? takeStoreToken() : nil
+            publish(message, storeToken: token, into: &actions)
+            acknowledge(.puback(PubAckPacket(packetID: p.packetID ?? 0)), after: token, into: &actions)
         case .exactlyOnce:
             let id = p.packetID ?? 0
             if session.inboundQoS2.contains(id) {
-                // A retransmission of a message we already own: acknowledge again, do not route twice.
-                actions.append(.send(.pubrec(PubAckPacket(packetID: id))))
+                // A retransmission of a message we already own: acknowledge again (unless its first PUBREC is
+                // still waiting for the store — that one will go out), and do not route twice.
+                if !pendingAcks.contains(where: { $0.packet == .pubrec(PubAckPacket(packetID: id)) }) {
+                    acknowledge(.pubrec(PubAckPacket(packetID: id)), after: nil, into: &actions)
+                }
                 return
             }
             // [MQTT-3.3.4-7] more unacknowledged QoS 2 publishes than our Receive Maximum.
@@ -70,14 +76,68 @@ extension SessionStateMachine {
                 return protocolViolation(.receiveMaximumExceeded, into: &actions)
             }
             session.inboundQoS2.insert(id)
-            publish(message, into: &actions)
-            actions.append(.send(.pubrec(PubAckPacket(packetID: id))))
+            let token = message.retain ? takeStoreToken() : nil
+            publish(message, storeToken: token, into: &actions)
+            acknowledge(.pubrec(PubAckPacket(packetID: id)), after: token, into: &actions)
         }
     }
 
-    private func publish(_ message: BrokerMessage, into actions: inout [Action]) {
-        if message.retain { actions.append(.retain(message)) }
+    private func publish(_ message: BrokerMessage, storeToken: UInt64?, into actions: inout [Action]) {
+        if message.retain { actions.append(.retain(message, storeToken: storeToken)) }
         actions.append(.route(message))
+    }
+
+    private mutating func takeStoreToken() -> UInt64 {
+        defer { nextStoreToken &+= 1 }
+        return nextStoreToken
+    }
+
+    /// Sends `ack` now, or queues it behind earlier acknowledgements that still wait for a store.
+    private mutating func acknowledge(_ ack: MQTTPacket, after storeToken: UInt64?, into actions: inout [Action]) {
+        if storeToken == nil && pendingAcks.isEmpty {
+            actions.append(.send(ack))
+        } else {
+            pendingAcks.append(PendingAck(packet: ack, storeToken: storeToken))
+        }
+    }
+
+    /// The retained message behind `token` was stored (or not). Releases the acknowledgements now due, in order.
+    /// On failure an MQTT 5 client gets the acknowledgement with 0x80 (Unspecified error) and may publish again;
+    /// MQTT 3.1.1 has no negative PUBACK, so the connection closes and the client resends on reconnect.
+    public mutating func onRetainStored(token: UInt64, success: Bool) -> [Action] {
+        var actions: [Action] = []
+        guard phase == .connected, let i = pendingAcks.firstIndex(where: { $0.storeToken == token }) else {
+            return actions
+        }
+        pendingAcks[i].storeToken = nil
+        if !success {
+            if version == .v311 {
+                pendingAcks.removeSubrange(i...)  // the ones behind it would claim a message is stored
+                releaseAcks(into: &actions)
+                protocolViolation(.unspecifiedError, into: &actions)
+                return actions
+            }
+            switch pendingAcks[i].packet {
+            case .puback(let a):
+                pendingAcks[i].packet = .puback(PubAckPacket(packetID: a.packetID, reasonCode: .unspecifiedError))
+            case .pubrec(let a):
+                session.inboundQoS2.remove(a.packetID)  // a failed PUBREC ends the exchange [MQTT-4.3.3]
+                pendingAcks[i].packet = .pubrec(PubAckPacket(packetID: a.packetID, reasonCode: .unspecifiedError))
+            default:
+                break
+            }
+        }
+        releaseAcks(into: &actions)
+        return actions
+    }
+
+    private mutating func releaseAcks(into actions: inout [Action]) {
+        var released = 0
+        while released < pendingAcks.count, pendingAcks[released].storeToken == nil {
+            actions.append(.send(pendingAcks[released].packet))
+            released += 1
+        }
+        pendingAcks.removeFirst(released)
     }
 
     mutating func onPubRel(_ a: PubAckPacket, into actions: inout [Action]) {

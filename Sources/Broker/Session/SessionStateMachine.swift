@@ -31,8 +31,10 @@ public struct SessionStateMachine: Sendable {
         case openSession(clientID: String, cleanStart: Bool)
         /// Route an application message to matching subscriptions (local trie, and remote nodes later).
         case route(BrokerMessage)
-        /// Store (or clear, with an empty payload) the retained message for its topic, before routing it.
-        case retain(BrokerMessage)
+        /// Store (or clear, with an empty payload) the retained message for its topic, before routing it. With a
+        /// `storeToken` the client's acknowledgement waits for the store: the shell answers with
+        /// ``onRetainStored(token:success:)`` once the write is durable (committed) or has failed.
+        case retain(BrokerMessage, storeToken: UInt64?)
         /// Add or replace a subscription in the routing index.
         case addSubscription(TopicFilter, SubscriptionOptions)
         case removeSubscription(TopicFilter)
@@ -78,6 +80,15 @@ public struct SessionStateMachine: Sendable {
     /// Packets and deliveries that arrived while the session was being opened.
     var bufferedPackets: [MQTTPacket] = []
     var bufferedDeliveries: [OutboundMessage] = []
+    /// PUBACKs and PUBRECs owed to the client, in the order their PUBLISHes arrived ([MQTT-4.6.0-2]). An entry
+    /// with a token waits for its retained message to be stored; the ones behind it wait with it.
+    var pendingAcks: [PendingAck] = []
+    var nextStoreToken: UInt64 = 1
+
+    struct PendingAck: Sendable {
+        var packet: MQTTPacket
+        var storeToken: UInt64?
+    }
 
     public init(tenant: TenantID = .default, limits: BrokerLimits = BrokerLimits()) {
         self.tenant = tenant

@@ -2,7 +2,7 @@ import IoTTypes
 import MQTTCodec
 
 /// The durable description of a persistent session: who it is, what it subscribed to, and when it expires.
-/// Replicated state (issue 3 moves it into Raft so a client finds its session on any node); the queued messages
+/// Replicated through the ``BrokerStore`` (Raft), so every node knows the session exists; the queued messages
 /// themselves stay with the node that holds the session.
 public struct SessionRecord: Sendable, Hashable {
     public var tenant: TenantID
@@ -22,20 +22,4 @@ public struct SessionRecord: Sendable, Hashable {
         self.expiryInterval = expiryInterval
         self.disconnectedAt = disconnectedAt
     }
-}
-
-public protocol SessionRecordStore: Sendable {
-    mutating func put(_ record: SessionRecord)
-    mutating func remove(tenant: TenantID, clientID: String)
-    func record(tenant: TenantID, clientID: String) -> SessionRecord?
-    var count: Int { get }
-}
-
-public struct InMemorySessionRecordStore: SessionRecordStore {
-    private var records: [TenantID: [String: SessionRecord]] = [:]
-    public init() {}
-    public mutating func put(_ record: SessionRecord) { records[record.tenant, default: [:]][record.clientID] = record }
-    public mutating func remove(tenant: TenantID, clientID: String) { records[tenant]?[clientID] = nil }
-    public func record(tenant: TenantID, clientID: String) -> SessionRecord? { records[tenant]?[clientID] }
-    public var count: Int { records.values.reduce(0) { $0 + $1.count } }
 }

@@ -1,20 +1,10 @@
 import IoTTypes
 import TopicTrie
 
-/// Where retained messages live ([MQTT-3.3.1-5]). Replicated state: the in-memory store serves a single node
-/// today; the Raft-backed `ClusterState` store (issue 3) implements the same protocol, so the broker does not
-/// change when it arrives. Every call is scoped by tenant: one tenant never sees another's messages.
-public protocol RetainedMessageStore: Sendable {
-    /// Stores `message` as the retained message of its topic, or deletes it when the payload is empty.
-    mutating func apply(_ message: BrokerMessage)
-    func retained(tenant: TenantID, topic: String) -> BrokerMessage?
-    /// Every unexpired retained message of `tenant` whose topic `filter` matches.
-    func matching(tenant: TenantID, filter: String, now: Timestamp) -> [BrokerMessage]
-    func count(tenant: TenantID) -> Int
-}
-
-/// A retained store in memory: one topic tree per tenant.
-public struct InMemoryRetainedStore: RetainedMessageStore {
+/// Retained messages in memory ([MQTT-3.3.1-5]): one topic tree per tenant, so one tenant never sees another's
+/// messages. The data structure behind a ``BrokerStore`` that lives in one process; on a node the replicated
+/// `ClusterState` holds them.
+public struct InMemoryRetainedStore: Sendable {
     private var trees: [TenantID: TopicTree<BrokerMessage>] = [:]
     public init() {}
 
