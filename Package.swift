@@ -62,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "Flotilla",
             dependencies: [
-                "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus",
+                "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus", "ClusterBrokerStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -171,6 +171,26 @@ let package = Package(
             name: "ClusterBusTests",
             dependencies: [
                 "ClusterBus", "BusProtocol", "NetTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // L3 ClusterBrokerStore: the broker's retained messages and session records, replicated through
+        // ClusterService (ordered writes, batched; read-your-writes overlay).
+        .target(
+            name: "ClusterBrokerStore",
+            dependencies: [
+                "Broker", "ClusterService", "ClusterState", "IoTTypes", "MQTTCodec", "TopicTrie",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ClusterBrokerStoreTests",
+            dependencies: [
+                "ClusterBrokerStore", "Broker", "ClusterService", "ClusterNode", "ClusterBus", "ClusterState",
+                "IoTTypes", "MQTTCodec", "NetTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

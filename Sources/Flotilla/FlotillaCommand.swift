@@ -1,6 +1,7 @@
 import ArgumentParser
 import Broker
 import BrokerNIO
+import ClusterBrokerStore
 import ClusterBus
 import ClusterNode
 import ClusterService
@@ -131,13 +132,14 @@ struct Serve: AsyncParsableCommand {
         let metrics = BrokerMetrics()
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let core = BrokerCore(limits: limits, metrics: metrics, logger: logger)
+        let clusterService = ClusterService(configuration: clusterConfig, group: group, logger: logger)
+        // Retained messages and session records are replicated state: the broker writes them through raft.
+        let store = ClusterBrokerStore(cluster: clusterService, logger: logger)
+        let core = BrokerCore(limits: limits, metrics: metrics, store: store, logger: logger)
         let broker = BrokerService(
             core: core, listener: MQTTListenerConfiguration(host: cfg.bind, port: cfg.mqttPort), group: group,
             logger: logger)
-        let cluster = ClusterLifecycleService(
-            cluster: ClusterService(configuration: clusterConfig, group: group, logger: logger),
-            mode: startMode, logger: logger)
+        let cluster = ClusterLifecycleService(cluster: clusterService, mode: startMode, logger: logger)
         let metricsService = MetricsHTTPService(
             host: cfg.bind, port: cfg.metricsPort, group: group, logger: logger,
             jsonRoutes: ["/cluster/status": { cluster.statusJSON() }]
