@@ -54,7 +54,9 @@ extension ClusterService {
             case .follower, .candidate, .unavailable:
                 if let leaderID = status.leaderID, leaderID != me {
                     guard let address = busAddress(of: leaderID) else {
-                        throw .internal("leader \(leaderID) is in neither the peer table nor the node directory")
+                        // Added at runtime, and its directory row is not applied here yet: wait for it.
+                        lastRefusal = .unavailable(Self.unknownAddress(leaderID))
+                        break
                     }
                     if forwards >= configuration.maxForwardAttempts { throw lastRefusal }
                     forwards += 1

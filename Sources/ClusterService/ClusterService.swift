@@ -116,7 +116,8 @@ public final class ClusterService: Sendable {
                     lastRefusal = why
                 }
             } else if let leaderID, leaderID != configuration.node.nodeID {
-                throw .internal("leader \(leaderID) is in neither the peer table nor the node directory")
+                // A leader added at runtime whose directory row this node has not applied yet: wait for it.
+                lastRefusal = .unavailable(Self.unknownAddress(leaderID))
             }
             // No leader known, or the forward provably did not run: back off, then ask raft again.
             let now = clock.now
@@ -137,6 +138,10 @@ public final class ClusterService: Sendable {
 
     public func status() async -> ClusterStatus {
         await node.status()
+    }
+
+    static func unknownAddress(_ leaderID: UInt64) -> String {
+        "the bus address of leader \(leaderID) is in neither --peers nor the node directory (yet)"
     }
 
     /// Where node `nodeID`'s cluster bus listens: the static peer table (`--peers`) first, then the replicated
