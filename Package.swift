@@ -63,8 +63,10 @@ let package = Package(
             name: "Flotilla",
             dependencies: [
                 "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus", "ClusterBrokerStore",
+                "ControlPlane", "ClusterState", "IoTTypes",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -166,6 +168,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict),
+        // L3 ControlPlane: the AWS `iot` API (things so far) and the cluster admin routes as pure request →
+        // command / read → response mappings, plus a router over a backend protocol. No NIO and no clock: the HTTP
+        // shell and the ClusterService backend live in Flotilla (issue 5 moves the shell to Hummingbird).
+        .target(name: "ControlPlane", dependencies: ["ClusterState", "IoTTypes"], swiftSettings: strict),
+        .testTarget(
+            name: "ControlPlaneTests", dependencies: ["ControlPlane", "ClusterState", "IoTTypes"],
             swiftSettings: strict),
         .testTarget(
             name: "ClusterBusTests",

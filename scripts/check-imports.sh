@@ -12,6 +12,15 @@ for dir in "${PURE[@]}"; do
     if grep -rnE "$FORBIDDEN_IMPORTS" "$dir" --include='*.swift'; then status=1; fi
     if grep -rnE "$FORBIDDEN_CALLS" "$dir" --include='*.swift' | grep -v '^\s*///'; then status=1; fi
 done
+# ControlPlane holds the API logic as pure mappings (it may use Foundation's JSON coders, nothing else of the
+# system): no NIO, no raft or cluster shells, no clock, no tasks. Its HTTP shell and cluster backend live elsewhere.
+NO_IO=(Sources/ControlPlane)
+NO_IO_IMPORTS='^\s*(@_implementationOnly\s+|internal\s+|public\s+)?import\s+(NIO[A-Za-z0-9]*|Hummingbird|CRaft|RaftStore|ClusterNode|ClusterService|ClusterBus|BusProtocol|COpenSSL|CLZ4|ServiceLifecycle|Metrics|Logging)\b'
+for dir in "${NO_IO[@]}"; do
+    [ -d "$dir" ] || continue
+    if grep -rnE "$NO_IO_IMPORTS" "$dir" --include='*.swift'; then status=1; fi
+    if grep -rnE "$FORBIDDEN_CALLS" "$dir" --include='*.swift' | grep -v '^\s*///'; then status=1; fi
+done
 # STYLE C7: libraft stays behind RaftStore, so swapping it touches one target.
 if grep -rnE '^\s*(@_implementationOnly\s+|internal\s+|public\s+)?import\s+CRaft\b' Sources --include='*.swift' | grep -v '^Sources/RaftStore/'; then
     echo "check-imports: only RaftStore may import CRaft (STYLE C7)" >&2
@@ -20,6 +29,6 @@ fi
 if [ $status -ne 0 ]; then
     echo "check-imports: pure modules must take time and I/O from their shells (STYLE C1, C12)" >&2
 else
-    echo "check-imports: layering OK (${PURE[*]})"
+    echo "check-imports: layering OK (${PURE[*]}; no I/O: ${NO_IO[*]})"
 fi
 exit $status

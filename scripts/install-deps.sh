@@ -10,7 +10,8 @@ set -euo pipefail
 # includes <uv.h> but libraft-dev does not depend on it (docs/TOOLCHAIN.md §1).
 APT_PACKAGES=(libraft-dev libuv1-dev liblz4-dev libssl-dev pkgconf mosquitto mosquitto-clients)
 # PyPI distribution name → module name to probe (found on the import path = installed).
-PIP_PACKAGES=("paho-mqtt:paho.mqtt.client" "pytest:pytest" "awsiotsdk:awsiot")
+# awscli and boto3: the control-plane tests drive the API with the real AWS clients (test_07).
+PIP_PACKAGES=("paho-mqtt:paho.mqtt.client" "pytest:pytest" "awsiotsdk:awsiot" "awscli:awscli" "boto3:boto3")
 
 PYTHON="${PYTHON:-python3}"
 

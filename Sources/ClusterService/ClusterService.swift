@@ -105,7 +105,7 @@ public final class ClusterService: Sendable {
             } catch {
                 throw ClusterServiceError(error)
             }
-            if let leaderID, leaderID != configuration.node.nodeID, let address = busAddresses[leaderID] {
+            if let leaderID, leaderID != configuration.node.nodeID, let address = busAddress(of: leaderID) {
                 if forwards >= configuration.maxForwardAttempts { throw lastRefusal }
                 forwards += 1
                 switch try await forward(command, to: address, deadline: deadline, clock: clock) {
@@ -116,7 +116,8 @@ public final class ClusterService: Sendable {
                     lastRefusal = why
                 }
             } else if let leaderID, leaderID != configuration.node.nodeID {
-                throw .internal("leader \(leaderID) is not in the peer table")
+                // A leader added at runtime whose directory row this node has not applied yet: wait for it.
+                lastRefusal = .unavailable(Self.unknownAddress(leaderID))
             }
             // No leader known, or the forward provably did not run: back off, then ask raft again.
             let now = clock.now
@@ -137,6 +138,17 @@ public final class ClusterService: Sendable {
 
     public func status() async -> ClusterStatus {
         await node.status()
+    }
+
+    static func unknownAddress(_ leaderID: UInt64) -> String {
+        "the bus address of leader \(leaderID) is in neither --peers nor the node directory (yet)"
+    }
+
+    /// Where node `nodeID`'s cluster bus listens: the static peer table (`--peers`) first, then the replicated
+    /// node directory (nodes added at runtime, `ClusterCommand.setNodeAddress`).
+    public func busAddress(of nodeID: UInt64) -> PeerAddress? {
+        if let address = busAddresses[nodeID] { return address }
+        return node.read { $0.nodeAddress(nodeID) }.map { PeerAddress(host: $0.busHost, port: Int($0.busPort)) }
     }
 
     // MARK: forwarding (follower side)
@@ -229,11 +241,14 @@ public final class ClusterService: Sendable {
     }
 
     static func serve(kind: UInt16, payload: ByteBuffer, node: ClusterNode, closing: Closing) async -> BusReply {
-        guard kind == ForwardWire.forwardProposal else {
+        guard ForwardWire.knownKinds.contains(kind) else {
             return .error(code: ForwardWire.ErrorCode.badRequest.rawValue, message: "unknown request kind \(kind)")
         }
         if closing.isSet {
             return .error(code: ForwardWire.ErrorCode.unavailable.rawValue, message: "shutting down")
+        }
+        if kind != ForwardWire.forwardProposal {
+            return await serveMembership(kind: kind, payload: payload, node: node)
         }
         let command: ClusterCommand
         switch ClusterCommand.decode(Array(payload.readableBytesView)) {

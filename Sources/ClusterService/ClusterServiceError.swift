@@ -19,6 +19,18 @@ public enum ClusterServiceError: Error, Sendable, Hashable {
     case shuttingDown
     /// A bug or a version mismatch between nodes (undecodable answer, oversized payload, …).
     case `internal`(String)
+    /// The leader refused a membership change as asked (nothing changed): why, and a message for the operator.
+    case rejected(MembershipRejection, String)
+
+    /// Why a membership change was refused.
+    public enum MembershipRejection: Sendable, Hashable {
+        /// The node named is not a member (or, for a transfer, not a voter).
+        case notFound
+        /// The node, or its raft address, is already in the configuration.
+        case alreadyExists
+        /// The request cannot be carried out as asked (bad id or address, removing the last voter, …).
+        case invalid
+    }
 
     /// The one mapping from the node's errors (no `default:`). `notLeader` is handled before this by forwarding;
     /// it only gets here once forwarding has given up.
@@ -28,7 +40,8 @@ public enum ClusterServiceError: Error, Sendable, Hashable {
         case .leadershipLost, .timeout: self = .timeout
         case .shuttingDown: self = .shuttingDown
         case .unavailable(let why): self = .unavailable(why)
-        case .transferFailed(let id): self = .internal("unexpected transferFailed(\(String(describing: id)))")
+        case .transferFailed(let id):
+            self = .unavailable("leadership did not move in time (leader now \(id.map(String.init) ?? "unknown"))")
         case .malformedOutcome: self = .internal("undecodable outcome")
         case .internal(let why): self = .internal(why)
         }

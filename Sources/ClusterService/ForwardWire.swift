@@ -1,16 +1,31 @@
+import ClusterBus
 import ClusterNode
 import ClusterState
 import NIOCore
 
-/// The bytes of proposal forwarding on the cluster bus (bus protocol version 1).
+/// The bytes of proposal and membership forwarding on the cluster bus (bus protocol version 1).
 ///
 /// - Request: `kind = 1` (`forwardProposal`), payload = the command's `ClusterCommand.encoded()` bytes.
 /// - Answer, ok: `status u8` then
 ///   - `0` applied: `index u64 | ordinal u32` (its `AppliedPosition` on the leader) `| ClusterOutcomeCodec bytes`;
 ///   - `1` not leader (nothing was proposed): `leaderID u64` (0 = unknown).
+/// - Membership requests (a follower asks the leader to change the raft configuration):
+///   - `kind = 2` (`addMember`): `nodeID u64 | raftAddress str | busHost str | busPort u16`;
+///   - `kind = 3` (`removeMember`): `nodeID u64`;
+///   - `kind = 4` (`transferLeadership`): `nodeID u64` (0 = any voter);
+///
+///   where `str` is `length u16 | UTF-8 bytes`. Ok answer: `status u8 | leaderID u64` (0 = unknown): `0` done
+///   (the leader after the change), `1` not leader (nothing changed; ask that one).
 /// - Answer, error (`BusReply.error`): an ``ErrorCode`` and a message. Codes below the bus's reserved `0xFF00`.
+///
+/// Kinds and codes are append-only. A node older than kinds 2–4 answers them `badRequest` ("unknown request
+/// kind"), which the asking node reports as an internal error rather than retrying.
 enum ForwardWire {
     static let forwardProposal: UInt16 = 1
+    static let addMember: UInt16 = 2
+    static let removeMember: UInt16 = 3
+    static let transferLeadership: UInt16 = 4
+    static let knownKinds: ClosedRange<UInt16> = 1...4
 
     enum Status: UInt8 {
         case applied = 0
@@ -26,15 +41,119 @@ enum ForwardWire {
         case badRequest = 3
         /// Anything else on the leader.
         case `internal` = 4
+        /// Membership: the node named is not a member (or not a voter, for a transfer).
+        case notMember = 5
+        /// Membership: the node (or its raft address) is already in the configuration.
+        case alreadyMember = 6
+        /// Membership: the change cannot be made as asked (bad id or address, the last voter).
+        case invalidChange = 7
 
         func serviceError(_ message: String) -> ClusterServiceError {
             switch self {
             case .outcomeUnknown: .timeout
             case .unavailable: .unavailable(message)
-            case .badRequest: .internal("the leader refused the forwarded command: \(message)")
+            case .badRequest: .internal("the leader refused the forwarded request: \(message)")
             case .internal: .internal(message)
+            case .notMember: .rejected(.notFound, message)
+            case .alreadyMember: .rejected(.alreadyExists, message)
+            case .invalidChange: .rejected(.invalid, message)
             }
         }
+
+        /// The code a leader answers for a membership change it could not make (exhaustive, no `default:`).
+        init(_ error: ClusterServiceError) {
+            switch error {
+            case .timeout, .shuttingDown: self = .outcomeUnknown
+            case .noLeader, .unavailable: self = .unavailable
+            case .internal: self = .internal
+            case .rejected(.notFound, _): self = .notMember
+            case .rejected(.alreadyExists, _): self = .alreadyMember
+            case .rejected(.invalid, _): self = .invalidChange
+            }
+        }
+    }
+
+    // MARK: membership
+
+    /// What the leader answers to a membership request it handled.
+    enum MembershipAnswer: Equatable {
+        /// Made; the leader after the change (it moves on a transfer), if known.
+        case done(leaderID: UInt64?)
+        /// This node does not lead (nothing changed); the leader it knows of, if any.
+        case notLeader(UInt64?)
+    }
+
+    static func encodeMembership(_ change: MembershipChange) -> (kind: UInt16, payload: ByteBuffer) {
+        var buffer = ByteBuffer()
+        switch change {
+        case .add(let id, let raftAddress, let busAddress):
+            buffer.writeInteger(id)
+            writeString(raftAddress, to: &buffer)
+            writeString(busAddress.host, to: &buffer)
+            buffer.writeInteger(UInt16(clamping: busAddress.port))
+            return (addMember, buffer)
+        case .remove(let id):
+            buffer.writeInteger(id)
+            return (removeMember, buffer)
+        case .transferLeadership(let id):
+            buffer.writeInteger(id)
+            return (transferLeadership, buffer)
+        }
+    }
+
+    /// The change a membership request asks for, or nil (unknown kind, truncated, trailing bytes, bad UTF-8).
+    static func decodeMembership(kind: UInt16, payload: ByteBuffer) -> MembershipChange? {
+        var buffer = payload
+        guard let id = buffer.readInteger(as: UInt64.self) else { return nil }
+        let change: MembershipChange
+        switch kind {
+        case addMember:
+            guard let raftAddress = readString(&buffer), let host = readString(&buffer),
+                  let port = buffer.readInteger(as: UInt16.self)
+            else { return nil }
+            change = .add(nodeID: id, raftAddress: raftAddress, busAddress: PeerAddress(host: host, port: Int(port)))
+        case removeMember: change = .remove(nodeID: id)
+        case transferLeadership: change = .transferLeadership(to: id)
+        default: return nil
+        }
+        return buffer.readableBytes == 0 ? change : nil
+    }
+
+    static func encodeMembershipAnswer(_ answer: MembershipAnswer) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        switch answer {
+        case .done(let leader):
+            buffer.writeInteger(Status.applied.rawValue)
+            buffer.writeInteger(leader ?? 0)
+        case .notLeader(let leader):
+            buffer.writeInteger(Status.notLeader.rawValue)
+            buffer.writeInteger(leader ?? 0)
+        }
+        return buffer
+    }
+
+    static func decodeMembershipAnswer(_ payload: ByteBuffer) -> MembershipAnswer? {
+        var buffer = payload
+        guard let raw = buffer.readInteger(as: UInt8.self), let status = Status(rawValue: raw),
+              let number = buffer.readInteger(as: UInt64.self), buffer.readableBytes == 0
+        else { return nil }
+        let leader = number == 0 ? nil : number
+        switch status {
+        case .applied: return .done(leaderID: leader)
+        case .notLeader: return .notLeader(leader)
+        }
+    }
+
+    private static func writeString(_ text: String, to buffer: inout ByteBuffer) {
+        let bytes = Array(text.utf8.prefix(Int(UInt16.max)))
+        buffer.writeInteger(UInt16(bytes.count))
+        buffer.writeBytes(bytes)
+    }
+
+    private static func readString(_ buffer: inout ByteBuffer) -> String? {
+        guard let length = buffer.readInteger(as: UInt16.self), let bytes = buffer.readBytes(length: Int(length))
+        else { return nil }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// What the follower reads from an ok answer.

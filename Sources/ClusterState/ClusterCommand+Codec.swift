@@ -20,6 +20,8 @@ extension ClusterCommand {
         case updateThing = 9
         case deleteThing = 10
         case batch = 11
+        case setNodeAddress = 12
+        case removeNodeAddress = 13
     }
 
     /// The bytes to propose.
@@ -79,6 +81,12 @@ extension ClusterCommand {
             w.write(Tag.batch.rawValue)
             w.writeCount(commands.count)
             for c in commands { w.write(c.encoded()) }
+        case .setNodeAddress(let a):
+            w.write(Tag.setNodeAddress.rawValue)
+            w.write(a)
+        case .removeNodeAddress(let id):
+            w.write(Tag.removeNodeAddress.rawValue)
+            w.write(id)
         }
         return w.bytes
     }
@@ -151,6 +159,10 @@ extension ClusterCommand {
                 guard inner.isAtEnd else { throw BinaryReadError() }
             }
             return .batch(commands)
+        case .setNodeAddress:
+            return .setNodeAddress(try r.readNodeAddress())
+        case .removeNodeAddress:
+            return .removeNodeAddress(nodeID: try r.readUInt64())
         }
     }
 }

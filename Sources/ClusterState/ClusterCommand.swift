@@ -32,6 +32,11 @@ public enum ClusterCommand: Sendable, Hashable {
     /// messages and session records go through one queue per node — and want one round trip for many writes.
     /// A batch may not contain a batch.
     indirect case batch([ClusterCommand])
+    /// Records (or replaces) where a node's cluster bus listens, so every node can forward to a node added after
+    /// it started (its static `--peers` table does not name it).
+    case setNodeAddress(NodeAddress)
+    /// Forgets a node's directory row (no error when there is none): the node has left the cluster.
+    case removeNodeAddress(nodeID: UInt64)
 
     /// The fields of `createThing`.
     public struct CreateThing: Sendable, Hashable {

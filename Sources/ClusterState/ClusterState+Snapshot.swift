@@ -11,23 +11,28 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
     case malformed
 }
 
-/// Snapshot format (version 1), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
+/// Snapshot format (version 2), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
 /// libraft, so this target stays free of C:
 ///
-///     "FLCS" | formatVersion u8 (= 1) | lastAppliedIndex u64 | thingSequence u64
+///     "FLCS" | formatVersion u8 (= 2) | lastAppliedIndex u64 | thingSequence u64
 ///     | tenants:     count u32, then (accountID, name)                          by accountID
 ///     | accessKeys:  count u32, then AccessKey                                  by (tenant, accessKeyID)
 ///     | retained:    count u32, then RetainedMessage                            by (tenant, topic)
 ///     | sessions:    count u32, then SessionEntry                               by (tenant, clientID)
 ///     | things:      count u32, then (tenant, name, id, type?, attributes, version, createdAtMs, lastModifiedAtMs)
 ///                                                                               by (tenant, thingName)
+///     | nodes:       count u32, then NodeAddress (nodeID u64, busHost, busPort u16)  by nodeID   (version 2 on)
 ///
+/// Version 1 is version 2 without the `nodes` section (written before the node directory existed); it is still
+/// read, as an empty directory, so a node upgraded in place restores its old snapshots.
 /// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
 /// Derived indexes (access key owners, topic trees) are rebuilt on restore, not stored.
 extension ClusterState {
     static let snapshotMagic: [UInt8] = Array("FLCS".utf8)
     /// The snapshot format version this build writes and reads.
-    public static let snapshotFormatVersion: UInt8 = 1
+    public static let snapshotFormatVersion: UInt8 = 2
+    /// Older formats `restore` still reads.
+    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...2
 
     /// The whole state, in the canonical encoding.
     public func snapshot() -> [UInt8] {
@@ -73,6 +78,10 @@ extension ClusterState {
             w.write(t.createdAtMs)
             w.write(t.lastModifiedAtMs)
         }
+
+        let directory = nodeDirectory()
+        w.writeCount(directory.count)
+        for a in directory { w.write(a) }
         return w.bytes
     }
 
@@ -82,10 +91,10 @@ extension ClusterState {
         guard bytes.count >= snapshotMagic.count + 1, Array(bytes.prefix(snapshotMagic.count)) == snapshotMagic
         else { throw .badMagic }
         let version = bytes[snapshotMagic.count]
-        guard version == snapshotFormatVersion else { throw .unsupportedVersion(version) }
+        guard readableSnapshotVersions.contains(version) else { throw .unsupportedVersion(version) }
         var r = BinaryReader(bytes, offset: snapshotMagic.count + 1)
         do {
-            var state = try readV1(&r)
+            var state = try read(&r, version: version)
             guard r.isAtEnd else { throw BinaryReadError() }
             state.rebuildDerived()
             return state
@@ -94,7 +103,7 @@ extension ClusterState {
         }
     }
 
-    private static func readV1(_ r: inout BinaryReader) throws(BinaryReadError) -> ClusterState {
+    private static func read(_ r: inout BinaryReader, version: UInt8) throws(BinaryReadError) -> ClusterState {
         var s = ClusterState()
         s.lastAppliedIndex = try r.readUInt64()
         s.thingSequence = try r.readUInt64()
@@ -124,6 +133,15 @@ extension ClusterState {
                               attributes: attributes, version: try r.readInt64(), createdAtMs: try r.readInt64(),
                               lastModifiedAtMs: try r.readInt64())
             s.things[tenant, default: [:]][name] = thing
+        }
+        if version >= 2 {
+            var previous: UInt64?
+            for _ in 0..<(try r.readCount(minimumElementSize: 15)) {
+                let a = try r.readNodeAddress()
+                if let previous, previous >= a.nodeID { throw BinaryReadError() }  // canonical: sorted, unique
+                previous = a.nodeID
+                s.nodeAddresses[a.nodeID] = a
+            }
         }
         return s
     }

@@ -70,6 +70,18 @@ extension ClusterState {
         return .success(.done)
     }
 
+    /// The first problem with a thing request's input, as an InvalidRequestException message, or nil. The control
+    /// plane checks requests with it before proposing them (so a bad request costs no log entry); `apply` checks
+    /// again, since it alone decides.
+    public static func thingInputProblem(name: String, thingTypeName: String?, attributes: [String: String])
+        -> String?
+    {
+        validate(name: name, type: thingTypeName, attributes: attributes)
+    }
+
+    /// `[a-zA-Z0-9:_-]+`, 1–128 (AWS `ThingName`).
+    public static func isValidThingName(_ name: String) -> Bool { ThingRules.isValidThingName(name) }
+
     /// The first input problem, as an InvalidRequestException message, or nil.
     static func validate(name: String, type: String?, attributes: [String: String]) -> String? {
         guard ThingRules.isValidThingName(name) else {

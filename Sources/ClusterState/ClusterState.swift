@@ -25,6 +25,8 @@ public struct ClusterState: Sendable {
     var things: [TenantID: [String: Thing]] = [:]
     /// Things created so far, across tenants: the source of thing ids.
     var thingSequence: UInt64 = 0
+    /// The node directory (cluster infrastructure, not per tenant): node id → where its cluster bus listens.
+    var nodeAddresses: [UInt64: NodeAddress] = [:]
 
     public init() {}
 
@@ -80,6 +82,13 @@ public struct ClusterState: Sendable {
                 if case .failure = apply(c, index: index) { failed += 1 }
             }
             return .success(.batch(failed: failed))
+        case .setNodeAddress(let address):
+            if let problem = address.problem { return .failure(.invalidRequest(problem)) }
+            nodeAddresses[address.nodeID] = address
+            return .success(.done)
+        case .removeNodeAddress(let nodeID):
+            nodeAddresses[nodeID] = nil
+            return .success(.done)
         }
     }
 
@@ -162,4 +171,10 @@ public struct ClusterState: Sendable {
     public func things(tenant: TenantID) -> [Thing] {
         (things[tenant] ?? [:]).values.sorted { String.utf8Less($0.thingName, $1.thingName) }
     }
+
+    /// The node directory's row for `nodeID`: where that node's cluster bus listens.
+    public func nodeAddress(_ nodeID: UInt64) -> NodeAddress? { nodeAddresses[nodeID] }
+
+    /// The whole node directory, by node id.
+    public func nodeDirectory() -> [NodeAddress] { nodeAddresses.values.sorted { $0.nodeID < $1.nodeID } }
 }

@@ -103,12 +103,15 @@ final class ClusterLifecycleService: Service, Sendable {
     /// `GET /cluster/status` body, or nil while the service is not running.
     func statusJSON() -> String? {
         guard let s = latest.withLock({ $0 }) else { return nil }
-        return Self.json(s)
+        let cluster = self.cluster
+        return Self.json(s) { cluster.busAddress(of: $0)?.description }
     }
 
-    static func json(_ s: ClusterStatus) -> String {
+    /// The status as JSON; each peer's `busAddress` (from `--peers` or the node directory) when `busAddress` knows it.
+    static func json(_ s: ClusterStatus, busAddress: (UInt64) -> String? = { _ in nil }) -> String {
         let peers = s.peers.map { p in
-            "{\"id\":\(p.id),\"address\":\(quoted(p.address)),\"role\":\(quoted(p.role.rawValue))}"
+            let bus = busAddress(p.id).map { ",\"busAddress\":\(quoted($0))" } ?? ""
+            return "{\"id\":\(p.id),\"address\":\(quoted(p.address)),\"role\":\(quoted(p.role.rawValue))\(bus)}"
         }
         let leader = s.leaderID.map(String.init) ?? "null"
         return "{\"nodeID\":\(s.id),\"role\":\(quoted(s.role.rawValue)),\"term\":\(s.term),\"leaderID\":\(leader),"

@@ -26,6 +26,8 @@ struct NodeConfiguration: Codable, Sendable {
     var bootstrap: Bool?
     /// Start empty and wait to be added by the leader.
     var join: Bool = false
+    /// The region in the ARNs the control plane returns (`arn:aws:iot:<region>:<account>:…`).
+    var region: String = "us-east-1"
     var limits: Limits = Limits()
 
     struct Limits: Codable, Sendable {
@@ -52,6 +54,7 @@ struct NodeConfiguration: Codable, Sendable {
         case logLevel = "log_level", limits
         case raftPort = "raft_port", busPort = "bus_port", peers, bootstrap, join
         case electionTimeoutMs = "election_timeout_ms", heartbeatTimeoutMs = "heartbeat_timeout_ms"
+        case region
     }
 
     init() {}
@@ -73,6 +76,13 @@ struct NodeConfiguration: Codable, Sendable {
         join = try c.decodeIfPresent(Bool.self, forKey: .join) ?? d.join
         electionTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .electionTimeoutMs) ?? d.electionTimeoutMs
         heartbeatTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs) ?? d.heartbeatTimeoutMs
+        region = try c.decodeIfPresent(String.self, forKey: .region) ?? d.region
+    }
+
+    /// An AWS-style region name: lower-case letters, digits and dashes (`us-east-1`, `eu-west-3`, `local`).
+    var isValidRegion: Bool {
+        !region.isEmpty && region.utf8.count <= 32
+            && region.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
     }
 
     static func load(path: String) throws -> NodeConfiguration {

@@ -18,7 +18,7 @@ struct FlotillaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flotilla",
         abstract: "Flotilla: a clustered, multi-tenant, self-hosted AWS IoT Core.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, ClusterAdminCommand.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -54,6 +54,8 @@ struct Serve: AsyncParsableCommand {
     var electionTimeoutMs: Int?
     @Option(name: .long, help: "Raft heartbeat interval in milliseconds (default 100; must be below the election timeout).")
     var heartbeatTimeoutMs: Int?
+    @Option(name: .long, help: "Region in the ARNs the control plane returns (default us-east-1).")
+    var region: String?
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
@@ -72,6 +74,8 @@ struct Serve: AsyncParsableCommand {
         if join { cfg.join = true }
         if let v = electionTimeoutMs { cfg.electionTimeoutMs = v }
         if let v = heartbeatTimeoutMs { cfg.heartbeatTimeoutMs = v }
+        if let v = region { cfg.region = v }
+        guard cfg.isValidRegion else { throw ValidationError("region '\(cfg.region)' is not a region name like us-east-1") }
         guard cfg.electionTimeoutMs >= 50, cfg.heartbeatTimeoutMs >= 10, cfg.heartbeatTimeoutMs < cfg.electionTimeoutMs
         else {
             throw ValidationError("need election timeout ≥ 50 ms, heartbeat ≥ 10 ms, and heartbeat < election timeout")
@@ -142,7 +146,7 @@ struct Serve: AsyncParsableCommand {
         let cluster = ClusterLifecycleService(cluster: clusterService, mode: startMode, logger: logger)
         let metricsService = MetricsHTTPService(
             host: cfg.bind, port: cfg.metricsPort, group: group, logger: logger,
-            jsonRoutes: ["/cluster/status": { cluster.statusJSON() }]
+            api: ControlPlaneWiring.apiHandler(cluster: cluster, region: cfg.region)
         ) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)

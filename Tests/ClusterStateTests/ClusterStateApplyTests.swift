@@ -245,6 +245,41 @@ struct ClusterStateApplyTests {
         #expect(restored?.snapshot() == h.state.snapshot())
     }
 
+    // MARK: Node directory
+
+    @Test("node directory: set, replace, remove (idempotent), invalid rows refused and not stored")
+    func nodeDirectory() {
+        var h = Harness()
+        let four = NodeAddress(nodeID: 4, busHost: "127.0.0.1", busPort: 7031)
+        #expect(h.apply(.setNodeAddress(four)) == .success(.done))
+        #expect(h.state.nodeAddress(4) == four)
+        let moved = NodeAddress(nodeID: 4, busHost: "10.0.0.4", busPort: 7001)
+        #expect(h.apply(.setNodeAddress(moved)) == .success(.done))
+        #expect(h.state.nodeAddress(4) == moved)
+        #expect(h.apply(.setNodeAddress(NodeAddress(nodeID: 2, busHost: "h", busPort: 1))) == .success(.done))
+        #expect(h.state.nodeDirectory().map(\.nodeID) == [2, 4])
+
+        let before = h.state.snapshot()
+        for bad in [NodeAddress(nodeID: 0, busHost: "h", busPort: 1), NodeAddress(nodeID: 5, busHost: "", busPort: 1),
+                    NodeAddress(nodeID: 5, busHost: "h", busPort: 0),
+                    NodeAddress(nodeID: 5, busHost: "a b", busPort: 1),
+                    NodeAddress(nodeID: 5, busHost: String(repeating: "h", count: 254), busPort: 1)] {
+            guard case .failure(.invalidRequest) = h.apply(.setNodeAddress(bad)) else {
+                Issue.record("accepted \(bad)")
+                continue
+            }
+        }
+        #expect(h.state.nodeAddress(5) == nil)
+        var restored = try? ClusterState.restore(before)
+        _ = restored?.apply(.removeNodeAddress(nodeID: 99), index: h.index)  // no row: still succeeds
+        #expect(restored?.snapshot() == h.state.snapshot())
+
+        #expect(h.apply(.removeNodeAddress(nodeID: 4)) == .success(.done))
+        #expect(h.apply(.removeNodeAddress(nodeID: 4)) == .success(.done))
+        #expect(h.state.nodeAddress(4) == nil)
+        #expect(h.state.nodeDirectory().map(\.nodeID) == [2])
+    }
+
     // MARK: Batches
 
     @Test("batch: members apply in order, each on its own; failures are counted, the rest still applies")

@@ -83,11 +83,54 @@ struct DeterminismTests {
         #expect(throws: ClusterSnapshotError.badMagic) { try ClusterState.restore([]) }
         var future = snap
         future[4] = ClusterState.snapshotFormatVersion + 1
-        #expect(throws: ClusterSnapshotError.unsupportedVersion(2)) { try ClusterState.restore(future) }
+        #expect(throws: ClusterSnapshotError.unsupportedVersion(ClusterState.snapshotFormatVersion + 1)) {
+            try ClusterState.restore(future)
+        }
+        var ancient = snap
+        ancient[4] = 0
+        #expect(throws: ClusterSnapshotError.unsupportedVersion(0)) { try ClusterState.restore(ancient) }
         for cut in 5..<snap.count {
             #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(Array(snap.prefix(cut))) }
         }
         #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(snap + [0]) }
+    }
+
+    @Test("a version-1 snapshot (before the node directory) restores as an empty directory")
+    func versionOneSnapshot() throws {
+        var h = Harness()
+        for c in everyCommand where !c.isNodeDirectoryCommand { _ = h.apply(c) }
+        let v2 = h.state.snapshot()
+        // Version 1 is version 2 without the trailing node section (here: a zero count).
+        #expect(Array(v2.suffix(4)) == [0, 0, 0, 0])
+        var v1 = Array(v2.dropLast(4))
+        v1[4] = 1
+        let restored = try ClusterState.restore(v1)
+        #expect(restored.snapshot() == v2)
+        #expect(restored.nodeDirectory().isEmpty)
+        #expect(restored.thing(tenant: acme, name: "bare") == h.state.thing(tenant: acme, name: "bare"))
+        // A version-1 snapshot with a node section is not version 1.
+        v1 = v2
+        v1[4] = 1
+        #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(v1) }
+    }
+
+    @Test("the node directory is in the snapshot, in id order, and restores exactly")
+    func nodeDirectorySnapshot() throws {
+        var h = Harness()
+        _ = h.apply(.setNodeAddress(NodeAddress(nodeID: 7, busHost: "b", busPort: 2)))
+        _ = h.apply(.setNodeAddress(NodeAddress(nodeID: 3, busHost: "a", busPort: 1)))
+        let snap = h.state.snapshot()
+        let restored = try ClusterState.restore(snap)
+        #expect(restored.snapshot() == snap)
+        #expect(restored.nodeDirectory().map(\.nodeID) == [3, 7])
+        #expect(restored.nodeAddress(7) == NodeAddress(nodeID: 7, busHost: "b", busPort: 2))
+        // Rows out of order (or twice) are not the canonical encoding: swap the two rows' ids.
+        var swapped = snap
+        let rowSize = 8 + 4 + 1 + 2
+        let first = snap.count - 2 * rowSize
+        swapped[first + 7] = 7
+        swapped[first + rowSize + 7] = 3
+        #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(swapped) }
     }
 
     @Test("mutated snapshots never trap")

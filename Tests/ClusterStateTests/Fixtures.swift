@@ -39,6 +39,9 @@ let everyCommand: [ClusterCommand] = [
     .batch([.clearRetained(tenant: acme, topic: "a/b"),
             .setRetained(RetainedMessage(tenant: acme, topic: "a/b", payload: [9], qos: .atMostOnce)),
             .removeSessionRecord(tenant: acme, clientID: "c1")]),
+    .setNodeAddress(NodeAddress(nodeID: 4, busHost: "127.0.0.1", busPort: 7031)),
+    .removeNodeAddress(nodeID: 4),
+    .setNodeAddress(NodeAddress(nodeID: .max, busHost: "node-9.example", busPort: .max)),
 ]
 
 /// Random commands over small vocabularies, so creates collide, updates hit and miss, and versions conflict.
@@ -58,7 +61,7 @@ struct CommandGenerator {
     mutating func next(nowMs: Int64) -> ClusterCommand {
         let tenant = pick([acme, globex, TenantID("333333333333"), TenantID("bad")])
         let thing = pick(["t1", "t2", "t3", "bad name"])
-        switch rng.next() % 10 {
+        switch rng.next() % 11 {
         case 0: return .createTenant(tenant, name: pick(["A", "B"]))
         case 1: return .createAccessKey(AccessKey(tenant: tenant, accessKeyID: pick(["K1", "K2", "K3"]),
                                                   secretKey: "s", createdAtMs: nowMs))
@@ -85,6 +88,10 @@ struct CommandGenerator {
                                       removeThingType: chance(20), attributes: chance(70) ? attributes() : nil,
                                       merge: chance(50), expectedVersion: chance(50) ? Int64(rng.next() % 4) : nil,
                                       nowMs: nowMs))
+        case 9:
+            if chance(30) { return .removeNodeAddress(nodeID: rng.next() % 4) }
+            return .setNodeAddress(NodeAddress(nodeID: rng.next() % 4, busHost: pick(["127.0.0.1", "h2", ""]),
+                                               busPort: pick([0, 7001, 7011])))
         default:
             return .deleteThing(tenant: tenant, thingName: thing,
                                 expectedVersion: chance(50) ? Int64(rng.next() % 4) : nil)
@@ -102,4 +109,13 @@ import Darwin
 func testSeed() -> UInt64 {
     if let raw = getenv("CLUSTER_SEED"), let seed = UInt64(String(cString: raw)) { return seed }
     return UInt64.random(in: 0...UInt64.max)
+}
+
+extension ClusterCommand {
+    var isNodeDirectoryCommand: Bool {
+        switch self {
+        case .setNodeAddress, .removeNodeAddress: true
+        default: false
+        }
+    }
 }

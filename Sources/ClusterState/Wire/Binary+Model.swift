@@ -41,6 +41,12 @@ extension BinaryWriter {
         write(s.disconnectedAtMs) { $0.write($1) }
     }
 
+    mutating func write(_ a: NodeAddress) {
+        write(a.nodeID)
+        write(a.busHost)
+        write(a.busPort)
+    }
+
     mutating func write(_ k: AccessKey) {
         write(k.tenant)
         write(k.accessKeyID)
@@ -96,6 +102,10 @@ extension BinaryReader {
         let disconnectedAtMs = try readOptional { r throws(BinaryReadError) in try r.readInt64() }
         return SessionEntry(tenant: tenant, clientID: clientID, protocolVersion: version,
                             subscriptions: subscriptions, expiryInterval: expiry, disconnectedAtMs: disconnectedAtMs)
+    }
+
+    mutating func readNodeAddress() throws(BinaryReadError) -> NodeAddress {
+        NodeAddress(nodeID: try readUInt64(), busHost: try readString(), busPort: try readUInt16())
     }
 
     mutating func readAccessKey() throws(BinaryReadError) -> AccessKey {

@@ -1,0 +1,73 @@
+/// The control plane's one error type: an AWS error shape with its message. Every failure of an API call becomes
+/// one of these exactly once (`AWSError+Mapping.swift`, and the shell's mapping of cluster errors), and renders
+/// itself the way botocore reads errors (AWS-IOT-SPEC §11.1): the header `x-amzn-ErrorType: <shape name>`, the
+/// shape's HTTP status from the `iot` service model, and a JSON body `{"message": "…"}` (plus the shape's extra
+/// members).
+public enum AWSError: Error, Sendable, Hashable {
+    /// 400 InvalidRequestException: bad name, bad JSON, bad query parameter, …
+    case invalidRequest(String)
+    /// 404 ResourceNotFoundException.
+    case resourceNotFound(String)
+    /// 409 ResourceAlreadyExistsException, with the model's `resourceId` / `resourceArn` members when known.
+    case resourceAlreadyExists(String, resourceId: String? = nil, resourceArn: String? = nil)
+    /// 409 VersionConflictException: `expectedVersion` does not match.
+    case versionConflict(String)
+    /// 413, reported as InvalidRequestException (the `iot` model has no 413 shape): the body is over the limit.
+    case requestTooLarge(String)
+    /// 403 AccessDeniedException: the interim loopback-only rule (no SigV4 yet) refused the peer.
+    case accessDenied(String)
+    /// 404 UnknownOperationException: no operation has this method and path.
+    case unknownOperation(String)
+    /// 503 ServiceUnavailableException: no raft leader, no quorum, no answer in time, shutting down.
+    case serviceUnavailable(String)
+    /// 500 InternalFailureException: a bug or a version mismatch between nodes.
+    case internalFailure(String)
+
+    /// The error shape's name, as botocore matches it (`x-amzn-ErrorType`).
+    public var errorType: String {
+        switch self {
+        case .invalidRequest, .requestTooLarge: "InvalidRequestException"
+        case .resourceNotFound: "ResourceNotFoundException"
+        case .resourceAlreadyExists: "ResourceAlreadyExistsException"
+        case .versionConflict: "VersionConflictException"
+        case .accessDenied: "AccessDeniedException"
+        case .unknownOperation: "UnknownOperationException"
+        case .serviceUnavailable: "ServiceUnavailableException"
+        case .internalFailure: "InternalFailureException"
+        }
+    }
+
+    /// The HTTP status (`error.httpStatusCode` in the `iot` model).
+    public var httpStatus: Int {
+        switch self {
+        case .invalidRequest: 400
+        case .accessDenied: 403
+        case .resourceNotFound, .unknownOperation: 404
+        case .resourceAlreadyExists, .versionConflict: 409
+        case .requestTooLarge: 413
+        case .internalFailure: 500
+        case .serviceUnavailable: 503
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .invalidRequest(let m), .resourceNotFound(let m), .resourceAlreadyExists(let m, _, _),
+             .versionConflict(let m), .requestTooLarge(let m), .accessDenied(let m), .unknownOperation(let m),
+             .serviceUnavailable(let m), .internalFailure(let m):
+            m
+        }
+    }
+
+    /// The error as an HTTP answer.
+    public var response: APIResponse {
+        var body = ["message": message]
+        if case .resourceAlreadyExists(_, let id, let arn) = self {
+            body["resourceId"] = id
+            body["resourceArn"] = arn
+        }
+        var r = APIResponse.json(JSONBody.encode(body), status: httpStatus)
+        r.headers["x-amzn-ErrorType"] = errorType
+        return r
+    }
+}

@@ -1,0 +1,83 @@
+import BrokerNIO
+import ClusterBus
+import ClusterService
+import ClusterState
+import ControlPlane
+import Foundation
+import IoTTypes
+
+/// The control plane on this node: `ControlPlaneRouter` served by the metrics listener (interim, until issue 5
+/// gives it its own Hummingbird server with SigV4), with the node's `ClusterService` as the backend.
+enum ControlPlaneWiring {
+    static func apiHandler(cluster: ClusterLifecycleService, region: String) -> MetricsHTTPService.APIHandler {
+        let router = ControlPlaneRouter(
+            things: ThingsAPI(tenant: .default, region: region), backend: ClusterBackend(lifecycle: cluster))
+        return { request in
+            let answer = await router.handle(
+                APIRequest(method: request.method, target: request.uri, body: request.body,
+                           peerAddress: request.peerAddress))
+            return HTTPAPIResponse(status: answer.status, headers: answer.headers, body: answer.body)
+        }
+    }
+}
+
+/// `ControlPlaneBackend` over the node's cluster service: writes through raft (forwarded to the leader from a
+/// follower, answered once applied here), reads on this node's applied state, the wall clock for `nowMs`.
+struct ClusterBackend: ControlPlaneBackend {
+    let lifecycle: ClusterLifecycleService
+    var cluster: ClusterService { lifecycle.cluster }
+
+    func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+
+    func propose(_ command: ClusterCommand) async throws(AWSError) -> ClusterOutcome {
+        do {
+            return try await cluster.propose(command)
+        } catch {
+            throw AWSError(error)
+        }
+    }
+
+    func read<T>(_ body: (ClusterState) -> T) -> T { cluster.read(body) }
+
+    func clusterStatusJSON() -> String? { lifecycle.statusJSON() }
+
+    func changeMembership(_ change: MembershipRequest) async throws(AWSError) -> UInt64? {
+        let mapped: MembershipChange
+        switch change {
+        case .add(let id, let raftAddress, let busHost, let busPort):
+            mapped = .add(nodeID: id, raftAddress: raftAddress, busAddress: PeerAddress(host: busHost, port: busPort))
+        case .remove(let id): mapped = .remove(nodeID: id)
+        case .transferLeadership(let id): mapped = .transferLeadership(to: id)
+        }
+        do {
+            return try await cluster.changeMembership(mapped)
+        } catch {
+            throw AWSError(error)
+        }
+    }
+}
+
+extension AWSError {
+    /// The one mapping from the cluster service's errors to AWS error shapes (STYLE C6, no `default:`): no leader,
+    /// no answer in time and shutting down are 503 (retry later); a refused membership change is 404/409/400.
+    init(_ error: ClusterServiceError) {
+        switch error {
+        case .noLeader:
+            self = .serviceUnavailable("no raft leader is reachable; try again")
+        case .timeout:
+            self = .serviceUnavailable("no answer from the cluster in time; the request may or may not have been applied")
+        case .unavailable(let why):
+            self = .serviceUnavailable(why)
+        case .shuttingDown:
+            self = .serviceUnavailable("this node is shutting down")
+        case .internal(let why):
+            self = .internalFailure(why)
+        case .rejected(.notFound, let why):
+            self = .resourceNotFound(why)
+        case .rejected(.alreadyExists, let why):
+            self = .resourceAlreadyExists(why)
+        case .rejected(.invalid, let why):
+            self = .invalidRequest(why)
+        }
+    }
+}

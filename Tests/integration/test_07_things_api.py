@@ -1,0 +1,165 @@
+"""The things API of the AWS `iot` control plane, against the real binary (one node), with real AWS clients.
+
+- The AWS CLI (`aws iot … --endpoint-url`, dummy credentials: the signature is not checked yet, issue 5) creates,
+  describes, updates, lists (auto-paginated over small pages) and deletes things.
+- boto3 sees the model's error shapes (ResourceNotFound 404, ResourceAlreadyExists 409, VersionConflict 409,
+  InvalidRequest 400); urllib checks the raw wire: the `x-amzn-ErrorType` header, the `{"message"}` body, and
+  413 for a body over 1 MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_PAGER": ""}
+
+
+def aws_cli() -> list[str]:
+    exe = shutil.which("aws")
+    if exe:
+        return [exe]
+    try:
+        import awscli  # noqa: F401
+    except ImportError:
+        pytest.fail("the AWS CLI is not installed (scripts/install-deps.sh installs awscli)", pytrace=False)
+    return [sys.executable, "-m", "awscli"]
+
+
+def aws(broker, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    cmd = aws_cli() + ["iot", *args, "--endpoint-url", broker.metrics_url, "--output", "json"]
+    done = subprocess.run(cmd, env=dict(os.environ, **AWS_ENV), capture_output=True, text=True, timeout=60)
+    if ok:
+        assert done.returncode == 0, f"{' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def aws_json(broker, *args: str) -> dict:
+    out = aws(broker, *args).stdout
+    return json.loads(out) if out.strip() else {}
+
+
+@pytest.fixture
+def iot(broker):
+    boto3 = pytest.importorskip("boto3")
+    from botocore.config import Config
+    return boto3.client("iot", endpoint_url=broker.metrics_url, region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="y", config=Config(retries={"max_attempts": 1}))
+
+
+def raw(broker, method: str, path: str, body: bytes | None = None) -> tuple[int, dict, dict]:
+    """(status, headers (lower-case names), JSON body) of one request; HTTP errors are returned, not raised."""
+    req = urllib.request.Request(broker.metrics_url + path, data=body, method=method)
+    if body is not None:
+        req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            status, headers, text = r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        status, headers, text = e.code, e.headers, e.read()
+    return status, {k.lower(): v for k, v in headers.items()}, json.loads(text) if text else {}
+
+
+def test_aws_cli_create_describe_update_list_delete(broker):
+    created = aws_json(broker, "create-thing", "--thing-name", "cli-lamp", "--thing-type-name", "Lamp",
+                       "--attribute-payload", '{"attributes":{"room":"kitchen","floor":"1"}}')
+    assert set(created) == {"thingName", "thingArn", "thingId"}
+    assert created["thingName"] == "cli-lamp"
+    assert created["thingArn"] == "arn:aws:iot:us-east-1:000000000000:thing/cli-lamp"
+
+    described = aws_json(broker, "describe-thing", "--thing-name", "cli-lamp")
+    assert described == {"defaultClientId": "cli-lamp", "thingName": "cli-lamp", "thingId": created["thingId"],
+                         "thingArn": created["thingArn"], "thingTypeName": "Lamp",
+                         "attributes": {"room": "kitchen", "floor": "1"}, "version": 1}
+
+    aws(broker, "update-thing", "--thing-name", "cli-lamp", "--expected-version", "1", "--attribute-payload",
+        '{"attributes":{"room":"hall","floor":""},"merge":true}')
+    described = aws_json(broker, "describe-thing", "--thing-name", "cli-lamp")
+    assert described["attributes"] == {"room": "hall"} and described["version"] == 2
+
+    aws(broker, "update-thing", "--thing-name", "cli-lamp", "--remove-thing-type")
+    assert "thingTypeName" not in aws_json(broker, "describe-thing", "--thing-name", "cli-lamp")
+
+    # Five more, listed in pages of two: the CLI follows nextToken until it is absent.
+    for i in range(5):
+        aws(broker, "create-thing", "--thing-name", f"cli-page-{i}")
+    listed = aws_json(broker, "list-things", "--page-size", "2")
+    names = [t["thingName"] for t in listed["things"]]
+    assert [n for n in names if n.startswith("cli-")] == ["cli-lamp"] + [f"cli-page-{i}" for i in range(5)]
+    assert names == sorted(names)
+    lamp = next(t for t in listed["things"] if t["thingName"] == "cli-lamp")
+    assert lamp == {"thingName": "cli-lamp", "thingArn": created["thingArn"], "attributes": {"room": "hall"},
+                    "version": 3}
+
+    filtered = aws_json(broker, "list-things", "--attribute-name", "room", "--attribute-value", "hall")
+    assert [t["thingName"] for t in filtered["things"]] == ["cli-lamp"]
+
+    aws(broker, "delete-thing", "--thing-name", "cli-lamp", "--expected-version", "3")
+    missing = aws(broker, "describe-thing", "--thing-name", "cli-lamp", ok=False)
+    assert missing.returncode != 0
+    assert "ResourceNotFoundException" in missing.stderr, missing.stderr
+
+
+def test_error_shapes_through_boto3(iot):
+    from botocore.exceptions import ClientError
+
+    def error(call, **kw) -> tuple[str, int, str]:
+        with pytest.raises(ClientError) as info:
+            call(**kw)
+        e = info.value.response
+        return e["Error"]["Code"], e["ResponseMetadata"]["HTTPStatusCode"], e["Error"]["Message"]
+
+    assert error(iot.describe_thing, thingName="boto-ghost")[:2] == ("ResourceNotFoundException", 404)
+
+    first = iot.create_thing(thingName="boto-t", attributePayload={"attributes": {"a": "1"}})
+    again = iot.create_thing(thingName="boto-t", attributePayload={"attributes": {"a": "1"}})  # idempotent
+    assert again["thingId"] == first["thingId"]
+    assert error(iot.create_thing, thingName="boto-t",
+                 attributePayload={"attributes": {"a": "2"}})[:2] == ("ResourceAlreadyExistsException", 409)
+
+    code, status, message = error(iot.update_thing, thingName="boto-t", expectedVersion=7)
+    assert (code, status) == ("VersionConflictException", 409) and "boto-t" in message
+    assert error(iot.delete_thing, thingName="boto-t", expectedVersion=7)[:2] == ("VersionConflictException", 409)
+
+    for bad in ["bad name", "a/b", "x" * 129]:
+        assert error(iot.describe_thing, thingName=bad)[:2] == ("InvalidRequestException", 400), bad
+    assert error(iot.create_thing, thingName="boto-4",
+                 attributePayload={"attributes": {"a": "1", "b": "2", "c": "3", "d": "4"}})[:2] \
+        == ("InvalidRequestException", 400)
+    assert error(iot.list_things, maxResults=251)[:2] == ("InvalidRequestException", 400)
+
+    iot.delete_thing(thingName="boto-t", expectedVersion=1)
+    iot.delete_thing(thingName="boto-t")  # deleting a missing thing succeeds, as on AWS
+
+
+def test_raw_wire_error_format(broker):
+    status, headers, body = raw(broker, "GET", "/things/raw-ghost")
+    assert status == 404
+    assert headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    assert body == {"message": "Thing raw-ghost cannot be found."}
+
+    raw(broker, "POST", "/things/raw-t", b"{}")
+    status, headers, body = raw(broker, "POST", "/things/raw-t", b'{"thingTypeName":"Other"}')
+    assert (status, headers["x-amzn-errortype"]) == (409, "ResourceAlreadyExistsException")
+    assert set(body) == {"message", "resourceId", "resourceArn"}
+    assert body["resourceArn"].endswith(":thing/raw-t")
+
+    status, headers, body = raw(broker, "POST", "/things/bad%20name", b"{}")
+    assert (status, headers["x-amzn-errortype"]) == (400, "InvalidRequestException") and "thingName" in body["message"]
+    status, headers, _ = raw(broker, "POST", "/things/raw-json", b"{not json")
+    assert (status, headers["x-amzn-errortype"]) == (400, "InvalidRequestException")
+
+    status, headers, _ = raw(broker, "POST", "/things/raw-big", b"{" + b" " * (1 << 20) + b"}")
+    assert (status, headers["x-amzn-errortype"]) == (413, "InvalidRequestException")
+    status, headers, _ = raw(broker, "GET", "/no/such/route")
+    assert (status, headers["x-amzn-errortype"]) == (404, "UnknownOperationException")
+    # The listener still serves metrics and health alongside the API.
+    assert raw(broker, "GET", "/health")[0] == 200
