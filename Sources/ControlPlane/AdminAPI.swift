@@ -1,3 +1,4 @@
+import ClusterState
 /// The cluster administration routes (Flotilla's own, not AWS's), as pure parsing and rendering. The answers use
 /// the same error shapes as the AWS API, so one client library reads both.
 ///
@@ -7,6 +8,7 @@
 /// | `POST /cluster/members`        | `{"id": 4, "raftAddress": "127.0.0.1:7030", "busAddress": "127.0.0.1:7031"}` | `{"id": 4, "leaderID": 1}` |
 /// | `DELETE /cluster/members/{id}` |                                                                   | `{"id": 4, "leaderID": 1}` |
 /// | `POST /cluster/leader`         | `{"id": 2}` (0 or absent: any voter)                              | `{"leaderID": 2}` |
+/// | `GET /cluster/state`           |                                                                   | `{"appliedIndex": 812, "digest": "…", "bytes": 40960}`: a digest of this node's applied state (its canonical snapshot), to compare nodes |
 public enum AdminAPI {
     /// nil when the path is not under `/cluster`; else the operation or why not.
     public static func parse(_ request: APIRequest) -> Result<AdminOperation, AWSError>? {
@@ -17,6 +19,8 @@ public enum AdminAPI {
         switch (request.method, target.segments) {
         case ("GET", ["cluster", "status"]):
             return .success(.status)
+        case ("GET", ["cluster", "state"]):
+            return .success(.stateDigest)
         case ("POST", ["cluster", "members"]):
             return addMember(request.body ?? [])
         case ("DELETE", let s) where s.count == 3 && s[0] == "cluster" && s[1] == "members":
@@ -61,6 +65,27 @@ public enum AdminAPI {
         }
     }
 
+    /// `GET /cluster/state`: equal digests mean byte-identical applied states (the snapshot encoding is
+    /// canonical and includes the last applied index). FNV-1a 64 over the snapshot: a comparison, not a seal.
+    public static func stateDigest(of state: ClusterState) -> APIResponse {
+        let bytes = state.snapshot()
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes {
+            hash ^= UInt64(b)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        let digest = String(repeating: "0", count: 16 - hex.count) + hex
+        return .json(JSONBody.encode(StateDigest(appliedIndex: state.lastAppliedIndex, digest: digest,
+                                                 bytes: bytes.count)))
+    }
+
+    private struct StateDigest: Encodable {
+        var appliedIndex: UInt64
+        var digest: String
+        var bytes: Int
+    }
+
     private struct AddMemberBody: Decodable {
         var id: UInt64?
         var raftAddress: String?
@@ -97,6 +122,8 @@ public enum AdminAPI {
 public enum AdminOperation: Sendable, Hashable {
     /// This node's view of the cluster.
     case status
+    /// A digest of this node's applied state.
+    case stateDigest
     /// A raft configuration change (made on the leader, from whichever node is asked).
     case membership(MembershipRequest)
 }

@@ -81,6 +81,8 @@ public struct ControlPlaneRouter: Sendable {
                 return AWSError.serviceUnavailable("the cluster service is not running").response
             }
             return .json(Array(json.utf8))
+        case .stateDigest:
+            return backend.read { AdminAPI.stateDigest(of: $0) }
         case .membership(let change):
             do {
                 let leader = try await backend.changeMembership(change)

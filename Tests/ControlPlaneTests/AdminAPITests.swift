@@ -72,4 +72,17 @@ struct AdminAPITests {
             #expect(u.status == 404 && u.errorType == "UnknownOperationException", "\(method) \(target)")
         }
     }
+
+    @Test("GET /cluster/state: the applied index and a digest that changes with the state")
+    func stateDigest() async {
+        let c = Client()
+        let before = await c.call("GET", "/cluster/state")
+        #expect(before.status == 200)
+        #expect(before.response.bodyText.hasPrefix(#"{"appliedIndex":"#))
+        #expect(await c.call("GET", "/cluster/state").response.bodyText == before.response.bodyText)  // stable
+        #expect(await c.call("POST", "/things/digest-thing").status == 200)
+        let after = await c.call("GET", "/cluster/state")
+        #expect(after.status == 200 && after.response.bodyText != before.response.bodyText)
+        #expect(await c.call("POST", "/cluster/state").status == 404)  // unknown admin route
+    }
 }
