@@ -24,14 +24,18 @@ public final class BrokerService: Service, Sendable {
     let group: any EventLoopGroup
     let logger: Logger
     let drainTimeout: TimeAmount
+    let ready: (@Sendable () async -> Void)?
 
+    /// `ready`: awaited before the listener binds (the node's replicated state caught up, so the first client
+    /// after a restart finds its retained messages); it must return in bounded time.
     public init(core: BrokerCore, listener: MQTTListenerConfiguration, group: any EventLoopGroup, logger: Logger,
-                drainTimeout: TimeAmount = .seconds(5)) {
+                drainTimeout: TimeAmount = .seconds(5), ready: (@Sendable () async -> Void)? = nil) {
         self.core = core
         self.listener = listener
         self.group = group
         self.logger = logger
         self.drainTimeout = drainTimeout
+        self.ready = ready
     }
 
     /// Binds the MQTT listener; exposed for tests that want the channel (and its port) without the lifecycle.
@@ -56,6 +60,7 @@ public final class BrokerService: Service, Sendable {
     }
 
     public func run() async throws {
+        await ready?()
         let channel = try await bind()
         logger.notice("MQTT listener ready", metadata: ["mqtt.listen": "\(listener.host):\(channel.localAddress?.port ?? listener.port)"])
         let sweeper = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [core] _ in

@@ -16,7 +16,11 @@
 //    appended, else once per heartbeat (up to two heartbeats apart). So after answering forwarded proposals the
 //    leader appends a barrier (`CommitNudge`: at most one in flight, one more queued behind it), which carries
 //    the new commit index to the followers at once instead of a heartbeat later.
-// 4. Bounded. One deadline (`requestTimeout`) covers the local attempt, every forward, the backoff between them and
+// 4. A new leader commits an entry of its own term at once (Raft §5.4.2 / §8: entries of earlier terms count as
+//    committed only then). libraft 0.15 appends nothing on election, so after a restart of a whole cluster — or
+//    of a single node, a one-voter cluster — the log tail would stay unapplied until the next write. The
+//    `TermCommit` watcher appends a barrier whenever this node leads in a term it has not committed in yet.
+// 5. Bounded. One deadline (`requestTimeout`) covers the local attempt, every forward, the backoff between them and
 //    the wait for the local apply; at most `maxForwardAttempts` forwards.
 
 import ClusterBus
@@ -35,6 +39,13 @@ public final class ClusterService: Sendable {
     let closing: Closing
     let nudge: CommitNudge
     let logger: Logger
+    let termCommit = Mutex<Task<Void, Never>?>(nil)
+    /// The last term in which this node, as leader, committed its barrier (rule 4).
+    let committedTerm = CommittedTerm()
+
+    final class CommittedTerm: Sendable {
+        let term = Atomic<UInt64>(0)
+    }
 
     /// Shared with the bus handler, which must not capture the service (the service owns the bus that owns it).
     final class Closing: Sendable {
@@ -76,13 +87,71 @@ public final class ClusterService: Sendable {
             await bus.shutdown()
             throw ClusterServiceError(error)
         }
+        let node = self.node
+        let closing = self.closing
+        let committed = self.committedTerm
+        let poll = pollInterval
+        termCommit.withLock {
+            $0 = Task { await Self.commitEachTerm(node: node, closing: closing, committed: committed, poll: poll) }
+        }
     }
 
     /// Stops the bus (forwards in flight fail with `.shuttingDown`) and then raft. Safe to call twice.
     public func shutdown() async {
         closing.flag.store(true, ordering: .releasing)
+        let watcher = termCommit.withLock { t -> Task<Void, Never>? in
+            defer { t = nil }
+            return t
+        }
+        watcher?.cancel()
+        await watcher?.value
         await bus.shutdown()
         await node.shutdown()
+    }
+
+    var pollInterval: Duration {
+        min(max(configuration.node.heartbeatTimeout / 2, .milliseconds(10)), .milliseconds(50))
+    }
+
+    /// Waits (at most `timeout`) until this node is current: a leader is known, this node has applied everything
+    /// it knows to be committed, and — if it leads — it has committed in its own term (so a restarted node has
+    /// applied its log). The broker waits for this before it accepts clients, so the first subscriber after a
+    /// restart sees the retained messages. False when the time ran out (no quorum, say).
+    public func waitUntilCurrent(timeout: Duration) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while !closing.isSet {
+            let s = await node.status()
+            let led = s.role != .leader || committedTerm.term.load(ordering: .acquiring) >= s.term
+            if s.leaderID != nil && s.appliedIndex >= s.commitIndex && led { return true }
+            if clock.now + pollInterval >= deadline { return false }
+            do {
+                try await Task.sleep(for: pollInterval)
+            } catch {
+                return false
+            }
+        }
+        return false
+    }
+
+    /// Rule 4: whenever this node leads in a term it has not yet committed an entry in, appends a barrier.
+    static func commitEachTerm(node: ClusterNode, closing: Closing, committed: CommittedTerm, poll: Duration) async {
+        while !Task.isCancelled && !closing.isSet {
+            let status = await node.status()
+            if status.role == .leader && status.term > committed.term.load(ordering: .acquiring) {
+                do {
+                    try await node.barrier()
+                    committed.term.store(status.term, ordering: .releasing)
+                } catch {
+                    // Lost leadership or shutting down: look again at the next poll.
+                }
+            }
+            do {
+                try await Task.sleep(for: poll)
+            } catch {
+                return
+            }
+        }
     }
 
     // MARK: writes and reads

@@ -140,9 +140,18 @@ struct Serve: AsyncParsableCommand {
         // Retained messages and session records are replicated state: the broker writes them through raft.
         let store = ClusterBrokerStore(cluster: clusterService, logger: logger)
         let core = BrokerCore(limits: limits, metrics: metrics, store: store, logger: logger)
+        let readyTimeout = Duration.milliseconds(10 * cfg.electionTimeoutMs)
         let broker = BrokerService(
             core: core, listener: MQTTListenerConfiguration(host: cfg.bind, port: cfg.mqttPort), group: group,
-            logger: logger)
+            logger: logger,
+            ready: { [logger] in
+                // Serve MQTT once the replicated state (retained messages) is current; without a quorum, serve
+                // anyway after a bound — live messages need no consensus.
+                if !(await clusterService.waitUntilCurrent(timeout: readyTimeout)) {
+                    logger.warning("MQTT listener starting before the cluster state is current (no leader yet)",
+                                   metadata: ["wait": "\(readyTimeout)"])
+                }
+            })
         let cluster = ClusterLifecycleService(cluster: clusterService, mode: startMode, logger: logger)
         let metricsService = MetricsHTTPService(
             host: cfg.bind, port: cfg.metricsPort, group: group, logger: logger,

@@ -377,3 +377,31 @@ def test_acknowledged_writes_survive_leader_kill_and_nodes_catch_up(cluster):
     print(f"all four nodes at state {final}")
     assert len(list_things(c, old)) == THINGS
     assert retained_on(c, old, "r/#", RETAINED) == acked_retained
+
+
+def test_single_node_retained_and_things_survive_a_restart(fresh_broker):
+    """A one-voter cluster on the same code path: a retained message (acknowledged = committed) and a thing are
+    still there after the node is stopped and started again on its data directory."""
+    b = fresh_broker
+    pub = PahoClient(b, version=V5)
+    pub.connect()
+    pub.publish("persist/me", b"still here", qos=1, retain=True)
+    pub.c.disconnect()
+    pub.c.loop_stop()
+    req = urllib.request.Request(f"http://{HOST}:{b.metrics_port}/things/persistent", data=b"{}", method="POST")
+    with urllib.request.urlopen(req, timeout=15) as r:
+        assert r.status == 200
+    code, _ = b.terminate()
+    assert code == 0
+    b.start()
+    sub = PahoClient(b, version=V5)
+    sub.connect()
+    try:
+        assert sub.subscribe("persist/#", 1) == [1]
+        m = sub.expect_message()
+        assert (m.topic, m.payload, m.retain) == ("persist/me", b"still here", True)
+    finally:
+        sub.c.disconnect()
+        sub.c.loop_stop()
+    with urllib.request.urlopen(f"http://{HOST}:{b.metrics_port}/things/persistent", timeout=15) as r:
+        assert json.loads(r.read())["thingName"] == "persistent"
