@@ -17,9 +17,10 @@
 //    leader appends a barrier (`CommitNudge`: at most one in flight, one more queued behind it), which carries
 //    the new commit index to the followers at once instead of a heartbeat later.
 // 4. A new leader commits an entry of its own term at once (Raft §5.4.2 / §8: entries of earlier terms count as
-//    committed only then). libraft 0.15 appends nothing on election, so after a restart of a whole cluster — or
-//    of a single node, a one-voter cluster — the log tail would stay unapplied until the next write. The
-//    `TermCommit` watcher appends a barrier whenever this node leads in a term it has not committed in yet.
+//    committed only then). The `TermCommit` watcher appends a barrier whenever this node leads in a term it has
+//    not committed in yet; once it is applied, this node knows its state holds every earlier write, which is
+//    what `waitUntilCurrent` (the broker's start gate) waits for. (libraft 0.15 has no callback for "leader and
+//    caught up", hence the poll.)
 // 5. Bounded. One deadline (`requestTimeout`) covers the local attempt, every forward, the backoff between them and
 //    the wait for the local apply; at most `maxForwardAttempts` forwards.
 
