@@ -8,7 +8,7 @@ ARGS   ?=
 # Binary the integration tests start (override to test another build).
 FLOTILLA_BIN ?= $(CURDIR)/.build/debug/flotilla
 
-.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench fuzz
+.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench bench-failover fuzz
 
 ## make run: install missing dependencies, build the release binary, start a single embedded node
 run: deps build-release
@@ -54,3 +54,7 @@ bench:
 
 fuzz:
 	bash fuzz/run.sh
+
+## make bench-failover: leader SIGKILL → first committed write on a local three-node cluster, 20 times
+bench-failover: deps build-release
+	$(PYTHON) benchmarks/failover.py

@@ -26,10 +26,13 @@ public struct ClusterServiceConfiguration: Sendable {
     /// The whole of one `propose`: local attempt, forwards and retries, and the wait for the local apply.
     public var requestTimeout: Duration = .seconds(10)
     /// Forwards tried before giving up while the leader is unknown, unreachable or moving.
-    public var maxForwardAttempts = 10
+    public var maxForwardAttempts = 100
     /// Backoff between those attempts: doubles from the first up to the cap (and never past the deadline).
     public var initialRetryDelay: Duration = .milliseconds(10)
-    public var maxRetryDelay: Duration = .milliseconds(500)
+    /// Small on purpose: a retry after "no leader" or "leader unreachable" is a local check or a refused connection,
+    /// and the first retry after an election is what a client waits for (failover is measured to the first
+    /// committed write; a 500 ms cap added up to half a second to it).
+    public var maxRetryDelay: Duration = .milliseconds(50)
 
     /// - Precondition: `peers` has a row for `node.nodeID`.
     public init(node: ClusterNodeConfiguration, peers: [ClusterServicePeer]) {

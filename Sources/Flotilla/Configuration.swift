@@ -18,7 +18,7 @@ struct NodeConfiguration: Codable, Sendable {
     var busPort: Int = 7001
     /// Raft timing: a follower that hears nothing from the leader for the election timeout starts an election;
     /// the leader sends heartbeats every heartbeat timeout. Lower values fail over faster and cost more traffic.
-    var electionTimeoutMs: Int = 1000
+    var electionTimeoutMs: Int = 800
     var heartbeatTimeoutMs: Int = 100
     /// The other initial voters, each `id@host:raftPort:busPort`.
     var peers: [String] = []

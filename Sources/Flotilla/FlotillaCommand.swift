@@ -50,7 +50,7 @@ struct Serve: AsyncParsableCommand {
     var bootstrap = false
     @Flag(name: .long, help: "Start with no cluster and wait to be added by the leader.")
     var join = false
-    @Option(name: .long, help: "Raft election timeout in milliseconds (default 1000; tests use 300).")
+    @Option(name: .long, help: "Raft election timeout in milliseconds (default 800; tests use 300).")
     var electionTimeoutMs: Int?
     @Option(name: .long, help: "Raft heartbeat interval in milliseconds (default 100; must be below the election timeout).")
     var heartbeatTimeoutMs: Int?
