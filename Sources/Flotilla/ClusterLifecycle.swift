@@ -21,6 +21,19 @@ final class ClusterLifecycleService: Service, Sendable {
     private let termGauge = Gauge(label: "iot_raft_term")
     private let commitGauge = Gauge(label: "iot_raft_commit_index")
     private let appliedGauge = Gauge(label: "iot_raft_applied_index")
+    private let lastIndexGauge = Gauge(label: "iot_raft_last_index")
+    private let leaderGauge = Gauge(label: "iot_raft_leader_id")
+    private let memberGauges: [RaftMemberRoleName: Gauge] = Dictionary(
+        uniqueKeysWithValues: RaftMemberRoleName.allCases.map {
+            ($0, Gauge(label: "iot_raft_members", dimensions: [("role", $0.rawValue)]))
+        })
+    private let inFlightGauge = Gauge(label: "iot_raft_inflight_bytes")
+    private let queuedGauge = Gauge(label: "iot_raft_queued_proposals")
+
+    /// The member roles as metric label values.
+    enum RaftMemberRoleName: String, CaseIterable {
+        case voter, standby, spare
+    }
 
     init(cluster: ClusterService, mode: ClusterStartMode, logger: Logger,
          refreshInterval: Duration = .milliseconds(200)) {
@@ -87,6 +100,13 @@ final class ClusterLifecycleService: Service, Sendable {
         termGauge.record(Int64(clamping: s.term))
         commitGauge.record(Int64(clamping: s.commitIndex))
         appliedGauge.record(Int64(clamping: s.appliedIndex))
+        lastIndexGauge.record(Int64(clamping: s.lastIndex))
+        leaderGauge.record(Int64(clamping: s.leaderID ?? 0))
+        for role in RaftMemberRoleName.allCases {
+            memberGauges[role]?.record(s.peers.filter { $0.role.rawValue == role.rawValue }.count)
+        }
+        inFlightGauge.record(s.inFlightBytes)
+        queuedGauge.record(s.queuedProposals)
         return s
     }
 

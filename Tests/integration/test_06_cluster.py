@@ -136,6 +136,18 @@ def test_three_nodes_agree_and_survive_leader_kill(local_cluster):
     for name in ("iot_raft_role", "iot_raft_term", "iot_raft_commit_index", "iot_raft_applied_index"):
         assert name in text, f"{name} missing from /metrics"
     assert any(line.startswith("iot_raft_role") and line.split()[-1] in ("3", "3.0") for line in text.splitlines())
+    # Peer state: three voters, and the leader's own id as the known leader. (Gauges refresh every 200 ms.)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        _, _, text = http_get(f"http://{HOST}:{c.metrics_port(leader)}/metrics")
+        lines = text.splitlines()
+        voters = [l for l in lines if l.startswith('iot_raft_members{role="voter"}')]
+        leader_id = [l for l in lines if l.startswith("iot_raft_leader_id")]
+        if voters and leader_id and float(voters[0].split()[-1]) == 3 and float(leader_id[0].split()[-1]) == leader:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"iot_raft_members/iot_raft_leader_id not as expected:\n{text}")
 
     os.kill(c.pid(leader), signal.SIGKILL)
     killed_at = time.monotonic()
