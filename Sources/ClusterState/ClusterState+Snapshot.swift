@@ -96,7 +96,11 @@ extension ClusterState {
         do {
             var state = try read(&r, version: version)
             guard r.isAtEnd else { throw BinaryReadError() }
-            state.rebuildDerived()
+            try state.rebuildDerived()
+            // Canonical or nothing: rows out of order, duplicated, or in a tenant other than their key's would
+            // restore to a state that re-encodes differently — a replica that no longer matches its peers byte
+            // for byte. (Older versions re-encode in the current format, so only the current one is compared.)
+            if version == snapshotFormatVersion, state.snapshot() != bytes { throw BinaryReadError() }
             return state
         } catch {
             throw .malformed
@@ -146,10 +150,13 @@ extension ClusterState {
         return s
     }
 
-    mutating func rebuildDerived() {
+    mutating func rebuildDerived() throws(BinaryReadError) {
         accessKeyOwners = [:]
         for (tenant, keys) in accessKeys {
-            for id in keys.keys { accessKeyOwners[id] = tenant }
+            for id in keys.keys {
+                // An access key id is unique across tenants (`createAccessKey` refuses a second owner).
+                guard accessKeyOwners.updateValue(tenant, forKey: id) == nil else { throw BinaryReadError() }
+            }
         }
     }
 

@@ -148,4 +148,48 @@ struct DeterminismTests {
             }
         }
     }
+
+    @Test("restore refuses a snapshot whose rows are not canonical (a duplicated row), and one key in two tenants")
+    func nonCanonicalSnapshotRefused() throws {
+        var state = ClusterState()
+        _ = state.apply(.createTenant(acme, name: "Acme"), index: 1)
+        let bytes = state.snapshot()
+        #expect(try ClusterState.restore(bytes).snapshot() == bytes)
+        // Header: "FLCS" (4) | version (1) | lastAppliedIndex (8) | thingSequence (8), then the tenant count.
+        let countAt = 21
+        let row = 4 + 12 + 4 + 4  // accountID and name, each u32 length + bytes
+        var doubled = Array(bytes[..<countAt]) + [0, 0, 0, 2]
+        doubled += bytes[(countAt + 4)..<(countAt + 4 + row)]
+        doubled += bytes[(countAt + 4)...]
+        #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(doubled) }
+
+        var two = ClusterState()
+        _ = two.apply(.createTenant(acme, name: "A"), index: 1)
+        _ = two.apply(.createTenant(globex, name: "G"), index: 2)
+        _ = two.apply(.createAccessKey(AccessKey(tenant: acme, accessKeyID: "AKIAX", secretKey: "s", createdAtMs: 1)),
+                      index: 3)
+        let good = two.snapshot()
+        // The same key row, re-labelled as globex's: a key id in two tenants once inserted next to acme's.
+        let acmeRow = Array("111111111111".utf8), globexRow = Array("222222222222".utf8)
+        guard let at = find(acmeRow + [0, 0, 0, 5] + Array("AKIAX".utf8), in: good) else {
+            Issue.record("access key row not found in the snapshot")
+            return
+        }
+        let rowStart = at - 4  // the tenant's length prefix
+        let keyRow = Array(good[rowStart..<(rowStart + 4 + 12 + 4 + 5 + 4 + 1 + 8)])  // tenant, id, "s", createdAtMs
+        var moved = keyRow
+        moved.replaceSubrange(4..<16, with: globexRow)
+        var twice = Array(good[..<(rowStart - 4)]) + [0, 0, 0, 2] + keyRow + moved
+        twice += good[(rowStart + keyRow.count)...]
+        #expect(Array(good[(rowStart - 4)..<rowStart]) == [0, 0, 0, 1])  // the count we replaced
+        #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(twice) }
+    }
+
+    func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard needle.count <= haystack.count else { return nil }
+        for i in 0...(haystack.count - needle.count) where Array(haystack[i..<(i + needle.count)]) == needle {
+            return i
+        }
+        return nil
+    }
 }
