@@ -139,16 +139,5 @@ final class ClusterLifecycleService: Service, Sendable {
             + "\"peers\":[\(peers.joined(separator: ","))]}\n"
     }
 
-    private static func quoted(_ text: String) -> String {
-        var out = "\""
-        for u in text.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
+    private static func quoted(_ text: String) -> String { AnyJSON.string(text).text }
 }
