@@ -17,7 +17,7 @@ struct FlotillaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flotilla",
         abstract: "Flotilla: a clustered, multi-tenant, self-hosted AWS IoT Core.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Bench.self],
         defaultSubcommand: Serve.self)
 }
 
