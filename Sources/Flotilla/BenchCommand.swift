@@ -40,6 +40,8 @@ struct BenchRaft: AsyncParsableCommand {
     var commit: String?
     @Option(help: "Parent of the temporary data directories.")
     var dataRoot = NSTemporaryDirectory()
+    @Option(help: "Raft snapshot threshold in log entries on every node (default: the production setting).")
+    var snapshotThreshold: UInt32?
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
@@ -67,6 +69,7 @@ struct BenchRaft: AsyncParsableCommand {
         options.commandBytes = commandBytes
         options.separateProcesses = !inProcess
         options.dataRoot = dataRoot
+        options.snapshotThreshold = snapshotThreshold
 
         let progress: @Sendable (String) -> Void = { line in
             FileHandle.standardError.write(Data(("[bench raft] " + line + "\n").utf8))
@@ -102,6 +105,7 @@ struct BenchRaftNode: AsyncParsableCommand {
     @Option var dataDir: String
     @Option var electionTimeoutMs = 3000
     @Option var eventLoopThreads = System.coreCount
+    @Option var snapshotThreshold: UInt32?
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
@@ -122,7 +126,8 @@ struct BenchRaftNode: AsyncParsableCommand {
         }
         try await RaftBenchNode.run(
             nodeID: nodeId, members: peers, dataDirectory: dataDir,
-            electionTimeout: .milliseconds(electionTimeoutMs), eventLoopThreads: eventLoopThreads,
+            electionTimeout: .milliseconds(electionTimeoutMs), snapshotThreshold: snapshotThreshold,
+            eventLoopThreads: eventLoopThreads,
             logger: Logger(label: "flotilla.bench"))
     }
 }

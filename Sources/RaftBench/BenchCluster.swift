@@ -62,7 +62,7 @@ final class BenchCluster: Sendable {
                         arguments: options.childCommand + [
                             "--node-id", "\(m.nodeID)", "--members", table, "--data-dir", dir(m.nodeID),
                             "--election-timeout-ms", "3000", "--event-loop-threads", "\(options.eventLoopThreads)",
-                        ])
+                        ] + (options.snapshotThreshold.map { ["--snapshot-threshold", "\($0)"] } ?? []))
                     children.append(child)
                 }
                 for child in children {
@@ -77,7 +77,7 @@ final class BenchCluster: Sendable {
                     let service = ClusterService(
                         configuration: BenchSettings.serviceConfiguration(
                             nodeID: m.nodeID, members: members, dataDirectory: dir(m.nodeID),
-                            electionTimeout: .seconds(3)),
+                            electionTimeout: .seconds(3), snapshotThreshold: options.snapshotThreshold),
                         group: group, logger: logger)
                     siblings.append((service, group))
                     try await service.start(.bootstrap(service.configuration.raftPeers))
@@ -90,7 +90,8 @@ final class BenchCluster: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: options.eventLoopThreads)
         let local = ClusterService(
             configuration: BenchSettings.serviceConfiguration(
-                nodeID: 1, members: members, dataDirectory: dir(1), electionTimeout: .seconds(1)),
+                nodeID: 1, members: members, dataDirectory: dir(1), electionTimeout: .seconds(1),
+                snapshotThreshold: options.snapshotThreshold),
             group: group, logger: logger)
         let cluster = BenchCluster(
             local: local, localGroup: group, children: children, siblings: siblings, root: root)

@@ -20,11 +20,13 @@ import Synchronization
 public enum RaftBenchNode {
     /// Runs until told to quit (or stdin closes). `members` includes this node; the cluster bootstraps from it.
     public static func run(nodeID: UInt64, members: [ClusterServicePeer], dataDirectory: String,
-                           electionTimeout: Duration, eventLoopThreads: Int, logger: Logger) async throws {
+                           electionTimeout: Duration, snapshotThreshold: UInt32?, eventLoopThreads: Int,
+                           logger: Logger) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoopThreads)
         let service = ClusterService(
             configuration: BenchSettings.serviceConfiguration(
-                nodeID: nodeID, members: members, dataDirectory: dataDirectory, electionTimeout: electionTimeout),
+                nodeID: nodeID, members: members, dataDirectory: dataDirectory, electionTimeout: electionTimeout,
+                snapshotThreshold: snapshotThreshold),
             group: group, logger: logger)
         do {
             try await service.start(.bootstrap(members.map { ClusterPeer(id: $0.nodeID, address: $0.raftAddress) }))
@@ -57,14 +59,16 @@ public enum RaftBenchNode {
 /// Settings shared by the driver's node and its children, so every member runs the same configuration.
 enum BenchSettings {
     static func serviceConfiguration(nodeID: UInt64, members: [ClusterServicePeer], dataDirectory: String,
-                                     electionTimeout: Duration) -> ClusterServiceConfiguration {
+                                     electionTimeout: Duration,
+                                     snapshotThreshold: UInt32?) -> ClusterServiceConfiguration {
         guard let me = members.first(where: { $0.nodeID == nodeID }) else {
             preconditionFailure("member table without node \(nodeID)")
         }
-        // Production defaults (heartbeat 100 ms, snapshot every 1024 entries, 1 MiB in flight) except the election
-        // timeout, which the driver uses to decide who leads first.
+        // Production defaults (heartbeat 100 ms, snapshot threshold, 1 MiB in flight) except the election timeout,
+        // which the driver uses to decide who leads first, and the snapshot threshold if the run sets one.
         var node = ClusterNodeConfiguration(nodeID: nodeID, raftAddress: me.raftAddress, dataDirectory: dataDirectory)
         node.electionTimeout = electionTimeout
+        if let snapshotThreshold { node.snapshotThreshold = snapshotThreshold }
         return ClusterServiceConfiguration(node: node, peers: members)
     }
 }

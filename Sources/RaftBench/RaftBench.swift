@@ -48,6 +48,8 @@ public struct RaftBenchOptions: Sendable {
     public var childCommand: [String]
     /// Event-loop threads per node (cluster bus).
     public var eventLoopThreads: Int
+    /// Raft snapshot threshold in entries on every node (nil: the production default).
+    public var snapshotThreshold: UInt32?
     /// Parent of the temporary data directories (removed afterwards).
     public var dataRoot: String = NSTemporaryDirectory()
 
@@ -99,6 +101,8 @@ public struct RaftBenchReport: Codable, Sendable {
     public var warmupS: Double
     public var durationS: Double
     public var dataRoot: String
+    /// The raft snapshot threshold if the run overrode the default.
+    public var snapshotThreshold: UInt32?
     public var rows: [RaftBenchRow]
 }
 
@@ -115,7 +119,8 @@ public enum RaftBench {
             cores: ProcessInfo.processInfo.activeProcessorCount, kernel: kernelRelease(),
             loadAverageAtStart: loadAverage(), loadAverageAtEnd: "", separateProcesses: options.separateProcesses,
             eventLoopThreadsPerNode: options.eventLoopThreads, warmupS: options.warmup.seconds,
-            durationS: options.duration.seconds, dataRoot: options.dataRoot, rows: [])
+            durationS: options.duration.seconds, dataRoot: options.dataRoot,
+            snapshotThreshold: options.snapshotThreshold, rows: [])
 
         if options.scenarios.contains(.single) {
             progress("starting a one-node cluster")
