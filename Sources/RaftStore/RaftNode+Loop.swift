@@ -31,6 +31,7 @@ extension RaftNode {
             closeHandles()
             return .failure(.raft(code: rv, message: "raft_uv_tcp_init: " + String(cString: raft_strerror(rv))))
         }
+        installNoDelay()
         rv = raft_uv_init(io, loop, config.dataDirectory, transport)
         guard rv == 0 else {
             let message = Self.errmsg(&io.pointee.errmsg)
@@ -110,6 +111,7 @@ extension RaftNode {
 
     /// After uv_run returned: resume whatever is left, publish the final status, wake `shutdown()` callers.
     private func finish() {
+        removeNoDelay()
         failQueue(.shuttingDown)
         for (_, batch) in inFlight { for c in batch.continuations { c.resume(returning: .failure(.shuttingDown)) } }
         inFlight.removeAll()
