@@ -41,6 +41,18 @@ func processCPUSeconds(pid: Int32) -> Double? {
     return (user + system) / ticks
 }
 
+/// Busy and total jiffies of the whole machine (all cores), from the first line of `/proc/stat`.
+func machineCPUJiffies() -> (busy: Double, total: Double)? {
+    guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+          let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
+    else { return nil }
+    let values = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard values.count >= 5 else { return nil }
+    // user nice system idle iowait irq softirq steal …: idle and iowait are not busy.
+    let total = values.prefix(8).reduce(0, +)
+    return (total - values[3] - values[4], total)
+}
+
 /// The 1, 5 and 15 minute load averages, as `/proc/loadavg` shows them.
 func loadAverage() -> String {
     guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }

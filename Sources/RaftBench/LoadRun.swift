@@ -27,6 +27,8 @@ struct LoadRun {
         var inFlightBytes: [Int] = []
         var cpuAtStart: [String: Double] = [:]
         var cpuAtEnd: [String: Double] = [:]
+        var machineAtStart: (busy: Double, total: Double)?
+        var machineAtEnd: (busy: Double, total: Double)?
         var windowStart: ContinuousClock.Instant?
         var windowEnd: ContinuousClock.Instant?
     }
@@ -91,6 +93,10 @@ struct LoadRun {
         for (label, atStart) in samples.cpuAtStart {
             if let atEnd = samples.cpuAtEnd[label] { cpu[label] = 100 * (atEnd - atStart) / sampledWindow.seconds }
         }
+        var machineBusy: Double?
+        if let a = samples.machineAtStart, let b = samples.machineAtEnd, b.total > a.total {
+            machineBusy = 100 * (b.busy - a.busy) / (b.total - a.total)
+        }
         func mean(_ values: [Int]) -> Double {
             values.isEmpty ? 0 : Double(values.reduce(0, +)) / Double(values.count)
         }
@@ -99,7 +105,7 @@ struct LoadRun {
             latency: LatencySummary(nanoseconds: &latencies), errors: errors, logEntries: entries,
             commandsPerEntry: entries == 0 ? 0 : Double(committed) / Double(entries),
             meanQueuedProposals: mean(samples.queued), meanInFlightKiB: mean(samples.inFlightBytes) / 1024,
-            cpuPercent: cpu)
+            cpuPercent: cpu, machineBusyPercent: machineBusy)
     }
 
     /// Reads node 1's status at the window's edges (commit index: log entries committed meanwhile, barriers and
@@ -118,6 +124,7 @@ struct LoadRun {
         try await Task.sleep(until: from, clock: clock)
         samples.windowStart = clock.now
         samples.cpuAtStart = cpuTimes()
+        samples.machineAtStart = machineCPUJiffies()
         samples.commitAtStart = await service.status().commitIndex
         var next = from + .milliseconds(100)
         while next < to {
@@ -130,6 +137,7 @@ struct LoadRun {
         try await Task.sleep(until: to, clock: clock)
         samples.windowEnd = clock.now
         samples.cpuAtEnd = cpuTimes()
+        samples.machineAtEnd = machineCPUJiffies()
         samples.commitAtEnd = await service.status().commitIndex
         return samples
     }

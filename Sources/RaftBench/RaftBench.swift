@@ -85,6 +85,8 @@ public struct RaftBenchRow: Codable, Sendable {
         public var meanInFlightKiB: Double
         /// CPU used in the window, % of one core, per process.
         public var cpuPercent: [String: Double]
+        /// The whole machine's CPU in use in the window (every process, ours and others'), % of all cores.
+        public var machineBusyPercent: Double?
     }
 }
 
@@ -179,8 +181,8 @@ public enum RaftBench {
     // MARK: output
 
     public static let tableHeader = """
-        | scenario | in flight | commands/s | p50 | p90 | p99 | max | entries | commands/entry | CPU % (per process) | errors |
-        |---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|
+        | scenario | in flight | commands/s | p50 | p90 | p99 | max | entries | commands/entry | CPU % of a core | machine busy | errors |
+        |---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|
         """
 
     /// One markdown table row.
@@ -191,7 +193,8 @@ public enum RaftBench {
         let errors = m.errors.values.reduce(0, +)
         return "| \(row.scenario) | \(row.concurrency) | \(grouped(Int(m.commandsPerS.rounded()))) | "
             + "\(ms(m.latency.p50Us)) | \(ms(m.latency.p90Us)) | \(ms(m.latency.p99Us)) | \(ms(m.latency.maxUs)) | "
-            + "\(grouped(Int(m.logEntries))) | \(String(format: "%.1f", m.commandsPerEntry)) | \(cpu) | \(errors) |"
+            + "\(grouped(Int(m.logEntries))) | \(String(format: "%.1f", m.commandsPerEntry)) | \(cpu) | "
+            + "\(m.machineBusyPercent.map { "\(Int($0.rounded())) %" } ?? "?") | \(errors) |"
     }
 
     public static func table(_ report: RaftBenchReport) -> String {
