@@ -135,6 +135,24 @@ public final class ClusterNode: Sendable {
     /// How far this node has applied the log: every command at or before this position is in `read`'s state.
     public var appliedPosition: AppliedPosition { applied.position.withLock { $0 } }
 
+    /// Returns once `appliedPosition` has reached `position` (a write the leader answered for), so that `read`
+    /// sees it. Woken by the raft thread right after it applied the entry (no polling); `.timeout` after `timeout`,
+    /// `.shuttingDown` if the node stops first.
+    public func waitForApplied(_ position: AppliedPosition, timeout: Duration) async throws(ClusterNodeError) {
+        if appliedPosition >= position { return }
+        do {
+            // Entries are applied whole, on the raft thread, before it wakes anyone: once raft has applied the
+            // entry, every command of it (so the ordinal too) is in the state.
+            try await raft.waitForApplied(index: position.index, timeout: timeout)
+        } catch {
+            throw ClusterNodeError(error)
+        }
+        guard appliedPosition >= position else {
+            throw .internal("entry \(position.index) applied but the position is \(appliedPosition)")
+        }
+    }
+
+
     /// The canonical snapshot bytes of the applied state (uncompressed): equal states give equal bytes.
     public func stateSnapshot() -> [UInt8] {
         read { $0.snapshot() }

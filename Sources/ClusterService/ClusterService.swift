@@ -173,20 +173,18 @@ public final class ClusterService: Sendable {
         }
     }
 
-    /// Waits until this node has applied `position` (polling: a follower learns the commit index from the
-    /// leader's next AppendEntries, so it is normally up to a heartbeat behind).
+    /// Waits until this node has applied `position`: woken by the raft thread once it applied that entry (a
+    /// follower learns the commit index from the leader's next AppendEntries or the commit nudge, rule 3).
     func waitForApplied(_ position: AppliedPosition, deadline: ContinuousClock.Instant,
                         clock: ContinuousClock) async throws(ClusterServiceError) {
-        var pause = Duration.microseconds(200)
-        while node.appliedPosition < position {
-            if closing.isSet { throw .shuttingDown }
-            if clock.now + pause >= deadline { throw .timeout }
-            do {
-                try await Task.sleep(for: pause)
-            } catch {
-                throw .timeout
-            }
-            pause = min(pause * 2, .milliseconds(5))
+        if node.appliedPosition >= position { return }
+        if closing.isSet { throw .shuttingDown }
+        let remaining = deadline - clock.now
+        guard remaining > .zero else { throw .timeout }
+        do {
+            try await node.waitForApplied(position, timeout: remaining)
+        } catch {
+            throw ClusterServiceError(error)
         }
     }
 

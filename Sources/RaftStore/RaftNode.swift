@@ -82,6 +82,10 @@ public final class RaftNode: @unchecked Sendable {
     var nextSequence: UInt64 = 1
     var waiters: [UInt64: (continuation: VoidContinuation, deadline: UInt64?)] = [:]
     var nextWaiterToken: UInt64 = 1
+    /// `waitForApplied` calls not yet satisfied (token → index; each also has a row in `waiters`), and the lowest
+    /// index among them (`.max`: none), so that applying an entry costs one comparison when nobody waits for it.
+    var appliedWaits: [UInt64: UInt64] = [:]
+    var lowestAppliedWait = UInt64.max
     var pumpRequested = false
     /// Set by a thunk that failed (restore threw, malformed entry); surfaced in `raft(code:message:)` errors.
     var lastThunkError: String?
@@ -150,6 +154,13 @@ public final class RaftNode: @unchecked Sendable {
         try await voidRequest { node, token in node.barrierOnLoop(token) }
     }
 
+    /// Waits until this node has applied the log up to `index` (any role): a follower that must see a write the
+    /// leader answered for. Resumed right after the entry's `apply` calls returned (or after a snapshot covering
+    /// it was restored); `.timeout` after `timeout` (or `requestTimeout` if nil), `.shuttingDown` on shutdown.
+    public func waitForApplied(index: UInt64, timeout: Duration? = nil) async throws(RaftError) {
+        try await voidRequest(timeout: timeout) { node, token in node.waitForAppliedOnLoop(token, index: index) }
+    }
+
     /// Adds a server as a voter: `raft_add` (as spare), then `raft_assign` to voter once that change commits
     /// (libraft catches the server up first). Call on the leader.
     public func addVoter(id: UInt64, address: String) async throws(RaftError) {
@@ -206,6 +217,15 @@ public final class RaftNode: @unchecked Sendable {
         }
     }
 
+    /// `waitForApplied` calls waiting on the loop (tests).
+    func appliedWaitCount() async -> Int {
+        await withCheckedContinuation { continuation in
+            if submit({ continuation.resume(returning: $0.appliedWaits.count) }) != nil {
+                continuation.resume(returning: 0)
+            }
+        }
+    }
+
     // MARK: submission
 
     /// Queues `job` for the loop thread; returns the error to report if the node cannot take jobs.
@@ -223,12 +243,12 @@ public final class RaftNode: @unchecked Sendable {
     }
 
     private func voidRequest(
-        _ body: @escaping @Sendable (RaftNode, UInt64) -> Void
+        timeout: Duration? = nil, _ body: @escaping @Sendable (RaftNode, UInt64) -> Void
     ) async throws(RaftError) {
         let result: Result<Void, RaftError> = await withCheckedContinuation { continuation in
             let submitted = submit { node in
                 if node.closing { return continuation.resume(returning: .failure(.shuttingDown)) }
-                let token = node.registerWaiter(continuation)
+                let token = node.registerWaiter(continuation, timeout: timeout)
                 body(node, token)
             }
             if let error = submitted { continuation.resume(returning: .failure(error)) }
