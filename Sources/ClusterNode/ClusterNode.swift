@@ -96,9 +96,17 @@ public final class ClusterNode: Sendable {
     public func proposeReturningPosition(
         _ command: ClusterCommand
     ) async throws(ClusterNodeError) -> (outcome: ClusterOutcome, position: AppliedPosition) {
+        try await proposeReturningPosition(encoded: command.encoded())
+    }
+
+    /// `proposeReturningPosition` for a command already in `ClusterCommand.encoded()` form (the leader serving a
+    /// forward proposes the bytes it received, once it has checked they decode).
+    package func proposeReturningPosition(
+        encoded command: [UInt8]
+    ) async throws(ClusterNodeError) -> (outcome: ClusterOutcome, position: AppliedPosition) {
         let answer: [UInt8]
         do {
-            answer = try await raft.propose(command.encoded())
+            answer = try await raft.propose(command)
         } catch {
             throw ClusterNodeError(error)
         }
@@ -151,7 +159,6 @@ public final class ClusterNode: Sendable {
             throw .internal("entry \(position.index) applied but the position is \(appliedPosition)")
         }
     }
-
 
     /// The canonical snapshot bytes of the applied state (uncompressed): equal states give equal bytes.
     public func stateSnapshot() -> [UInt8] {

@@ -18,6 +18,10 @@
 //    the new commit index to the followers at once instead of a heartbeat later.
 // 4. Bounded. One deadline (`requestTimeout`) covers the local attempt, every forward, the backoff between them and
 //    the wait for the local apply; at most `maxForwardAttempts` forwards.
+// 5. Batched. Forwards to one leader share bus requests (`ForwardBatcher`): at most a few requests out, the rest
+//    queued and sent together. Each command in a batch is proposed on its own and answered on its own, so rules
+//    1 and 2 hold per command: a request that fails as a whole fails each of its commands as that failure would
+//    fail a single forward.
 
 import ClusterBus
 import ClusterNode
@@ -34,6 +38,7 @@ public final class ClusterService: Sendable {
     let busAddresses: [UInt64: PeerAddress]
     let closing: Closing
     let nudge: CommitNudge
+    let batcher: ForwardBatcher
     let logger: Logger
 
     /// Shared with the bus handler, which must not capture the service (the service owns the bus that owns it).
@@ -54,11 +59,17 @@ public final class ClusterService: Sendable {
         self.nudge = nudge
         self.busAddresses = Dictionary(
             configuration.peers.map { ($0.nodeID, $0.busAddress) }, uniquingKeysWith: { first, _ in first })
-        self.bus = ClusterBus(configuration: configuration.bus, group: group, logger: logger) { _, kind, payload in
+        let bus = ClusterBus(configuration: configuration.bus, group: group, logger: logger) { _, kind, payload in
             let reply = await Self.serve(kind: kind, payload: payload, node: node, closing: closing)
             if case .ok = reply { nudge.request() }
             return reply
         }
+        self.bus = bus
+        self.batcher = ForwardBatcher(
+            bus: bus,
+            limits: .init(
+                maxRequestsInFlight: configuration.maxForwardRequestsInFlight,
+                maxCommands: configuration.maxCommandsPerForward, maxBytes: configuration.maxBytesPerForward))
     }
 
     // MARK: lifecycle
@@ -108,7 +119,7 @@ public final class ClusterService: Sendable {
             if let leaderID, leaderID != configuration.node.nodeID, let address = busAddresses[leaderID] {
                 if forwards >= configuration.maxForwardAttempts { throw lastRefusal }
                 forwards += 1
-                switch try await forward(command, to: address, deadline: deadline, clock: clock) {
+                switch try await forward(command.encoded(), to: address, deadline: deadline, clock: clock) {
                 case .done(let outcome, let position):
                     try await waitForApplied(position, deadline: deadline, clock: clock)
                     return outcome
@@ -147,16 +158,16 @@ public final class ClusterService: Sendable {
         case retry(ClusterServiceError)
     }
 
-    func forward(_ command: ClusterCommand, to address: PeerAddress, deadline: ContinuousClock.Instant,
+    func forward(_ command: [UInt8], to address: PeerAddress, deadline: ContinuousClock.Instant,
                  clock: ContinuousClock) async throws(ClusterServiceError) -> ForwardResult {
-        let remaining = deadline - clock.now
-        guard remaining > .zero else { throw .timeout }
-        let payload: ByteBuffer
-        do {
-            payload = try await bus.request(
-                to: address, kind: ForwardWire.forwardProposal, payload: ByteBuffer(bytes: command.encoded()),
-                timeout: remaining)
-        } catch {
+        guard deadline > clock.now else { throw .timeout }
+        switch await batcher.forward(command, to: address, deadline: deadline) {
+        case .item(.applied(let outcome, let position)): return .done(outcome, position: position)
+        case .item(.notLeader): return .retry(.noLeader)
+        case .item(.failed(let code, let message)):
+            throw ClusterServiceError(BusError.remote(code: code, message: message))
+        case .undecodable(let why): throw .internal(why)
+        case .bus(let error):
             switch error {
             case .unreachable: return .retry(.noLeader)
             case .overloaded: return .retry(.unavailable("the leader is overloaded"))
@@ -165,11 +176,6 @@ public final class ClusterService: Sendable {
                 if closing.isSet { throw .shuttingDown }
                 throw ClusterServiceError(error)
             }
-        }
-        switch ForwardWire.decodeAnswer(payload) {
-        case .applied(let outcome, let position)?: return .done(outcome, position: position)
-        case .notLeader?: return .retry(.noLeader)
-        case nil: throw .internal("undecodable forward answer (\(payload.readableBytes) bytes)")
         }
     }
 
@@ -227,27 +233,44 @@ public final class ClusterService: Sendable {
     }
 
     static func serve(kind: UInt16, payload: ByteBuffer, node: ClusterNode, closing: Closing) async -> BusReply {
-        guard kind == ForwardWire.forwardProposal else {
+        guard kind == ForwardWire.forwardProposal || kind == ForwardWire.forwardBatch else {
             return .error(code: ForwardWire.ErrorCode.badRequest.rawValue, message: "unknown request kind \(kind)")
         }
         if closing.isSet {
             return .error(code: ForwardWire.ErrorCode.unavailable.rawValue, message: "shutting down")
         }
-        let command: ClusterCommand
-        switch ClusterCommand.decode(Array(payload.readableBytesView)) {
-        case .success(let decoded): command = decoded
-        case .failure(let error):
-            return .error(code: ForwardWire.ErrorCode.badRequest.rawValue, message: "\(error)")
+        if kind == ForwardWire.forwardProposal {
+            switch await proposeForwarded(Array(payload.readableBytesView), node: node) {
+            case .ok(let bytes): return .ok(bytes)
+            case .error(let code, let message): return .error(code: code.rawValue, message: message)
+            }
         }
+        guard let commands = ForwardWire.decodeBatch(payload) else {
+            return .error(code: ForwardWire.ErrorCode.badRequest.rawValue, message: "malformed forward batch")
+        }
+        // Each command on its own (rule 5); RaftNode packs whatever is queued into entries anyway.
+        let answers = await withTaskGroup(
+            of: (Int, ForwardWire.BusReplyParts).self, returning: [ForwardWire.BusReplyParts].self
+        ) { group in
+            for (i, command) in commands.enumerated() {
+                group.addTask { (i, await proposeForwarded(command, node: node)) }
+            }
+            var answers = [ForwardWire.BusReplyParts](repeating: .error(.internal, "no answer"), count: commands.count)
+            for await (i, answer) in group { answers[i] = answer }
+            return answers
+        }
+        return .ok(ForwardWire.encodeBatchAnswer(answers))
+    }
+
+    /// Proposes one forwarded command (its encoded bytes, refused before raft if they do not decode).
+    static func proposeForwarded(_ bytes: [UInt8], node: ClusterNode) async -> ForwardWire.BusReplyParts {
+        if case .failure(let error) = ClusterCommand.decode(bytes) { return .error(.badRequest, "\(error)") }
         let result: Result<(outcome: ClusterOutcome, position: AppliedPosition), ClusterNodeError>
         do {
-            result = .success(try await node.proposeReturningPosition(command))
+            result = .success(try await node.proposeReturningPosition(encoded: bytes))
         } catch {
             result = .failure(error)
         }
-        switch ForwardWire.reply(to: result) {
-        case .ok(let bytes): return .ok(bytes)
-        case .error(let code, let message): return .error(code: code.rawValue, message: message)
-        }
+        return ForwardWire.reply(to: result)
     }
 }

@@ -30,6 +30,11 @@ public struct ClusterServiceConfiguration: Sendable {
     /// Backoff between those attempts: doubles from the first up to the cap (and never past the deadline).
     public var initialRetryDelay: Duration = .milliseconds(10)
     public var maxRetryDelay: Duration = .milliseconds(500)
+    /// Forwarding batches: requests out to the leader at once; more commands wait and go together in the next
+    /// request, up to these many commands and bytes (which must stay below the bus's frame size).
+    public var maxForwardRequestsInFlight = 4
+    public var maxCommandsPerForward = 1024
+    public var maxBytesPerForward = 1 << 20
 
     /// - Precondition: `peers` has a row for `node.nodeID`.
     public init(node: ClusterNodeConfiguration, peers: [ClusterServicePeer]) {
