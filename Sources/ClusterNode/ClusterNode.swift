@@ -91,6 +91,11 @@ public final class ClusterNode: Sendable {
         try await proposeReturningPosition(command).outcome
     }
 
+    /// `propose` for a command already in `ClusterCommand.encoded()` form.
+    package func propose(encoded command: [UInt8]) async throws(ClusterNodeError) -> ClusterOutcome {
+        try await proposeReturningPosition(encoded: command).outcome
+    }
+
     /// `propose`, also answering where in the log the command was applied. A node forwarding for a follower
     /// sends it back, and the follower waits until its `appliedPosition` reaches it (read-your-writes there).
     public func proposeReturningPosition(

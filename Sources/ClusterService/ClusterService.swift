@@ -22,6 +22,9 @@
 //    queued and sent together. Each command in a batch is proposed on its own and answered on its own, so rules
 //    1 and 2 hold per command: a request that fails as a whole fails each of its commands as that failure would
 //    fail a single forward.
+// 6. A follower remembers the leader raft last named (`leaderHint`) and forwards straight there, skipping the
+//    local raft hop that would only answer "not leader". Safe by rule 1: a node that no longer leads answers "not
+//    leader" without proposing, and then raft is asked again. Any failed forward forgets the hint.
 
 import ClusterBus
 import ClusterNode
@@ -39,6 +42,8 @@ public final class ClusterService: Sendable {
     let closing: Closing
     let nudge: CommitNudge
     let batcher: ForwardBatcher
+    /// The leader raft last named on this node (0: none known); see rule 6.
+    let leaderHint = Atomic<UInt64>(0)
     let logger: Logger
 
     /// Shared with the bus handler, which must not capture the service (the service owns the bus that owns it).
@@ -103,30 +108,52 @@ public final class ClusterService: Sendable {
         if closing.isSet { throw .shuttingDown }
         let clock = ContinuousClock()
         let deadline = clock.now + configuration.requestTimeout
+        let bytes = command.encoded()
+        let me = configuration.node.nodeID
         var delay = configuration.initialRetryDelay
         var forwards = 0
         var lastRefusal = ClusterServiceError.noLeader
+        var askRaft = false
         while true {
-            // Local first: on the leader that is the whole job; on a follower it names the current leader.
+            // Local first: on the leader that is the whole job; on a follower it names the current leader. A
+            // follower that already knows the leader skips this hop (rule 6) until a forward comes back refused.
             let leaderID: UInt64?
-            do {
-                return try await node.propose(command)
-            } catch .notLeader(let id, _) {
-                leaderID = id
-            } catch {
-                throw ClusterServiceError(error)
+            let hint = leaderHint.load(ordering: .relaxed)
+            let usedHint = !askRaft && hint != 0 && hint != me
+            if usedHint {
+                leaderID = hint
+            } else {
+                do {
+                    return try await node.propose(encoded: bytes)
+                } catch .notLeader(let id, _) {
+                    leaderID = id
+                    leaderHint.store(id ?? 0, ordering: .relaxed)
+                } catch {
+                    throw ClusterServiceError(error)
+                }
             }
-            if let leaderID, leaderID != configuration.node.nodeID, let address = busAddresses[leaderID] {
+            askRaft = true
+            if let leaderID, leaderID != me, let address = busAddresses[leaderID] {
                 if forwards >= configuration.maxForwardAttempts { throw lastRefusal }
                 forwards += 1
-                switch try await forward(command.encoded(), to: address, deadline: deadline, clock: clock) {
+                let result: ForwardResult
+                do {
+                    result = try await forward(bytes, to: address, deadline: deadline, clock: clock)
+                } catch {
+                    leaderHint.store(0, ordering: .relaxed)
+                    throw error
+                }
+                switch result {
                 case .done(let outcome, let position):
                     try await waitForApplied(position, deadline: deadline, clock: clock)
                     return outcome
                 case .retry(let why):
                     lastRefusal = why
+                    // The hint was stale: ask raft at once, no backoff yet.
+                    leaderHint.compareExchange(expected: leaderID, desired: 0, ordering: .relaxed)
+                    if usedHint { continue }
                 }
-            } else if let leaderID, leaderID != configuration.node.nodeID {
+            } else if let leaderID, leaderID != me {
                 throw .internal("leader \(leaderID) is not in the peer table")
             }
             // No leader known, or the forward provably did not run: back off, then ask raft again.

@@ -286,4 +286,31 @@ struct ForwardBatchTests {
         await trio.shutdown()
         try await group.shutdownGracefully()
     }
+
+    @Test("a stale leader hint costs a refusal, not the write: the refusing node proposes nothing")
+    func staleLeaderHint() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let trio = Trio(group: group)
+        do {
+            try await trio.start()
+            let leader = try await waitForLeader(trio.services)
+            let followers = trio.services.filter { $0 !== leader }
+            // Point the first follower at the other follower, as if leadership had moved away from it.
+            followers[0].leaderHint.store(followers[1].configuration.node.nodeID, ordering: .relaxed)
+            try await createAndReadBack(followers[0], "after-stale-hint")
+            #expect(followers[0].leaderHint.load(ordering: .relaxed) == leader.configuration.node.nodeID)
+            // And a hint naming the node itself is never used: the leader proposes locally.
+            leader.leaderHint.store(leader.configuration.node.nodeID, ordering: .relaxed)
+            try await createAndReadBack(leader, "hint-is-self")
+            let replicated = try await waitForEqualState(trio.services)
+            #expect(!replicated.isEmpty)
+            for s in trio.services { #expect(s.read { $0.things(tenant: acme).count } == 2) }
+        } catch {
+            await trio.shutdown()
+            try await group.shutdownGracefully()
+            throw error
+        }
+        await trio.shutdown()
+        try await group.shutdownGracefully()
+    }
 }
