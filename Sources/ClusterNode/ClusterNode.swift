@@ -119,6 +119,22 @@ public final class ClusterNode: Sendable {
         return decoded
     }
 
+    /// `proposeReturningPosition` for many encoded commands at once, each answered on its own (see
+    /// `RaftNode.proposeAll`): how the leader proposes a follower's forwarded batch.
+    package func proposeAllReturningPositions(
+        encoded commands: [[UInt8]]
+    ) async -> [Result<(outcome: ClusterOutcome, position: AppliedPosition), ClusterNodeError>] {
+        await raft.proposeAll(commands).map { result in
+            switch result {
+            case .success(let answer):
+                guard let decoded = Self.decodeAnswer(answer) else { return .failure(.malformedOutcome) }
+                return .success(decoded)
+            case .failure(let error):
+                return .failure(ClusterNodeError(error))
+            }
+        }
+    }
+
     // MARK: reads
 
     /// Reads the state this node has applied (data-plane reads: may lag the leader by the replication delay, but

@@ -275,17 +275,22 @@ public final class ClusterService: Sendable {
         guard let commands = ForwardWire.decodeBatch(payload) else {
             return .error(code: ForwardWire.ErrorCode.badRequest.rawValue, message: "malformed forward batch")
         }
-        // Each command on its own (rule 5); RaftNode packs whatever is queued into entries anyway.
-        let answers = await withTaskGroup(
-            of: (Int, ForwardWire.BusReplyParts).self, returning: [ForwardWire.BusReplyParts].self
-        ) { group in
-            for (i, command) in commands.enumerated() {
-                group.addTask { (i, await proposeForwarded(command, node: node)) }
+        // Each command on its own (rule 5), all handed to raft in one go; undecodable ones never reach it.
+        var answers = [ForwardWire.BusReplyParts](repeating: .error(.internal, "no answer"), count: commands.count)
+        var slots: [Int] = []
+        var valid: [[UInt8]] = []
+        slots.reserveCapacity(commands.count)
+        valid.reserveCapacity(commands.count)
+        for (i, command) in commands.enumerated() {
+            if case .failure(let error) = ClusterCommand.decode(command) {
+                answers[i] = .error(.badRequest, "\(error)")
+            } else {
+                slots.append(i)
+                valid.append(command)
             }
-            var answers = [ForwardWire.BusReplyParts](repeating: .error(.internal, "no answer"), count: commands.count)
-            for await (i, answer) in group { answers[i] = answer }
-            return answers
         }
+        let results = await node.proposeAllReturningPositions(encoded: valid)
+        for (slot, result) in zip(slots, results) { answers[slot] = ForwardWire.reply(to: result) }
         return .ok(ForwardWire.encodeBatchAnswer(answers))
     }
 

@@ -159,7 +159,7 @@ extension RaftNode {
 
     // MARK: proposals
 
-    func enqueueProposal(_ command: [UInt8], _ continuation: ProposalContinuation) {
+    func enqueueProposal(_ command: [UInt8], _ continuation: ProposalWaiter) {
         if closing { return continuation.resume(returning: .failure(.shuttingDown)) }
         guard isLeader else { return continuation.resume(returning: .failure(notLeaderError())) }
         queue.append(Queued(command: command, continuation: continuation, deadline: deadline()))

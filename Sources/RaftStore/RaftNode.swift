@@ -61,15 +61,49 @@ public final class RaftNode: @unchecked Sendable {
 
     // MARK: loop-thread state
 
+    /// Who waits for one proposal's answer: a `propose` caller, or one slot of a `proposeAll` call.
+    enum ProposalWaiter {
+        case caller(ProposalContinuation)
+        case slot(ProposalGroup, Int)
+
+        func resume(returning result: Result<[UInt8], RaftError>) {
+            switch self {
+            case .caller(let continuation): continuation.resume(returning: result)
+            case .slot(let group, let i): group.complete(i, result)
+            }
+        }
+    }
+
+    /// The answers of one `proposeAll` call. Touched only on the loop thread (that is what makes it Sendable);
+    /// resumes its caller once every slot has its answer, each slot being answered exactly once (rule 5).
+    final class ProposalGroup: @unchecked Sendable {
+        private var results: [Result<[UInt8], RaftError>?]
+        private var remaining: Int
+        private let continuation: CheckedContinuation<[Result<[UInt8], RaftError>], Never>
+
+        init(count: Int, continuation: CheckedContinuation<[Result<[UInt8], RaftError>], Never>) {
+            results = Array(repeating: nil, count: count)
+            remaining = count
+            self.continuation = continuation
+        }
+
+        func complete(_ i: Int, _ result: Result<[UInt8], RaftError>) {
+            precondition(results[i] == nil, "proposal slot \(i) answered twice")
+            results[i] = result
+            remaining -= 1
+            if remaining == 0 { continuation.resume(returning: results.map { $0! }) }
+        }
+    }
+
     struct Queued {
         var command: [UInt8]
-        var continuation: ProposalContinuation
+        var continuation: ProposalWaiter
         var deadline: UInt64?
     }
     final class Batch {
-        let continuations: [ProposalContinuation]
+        let continuations: [ProposalWaiter]
         let deadline: UInt64?
-        init(_ continuations: [ProposalContinuation], deadline: UInt64?) {
+        init(_ continuations: [ProposalWaiter], deadline: UInt64?) {
             self.continuations = continuations
             self.deadline = deadline
         }
@@ -142,10 +176,26 @@ public final class RaftNode: @unchecked Sendable {
     /// when the outcome is unknown, `.shuttingDown` when the node closes first.
     public func propose(_ command: [UInt8]) async throws(RaftError) -> [UInt8] {
         let result: Result<[UInt8], RaftError> = await withCheckedContinuation { continuation in
-            let submitted = submit { node in node.enqueueProposal(command, continuation) }
+            let submitted = submit { node in node.enqueueProposal(command, .caller(continuation)) }
             if let error = submitted { continuation.resume(returning: .failure(error)) }
         }
         return try result.get()
+    }
+
+    /// Proposes several commands at once, each exactly as `propose` would (its own answer or error), queued
+    /// together and in this order: one hop to the raft thread and one wake-up for all of them, for a caller that
+    /// holds many independent commands (the leader serving a follower's forwarded batch).
+    public func proposeAll(_ commands: [[UInt8]]) async -> [Result<[UInt8], RaftError>] {
+        if commands.isEmpty { return [] }
+        return await withCheckedContinuation { continuation in
+            let group = ProposalGroup(count: commands.count, continuation: continuation)
+            let submitted = submit { node in
+                for (i, command) in commands.enumerated() { node.enqueueProposal(command, .slot(group, i)) }
+            }
+            if let error = submitted {
+                continuation.resume(returning: Array(repeating: .failure(error), count: commands.count))
+            }
+        }
     }
 
     /// Waits until every entry before it is applied on this node; only the leader can do this (Raft §6.4:
