@@ -71,7 +71,7 @@ public final class ClusterService: Sendable {
         }
         self.bus = bus
         self.batcher = ForwardBatcher(
-            bus: bus,
+            bus: bus, node: node,
             limits: .init(
                 maxRequestsInFlight: configuration.maxForwardRequestsInFlight,
                 maxCommands: configuration.maxCommandsPerForward, maxBytes: configuration.maxBytesPerForward))

@@ -1,4 +1,5 @@
 import ClusterBus
+import ClusterNode
 import NIOCore
 import Synchronization
 
@@ -13,6 +14,11 @@ import Synchronization
 ///
 /// Every waiting caller is resumed exactly once, by its item's answer or its request's failure: the sender that
 /// took an item out of the queue owns it until then.
+///
+/// When several answers carry a position, they are handed back only once this node has applied the highest of
+/// them: one wait on the raft thread per batch, after which each caller's own read-your-writes check (ClusterService rule 2)
+/// passes at once instead of registering a wait of its own. If that wait fails, callers still get their answers
+/// and wait (and fail) on their own.
 final class ForwardBatcher: Sendable {
     /// What became of one forwarded command.
     enum Answer: Sendable {
@@ -64,15 +70,17 @@ final class ForwardBatcher: Sendable {
     }
 
     private let bus: ClusterBus
+    private let node: ClusterNode
     private let limits: Limits
     private let queues = Mutex<[PeerAddress: Queue]>([:])
     /// Requests sent and commands carried: how well batching works (tests, status).
     let sent = Atomic<Int>(0)
     let carried = Atomic<Int>(0)
 
-    init(bus: ClusterBus, limits: Limits) {
+    init(bus: ClusterBus, node: ClusterNode, limits: Limits) {
         precondition(limits.maxRequestsInFlight > 0 && limits.maxCommands > 0 && limits.maxBytes > 0)
         self.bus = bus
+        self.node = node
         self.limits = limits
     }
 
@@ -133,6 +141,25 @@ final class ForwardBatcher: Sendable {
         } catch {
             answers = Array(repeating: .bus(error), count: live.count)
         }
-        for (item, answer) in zip(live, answers) { item.continuation.resume(returning: answer) }
+        var highest: AppliedPosition?
+        var applied: [(Item, Answer)] = []
+        for (item, answer) in zip(live, answers) {
+            guard case .item(.applied(_, let position)) = answer else {
+                item.continuation.resume(returning: answer)
+                continue
+            }
+            highest = max(highest ?? position, position)
+            applied.append((item, answer))
+        }
+        guard let highest else { return }
+        // A lone command waits in its caller as before: no extra task hop on an idle follower.
+        if applied.count == 1 { return applied[0].0.continuation.resume(returning: applied[0].1) }
+        // In its own task, so this sender goes on to the next batch while the apply catches up.
+        let node = self.node
+        Task {
+            let remaining = earliest - ContinuousClock.now
+            if remaining > .zero { try? await node.waitForApplied(highest, timeout: remaining) }
+            for (item, answer) in applied { item.continuation.resume(returning: answer) }
+        }
     }
 }
