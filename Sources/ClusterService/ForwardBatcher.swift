@@ -3,7 +3,7 @@ import ClusterNode
 import NIOCore
 import Synchronization
 
-/// The follower side of forwarding: commands bound for the same leader share bus requests (kind 2,
+/// The follower side of forwarding: commands bound for the same leader share bus requests (kind 5,
 /// `forwardBatch`), so a busy follower pays one request, one frame each way and one handler on the leader per
 /// batch instead of per command.
 ///

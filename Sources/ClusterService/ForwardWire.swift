@@ -11,7 +11,7 @@ import NIOCore
 ///   - `1` not leader (nothing was proposed): `leaderID u64` (0 = unknown).
 /// - Answer, error (`BusReply.error`): an ``ErrorCode`` and a message. Codes below the bus's reserved `0xFF00`.
 ///
-/// Kind 2, `forwardBatch` (what followers send: every command queued for the leader, in one request):
+/// Kind 5, `forwardBatch` (what followers send: every command queued for the leader, in one request):
 /// - Request payload = `count u32 | count × (length u32 | ClusterCommand bytes)`.
 /// - Answer, ok: `count u32 | count × (length u32 | item)`, one item per command in request order, where an item
 ///   is kind 1's ok answer (`0` applied …, `1` not leader …) or `2` failed: `code u16 | UTF-8 message` (an
@@ -19,7 +19,8 @@ import NIOCore
 ///   its own outcome; a request that fails as a whole (bus error, error reply) fails every command in it alike.
 enum ForwardWire {
     static let forwardProposal: UInt16 = 1
-    static let forwardBatch: UInt16 = 2
+    /// 5, not 2: kinds 2–4 are taken on main by membership changes (addMember, removeMember, transferLeadership).
+    static let forwardBatch: UInt16 = 5
 
     enum Status: UInt8 {
         case applied = 0
