@@ -104,7 +104,7 @@ struct LoadRun {
             windowS: duration.seconds, committed: committed, commandsPerS: Double(committed) / duration.seconds,
             latency: LatencySummary(nanoseconds: &latencies), errors: errors, logEntries: entries,
             commandsPerEntry: entries == 0 ? 0 : Double(committed) / Double(entries),
-            meanQueuedProposals: mean(samples.queued), meanInFlightKiB: mean(samples.inFlightBytes) / 1024,
+            meanQueuedProposals: mean(samples.queued), meanInFlightKibibytes: mean(samples.inFlightBytes) / 1024,
             cpuPercent: cpu, machineBusyPercent: machineBusy)
     }
 

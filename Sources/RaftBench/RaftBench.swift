@@ -82,7 +82,7 @@ public struct RaftBenchRow: Codable, Sendable {
         public var commandsPerEntry: Double
         /// Sampled every 100 ms on node 1: proposals waiting for the in-flight budget, and bytes in flight.
         public var meanQueuedProposals: Double
-        public var meanInFlightKiB: Double
+        public var meanInFlightKibibytes: Double
         /// CPU used in the window, % of one core, per process.
         public var cpuPercent: [String: Double]
         /// The whole machine's CPU in use in the window (every process, ours and others'), % of all cores.
