@@ -16,9 +16,9 @@ import Synchronization
 /// took an item out of the queue owns it until then.
 ///
 /// When several answers carry a position, they are handed back only once this node has applied the highest of
-/// them: one wait on the raft thread per batch, after which each caller's own read-your-writes check (ClusterService rule 2)
-/// passes at once instead of registering a wait of its own. If that wait fails, callers still get their answers
-/// and wait (and fail) on their own.
+/// them: one wait on the raft thread per batch, after which each caller's own read-your-writes check
+/// (ClusterService rule 2) passes at once instead of registering a wait of its own. If that wait fails, callers
+/// still get their answers and wait (and fail) on their own.
 final class ForwardBatcher: Sendable {
     /// What became of one forwarded command.
     enum Answer: Sendable {
