@@ -8,7 +8,7 @@ ARGS   ?=
 # Binary the integration tests start (override to test another build).
 FLOTILLA_BIN ?= $(CURDIR)/.build/debug/flotilla
 
-.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench bench-failover fuzz
+.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench bench-raft bench-failover fuzz
 
 ## make run: install missing dependencies, build the release binary, start a single embedded node
 run: deps build-release
@@ -51,6 +51,15 @@ test-integration:
 
 bench:
 	bash benchmarks/run.sh
+
+# Extra flags for `flotilla bench raft`, e.g. make bench-raft BENCH_RAFT_ARGS="--concurrency 256 --duration 5"
+BENCH_RAFT_ARGS ?=
+## make bench-raft: committed commands/s and commit latency on 1 and 3 local nodes (release build, about 2 min;
+## JSON in benchmarks/results/, see benchmarks/README.md). Not part of `make test`.
+bench-raft: build-release
+	.build/release/flotilla bench raft \
+		--commit "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- Sources Package.swift || echo +dirty)" \
+		$(BENCH_RAFT_ARGS)
 
 fuzz:
 	bash fuzz/run.sh

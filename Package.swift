@@ -63,7 +63,7 @@ let package = Package(
             name: "Flotilla",
             dependencies: [
                 "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus", "ClusterBrokerStore",
-                "ControlPlane", "ClusterState", "IoTTypes",
+                "ControlPlane", "ClusterState", "IoTTypes", "RaftBench",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -176,6 +176,18 @@ let package = Package(
         .testTarget(
             name: "ControlPlaneTests", dependencies: ["ControlPlane", "ClusterState", "IoTTypes"],
             swiftSettings: strict),
+        // `flotilla bench raft` (issue 3): commit throughput and latency through ClusterService on 1 and 3 local
+        // nodes. Here, not in benchmarks/ (a standalone package that must not link the broker it measures),
+        // because it drives ClusterService in-process.
+        .target(
+            name: "RaftBench",
+            dependencies: [
+                "ClusterService", "ClusterNode", "ClusterBus", "ClusterState", "IoTTypes", "MQTTCodec",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(name: "RaftBenchTests", dependencies: ["RaftBench", "ClusterState"], swiftSettings: strict),
         .testTarget(
             name: "ClusterBusTests",
             dependencies: [

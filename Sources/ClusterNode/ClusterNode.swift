@@ -91,19 +91,48 @@ public final class ClusterNode: Sendable {
         try await proposeReturningPosition(command).outcome
     }
 
+    /// `propose` for a command already in `ClusterCommand.encoded()` form.
+    package func propose(encoded command: [UInt8]) async throws(ClusterNodeError) -> ClusterOutcome {
+        try await proposeReturningPosition(encoded: command).outcome
+    }
+
     /// `propose`, also answering where in the log the command was applied. A node forwarding for a follower
     /// sends it back, and the follower waits until its `appliedPosition` reaches it (read-your-writes there).
     public func proposeReturningPosition(
         _ command: ClusterCommand
     ) async throws(ClusterNodeError) -> (outcome: ClusterOutcome, position: AppliedPosition) {
+        try await proposeReturningPosition(encoded: command.encoded())
+    }
+
+    /// `proposeReturningPosition` for a command already in `ClusterCommand.encoded()` form (the leader serving a
+    /// forward proposes the bytes it received, once it has checked they decode).
+    package func proposeReturningPosition(
+        encoded command: [UInt8]
+    ) async throws(ClusterNodeError) -> (outcome: ClusterOutcome, position: AppliedPosition) {
         let answer: [UInt8]
         do {
-            answer = try await raft.propose(command.encoded())
+            answer = try await raft.propose(command)
         } catch {
             throw ClusterNodeError(error)
         }
         guard let decoded = Self.decodeAnswer(answer) else { throw .malformedOutcome }
         return decoded
+    }
+
+    /// `proposeReturningPosition` for many encoded commands at once, each answered on its own (see
+    /// `RaftNode.proposeAll`): how the leader proposes a follower's forwarded batch.
+    package func proposeAllReturningPositions(
+        encoded commands: [[UInt8]]
+    ) async -> [Result<(outcome: ClusterOutcome, position: AppliedPosition), ClusterNodeError>] {
+        await raft.proposeAll(commands).map { result in
+            switch result {
+            case .success(let answer):
+                guard let decoded = Self.decodeAnswer(answer) else { return .failure(.malformedOutcome) }
+                return .success(decoded)
+            case .failure(let error):
+                return .failure(ClusterNodeError(error))
+            }
+        }
     }
 
     // MARK: reads
@@ -134,6 +163,23 @@ public final class ClusterNode: Sendable {
 
     /// How far this node has applied the log: every command at or before this position is in `read`'s state.
     public var appliedPosition: AppliedPosition { applied.position.withLock { $0 } }
+
+    /// Returns once `appliedPosition` has reached `position` (a write the leader answered for), so that `read`
+    /// sees it. Woken by the raft thread right after it applied the entry (no polling); `.timeout` after `timeout`,
+    /// `.shuttingDown` if the node stops first.
+    public func waitForApplied(_ position: AppliedPosition, timeout: Duration) async throws(ClusterNodeError) {
+        if appliedPosition >= position { return }
+        do {
+            // Entries are applied whole, on the raft thread, before it wakes anyone: once raft has applied the
+            // entry, every command of it (so the ordinal too) is in the state.
+            try await raft.waitForApplied(index: position.index, timeout: timeout)
+        } catch {
+            throw ClusterNodeError(error)
+        }
+        guard appliedPosition >= position else {
+            throw .internal("entry \(position.index) applied but the position is \(appliedPosition)")
+        }
+    }
 
     /// The canonical snapshot bytes of the applied state (uncompressed): equal states give equal bytes.
     public func stateSnapshot() -> [UInt8] {

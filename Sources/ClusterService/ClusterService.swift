@@ -23,6 +23,13 @@
 //    caught up", hence the poll.)
 // 5. Bounded. One deadline (`requestTimeout`) covers the local attempt, every forward, the backoff between them and
 //    the wait for the local apply; at most `maxForwardAttempts` forwards.
+// 5. Batched. Forwards to one leader share bus requests (`ForwardBatcher`): at most a few requests out, the rest
+//    queued and sent together. Each command in a batch is proposed on its own and answered on its own, so rules
+//    1 and 2 hold per command: a request that fails as a whole fails each of its commands as that failure would
+//    fail a single forward.
+// 6. A follower remembers the leader raft last named (`leaderHint`) and forwards straight there, skipping the
+//    local raft hop that would only answer "not leader". Safe by rule 1: a node that no longer leads answers "not
+//    leader" without proposing, and then raft is asked again. Any failed forward forgets the hint.
 
 import ClusterBus
 import ClusterNode
@@ -39,6 +46,9 @@ public final class ClusterService: Sendable {
     let busAddresses: [UInt64: PeerAddress]
     let closing: Closing
     let nudge: CommitNudge
+    let batcher: ForwardBatcher
+    /// The leader raft last named on this node (0: none known); see rule 6.
+    let leaderHint = Atomic<UInt64>(0)
     let logger: Logger
     let termCommit = Mutex<Task<Void, Never>?>(nil)
     /// The last term in which this node, as leader, committed its barrier (rule 4).
@@ -66,11 +76,17 @@ public final class ClusterService: Sendable {
         self.nudge = nudge
         self.busAddresses = Dictionary(
             configuration.peers.map { ($0.nodeID, $0.busAddress) }, uniquingKeysWith: { first, _ in first })
-        self.bus = ClusterBus(configuration: configuration.bus, group: group, logger: logger) { _, kind, payload in
+        let bus = ClusterBus(configuration: configuration.bus, group: group, logger: logger) { _, kind, payload in
             let reply = await Self.serve(kind: kind, payload: payload, node: node, closing: closing)
             if case .ok = reply { nudge.request() }
             return reply
         }
+        self.bus = bus
+        self.batcher = ForwardBatcher(
+            bus: bus, node: node,
+            limits: .init(
+                maxRequestsInFlight: configuration.maxForwardRequestsInFlight,
+                maxCommands: configuration.maxCommandsPerForward, maxBytes: configuration.maxBytesPerForward))
     }
 
     // MARK: lifecycle
@@ -162,30 +178,52 @@ public final class ClusterService: Sendable {
         if closing.isSet { throw .shuttingDown }
         let clock = ContinuousClock()
         let deadline = clock.now + configuration.requestTimeout
+        let bytes = command.encoded()
+        let me = configuration.node.nodeID
         var delay = configuration.initialRetryDelay
         var forwards = 0
         var lastRefusal = ClusterServiceError.noLeader
+        var askRaft = false
         while true {
-            // Local first: on the leader that is the whole job; on a follower it names the current leader.
+            // Local first: on the leader that is the whole job; on a follower it names the current leader. A
+            // follower that already knows the leader skips this hop (rule 6) until a forward comes back refused.
             let leaderID: UInt64?
-            do {
-                return try await node.propose(command)
-            } catch .notLeader(let id, _) {
-                leaderID = id
-            } catch {
-                throw ClusterServiceError(error)
+            let hint = leaderHint.load(ordering: .relaxed)
+            let usedHint = !askRaft && hint != 0 && hint != me
+            if usedHint {
+                leaderID = hint
+            } else {
+                do {
+                    return try await node.propose(encoded: bytes)
+                } catch .notLeader(let id, _) {
+                    leaderID = id
+                    leaderHint.store(id ?? 0, ordering: .relaxed)
+                } catch {
+                    throw ClusterServiceError(error)
+                }
             }
-            if let leaderID, leaderID != configuration.node.nodeID, let address = busAddress(of: leaderID) {
+            askRaft = true
+            if let leaderID, leaderID != me, let address = busAddress(of: leaderID) {
                 if forwards >= configuration.maxForwardAttempts { throw lastRefusal }
                 forwards += 1
-                switch try await forward(command, to: address, deadline: deadline, clock: clock) {
+                let result: ForwardResult
+                do {
+                    result = try await forward(bytes, to: address, deadline: deadline, clock: clock)
+                } catch {
+                    leaderHint.store(0, ordering: .relaxed)
+                    throw error
+                }
+                switch result {
                 case .done(let outcome, let position):
                     try await waitForApplied(position, deadline: deadline, clock: clock)
                     return outcome
                 case .retry(let why):
                     lastRefusal = why
+                    // The hint was stale: ask raft at once, no backoff yet.
+                    leaderHint.compareExchange(expected: leaderID, desired: 0, ordering: .relaxed)
+                    if usedHint { continue }
                 }
-            } else if let leaderID, leaderID != configuration.node.nodeID {
+            } else if let leaderID, leaderID != me {
                 // A leader added at runtime whose directory row this node has not applied yet: wait for it.
                 lastRefusal = .unavailable(Self.unknownAddress(leaderID))
             }
@@ -229,16 +267,16 @@ public final class ClusterService: Sendable {
         case retry(ClusterServiceError)
     }
 
-    func forward(_ command: ClusterCommand, to address: PeerAddress, deadline: ContinuousClock.Instant,
+    func forward(_ command: [UInt8], to address: PeerAddress, deadline: ContinuousClock.Instant,
                  clock: ContinuousClock) async throws(ClusterServiceError) -> ForwardResult {
-        let remaining = deadline - clock.now
-        guard remaining > .zero else { throw .timeout }
-        let payload: ByteBuffer
-        do {
-            payload = try await bus.request(
-                to: address, kind: ForwardWire.forwardProposal, payload: ByteBuffer(bytes: command.encoded()),
-                timeout: remaining)
-        } catch {
+        guard deadline > clock.now else { throw .timeout }
+        switch await batcher.forward(command, to: address, deadline: deadline) {
+        case .item(.applied(let outcome, let position)): return .done(outcome, position: position)
+        case .item(.notLeader): return .retry(.noLeader)
+        case .item(.failed(let code, let message)):
+            throw ClusterServiceError(BusError.remote(code: code, message: message))
+        case .undecodable(let why): throw .internal(why)
+        case .bus(let error):
             switch error {
             case .unreachable: return .retry(.noLeader)
             case .overloaded: return .retry(.unavailable("the leader is overloaded"))
@@ -248,27 +286,20 @@ public final class ClusterService: Sendable {
                 throw ClusterServiceError(error)
             }
         }
-        switch ForwardWire.decodeAnswer(payload) {
-        case .applied(let outcome, let position)?: return .done(outcome, position: position)
-        case .notLeader?: return .retry(.noLeader)
-        case nil: throw .internal("undecodable forward answer (\(payload.readableBytes) bytes)")
-        }
     }
 
-    /// Waits until this node has applied `position` (polling: a follower learns the commit index from the
-    /// leader's next AppendEntries, so it is normally up to a heartbeat behind).
+    /// Waits until this node has applied `position`: woken by the raft thread once it applied that entry (a
+    /// follower learns the commit index from the leader's next AppendEntries or the commit nudge, rule 3).
     func waitForApplied(_ position: AppliedPosition, deadline: ContinuousClock.Instant,
                         clock: ContinuousClock) async throws(ClusterServiceError) {
-        var pause = Duration.microseconds(200)
-        while node.appliedPosition < position {
-            if closing.isSet { throw .shuttingDown }
-            if clock.now + pause >= deadline { throw .timeout }
-            do {
-                try await Task.sleep(for: pause)
-            } catch {
-                throw .timeout
-            }
-            pause = min(pause * 2, .milliseconds(5))
+        if node.appliedPosition >= position { return }
+        if closing.isSet { throw .shuttingDown }
+        let remaining = deadline - clock.now
+        guard remaining > .zero else { throw .timeout }
+        do {
+            try await node.waitForApplied(position, timeout: remaining)
+        } catch {
+            throw ClusterServiceError(error)
         }
     }
 
@@ -317,24 +348,46 @@ public final class ClusterService: Sendable {
         if closing.isSet {
             return .error(code: ForwardWire.ErrorCode.unavailable.rawValue, message: "shutting down")
         }
-        if kind != ForwardWire.forwardProposal {
+        if kind == ForwardWire.forwardProposal {
+            switch await proposeForwarded(Array(payload.readableBytesView), node: node) {
+            case .ok(let bytes): return .ok(bytes)
+            case .error(let code, let message): return .error(code: code.rawValue, message: message)
+            }
+        }
+        if kind != ForwardWire.forwardBatch {
             return await serveMembership(kind: kind, payload: payload, node: node)
         }
-        let command: ClusterCommand
-        switch ClusterCommand.decode(Array(payload.readableBytesView)) {
-        case .success(let decoded): command = decoded
-        case .failure(let error):
-            return .error(code: ForwardWire.ErrorCode.badRequest.rawValue, message: "\(error)")
+        guard let commands = ForwardWire.decodeBatch(payload) else {
+            return .error(code: ForwardWire.ErrorCode.badRequest.rawValue, message: "malformed forward batch")
         }
+        // Each command on its own (rule 5), all handed to raft in one go; undecodable ones never reach it.
+        var answers = [ForwardWire.BusReplyParts](repeating: .error(.internal, "no answer"), count: commands.count)
+        var slots: [Int] = []
+        var valid: [[UInt8]] = []
+        slots.reserveCapacity(commands.count)
+        valid.reserveCapacity(commands.count)
+        for (i, command) in commands.enumerated() {
+            if case .failure(let error) = ClusterCommand.decode(command) {
+                answers[i] = .error(.badRequest, "\(error)")
+            } else {
+                slots.append(i)
+                valid.append(command)
+            }
+        }
+        let results = await node.proposeAllReturningPositions(encoded: valid)
+        for (slot, result) in zip(slots, results) { answers[slot] = ForwardWire.reply(to: result) }
+        return .ok(ForwardWire.encodeBatchAnswer(answers))
+    }
+
+    /// Proposes one forwarded command (its encoded bytes, refused before raft if they do not decode).
+    static func proposeForwarded(_ bytes: [UInt8], node: ClusterNode) async -> ForwardWire.BusReplyParts {
+        if case .failure(let error) = ClusterCommand.decode(bytes) { return .error(.badRequest, "\(error)") }
         let result: Result<(outcome: ClusterOutcome, position: AppliedPosition), ClusterNodeError>
         do {
-            result = .success(try await node.proposeReturningPosition(command))
+            result = .success(try await node.proposeReturningPosition(encoded: bytes))
         } catch {
             result = .failure(error)
         }
-        switch ForwardWire.reply(to: result) {
-        case .ok(let bytes): return .ok(bytes)
-        case .error(let code, let message): return .error(code: code.rawValue, message: message)
-        }
+        return ForwardWire.reply(to: result)
     }
 }

@@ -33,6 +33,11 @@ public struct ClusterServiceConfiguration: Sendable {
     /// and the first retry after an election is what a client waits for (failover is measured to the first
     /// committed write; a 500 ms cap added up to half a second to it).
     public var maxRetryDelay: Duration = .milliseconds(50)
+    /// Forwarding batches: requests out to the leader at once; more commands wait and go together in the next
+    /// request, up to these many commands and bytes (which must stay below the bus's frame size).
+    public var maxForwardRequestsInFlight = 4
+    public var maxCommandsPerForward = 1024
+    public var maxBytesPerForward = 1 << 20
 
     /// - Precondition: `peers` has a row for `node.nodeID`.
     public init(node: ClusterNodeConfiguration, peers: [ClusterServicePeer]) {

@@ -3,9 +3,11 @@ import ClusterNode
 import ClusterState
 import NIOCore
 
-/// The bytes of proposal and membership forwarding on the cluster bus (bus protocol version 1).
+/// The bytes of proposal and membership forwarding on the cluster bus (bus protocol version 1). Integers
+/// big-endian.
 ///
-/// - Request: `kind = 1` (`forwardProposal`), payload = the command's `ClusterCommand.encoded()` bytes.
+/// Kind 1, `forwardProposal` (one command; served for nodes that still send it, no longer sent):
+/// - Request payload = the command's `ClusterCommand.encoded()` bytes.
 /// - Answer, ok: `status u8` then
 ///   - `0` applied: `index u64 | ordinal u32` (its `AppliedPosition` on the leader) `| ClusterOutcomeCodec bytes`;
 ///   - `1` not leader (nothing was proposed): `leaderID u64` (0 = unknown).
@@ -18,18 +20,27 @@ import NIOCore
 ///   (the leader after the change), `1` not leader (nothing changed; ask that one).
 /// - Answer, error (`BusReply.error`): an ``ErrorCode`` and a message. Codes below the bus's reserved `0xFF00`.
 ///
-/// Kinds and codes are append-only. A node older than kinds 2–4 answers them `badRequest` ("unknown request
+/// Kind 5, `forwardBatch` (what followers send: every command queued for the leader, in one request):
+/// - Request payload = `count u32 | count × (length u32 | ClusterCommand bytes)`.
+/// - Answer, ok: `count u32 | count × (length u32 | item)`, one item per command in request order, where an item
+///   is kind 1's ok answer (`0` applied …, `1` not leader …) or `2` failed: `code u16 | UTF-8 message` (an
+///   ``ErrorCode``: this command has no answer; the others do). Each command is proposed on its own, so each has
+///   its own outcome; a request that fails as a whole (bus error, error reply) fails every command in it alike.
+/// Kinds and codes are append-only. A node older than kinds 2–5 answers them `badRequest` ("unknown request
 /// kind"), which the asking node reports as an internal error rather than retrying.
 enum ForwardWire {
     static let forwardProposal: UInt16 = 1
     static let addMember: UInt16 = 2
     static let removeMember: UInt16 = 3
     static let transferLeadership: UInt16 = 4
-    static let knownKinds: ClosedRange<UInt16> = 1...4
+    static let forwardBatch: UInt16 = 5
+    static let knownKinds: ClosedRange<UInt16> = 1...5
 
     enum Status: UInt8 {
         case applied = 0
         case notLeader = 1
+        /// Only inside a batch answer.
+        case failed = 2
     }
 
     enum ErrorCode: UInt16 {
@@ -141,6 +152,7 @@ enum ForwardWire {
         switch status {
         case .applied: return .done(leaderID: leader)
         case .notLeader: return .notLeader(leader)
+        case .failed: return nil  // batch items only; never a membership answer
         }
     }
 
@@ -156,10 +168,12 @@ enum ForwardWire {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    /// What the follower reads from an ok answer.
+    /// What the follower reads from an ok answer (or from one item of a batch answer).
     enum Answer: Equatable {
         case applied(ClusterOutcome, position: AppliedPosition)
         case notLeader(UInt64?)
+        /// Batch items only: this command has no answer; `code` is an ``ErrorCode`` raw value.
+        case failed(code: UInt16, message: String)
     }
 
     static func encodeApplied(_ outcome: ClusterOutcome, position: AppliedPosition) -> ByteBuffer {
@@ -182,19 +196,87 @@ enum ForwardWire {
 
     static func decodeAnswer(_ payload: ByteBuffer) -> Answer? {
         var buffer = payload
-        guard let raw = buffer.readInteger(as: UInt8.self), let status = Status(rawValue: raw),
-              let number = buffer.readInteger(as: UInt64.self)
-        else { return nil }
+        guard let raw = buffer.readInteger(as: UInt8.self), let status = Status(rawValue: raw) else { return nil }
         switch status {
         case .applied:
-            guard let ordinal = buffer.readInteger(as: UInt32.self),
+            guard let index = buffer.readInteger(as: UInt64.self), let ordinal = buffer.readInteger(as: UInt32.self),
                   let outcome = ClusterOutcomeCodec.decode(Array(buffer.readableBytesView))
             else { return nil }
-            return .applied(outcome, position: AppliedPosition(index: number, ordinal: ordinal))
+            return .applied(outcome, position: AppliedPosition(index: index, ordinal: ordinal))
         case .notLeader:
-            guard buffer.readableBytes == 0 else { return nil }
-            return .notLeader(number == 0 ? nil : number)
+            guard let leader = buffer.readInteger(as: UInt64.self), buffer.readableBytes == 0 else { return nil }
+            return .notLeader(leader == 0 ? nil : leader)
+        case .failed:
+            guard let code = buffer.readInteger(as: UInt16.self),
+                  let message = buffer.readString(length: buffer.readableBytes)
+            else { return nil }
+            return .failed(code: code, message: message)
         }
+    }
+
+    // MARK: batches
+
+    static func encodeBatch(_ commands: [[UInt8]]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(4 + commands.reduce(0) { $0 + 4 + $1.count })
+        buffer.writeInteger(UInt32(commands.count))
+        for command in commands {
+            buffer.writeInteger(UInt32(command.count))
+            buffer.writeBytes(command)
+        }
+        return buffer
+    }
+
+    /// The commands of a batch request, as bytes (each still to be decoded); nil if the framing is wrong.
+    static func decodeBatch(_ payload: ByteBuffer) -> [[UInt8]]? {
+        var buffer = payload
+        guard let count = buffer.readInteger(as: UInt32.self), Int(count) <= buffer.readableBytes / 4 else {
+            return nil
+        }
+        var commands: [[UInt8]] = []
+        commands.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let length = buffer.readInteger(as: UInt32.self),
+                  let bytes = buffer.readBytes(length: Int(length))
+            else { return nil }
+            commands.append(bytes)
+        }
+        return buffer.readableBytes == 0 ? commands : nil
+    }
+
+    /// A batch answer from the items' own answers (each an ok payload or a failure), in request order.
+    static func encodeBatchAnswer(_ items: [BusReplyParts]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt32(items.count))
+        for item in items {
+            let start = buffer.writerIndex
+            buffer.writeInteger(UInt32(0))  // length, patched below
+            switch item {
+            case .ok(var answer): buffer.writeBuffer(&answer)
+            case .error(let code, let message):
+                buffer.writeInteger(Status.failed.rawValue)
+                buffer.writeInteger(code.rawValue)
+                buffer.writeString(message)
+            }
+            buffer.setInteger(UInt32(buffer.writerIndex - start - 4), at: start)
+        }
+        return buffer
+    }
+
+    static func decodeBatchAnswer(_ payload: ByteBuffer) -> [Answer]? {
+        var buffer = payload
+        guard let count = buffer.readInteger(as: UInt32.self), Int(count) <= buffer.readableBytes / 4 else {
+            return nil
+        }
+        var answers: [Answer] = []
+        answers.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let length = buffer.readInteger(as: UInt32.self), let item = buffer.readSlice(length: Int(length)),
+                  let answer = decodeAnswer(item)
+            else { return nil }
+            answers.append(answer)
+        }
+        return buffer.readableBytes == 0 ? answers : nil
     }
 
     /// The leader's answer to a forwarded proposal, from its node's result (exhaustive, no `default:`).

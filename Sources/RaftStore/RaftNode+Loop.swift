@@ -31,6 +31,7 @@ extension RaftNode {
             closeHandles()
             return .failure(.raft(code: rv, message: "raft_uv_tcp_init: " + String(cString: raft_strerror(rv))))
         }
+        installNoDelay()
         rv = raft_uv_init(io, loop, config.dataDirectory, transport)
         guard rv == 0 else {
             let message = Self.errmsg(&io.pointee.errmsg)
@@ -110,11 +111,14 @@ extension RaftNode {
 
     /// After uv_run returned: resume whatever is left, publish the final status, wake `shutdown()` callers.
     private func finish() {
+        removeNoDelay()
         failQueue(.shuttingDown)
         for (_, batch) in inFlight { for c in batch.continuations { c.resume(returning: .failure(.shuttingDown)) } }
         inFlight.removeAll()
         for (_, waiter) in waiters { waiter.continuation.resume(returning: .failure(.shuttingDown)) }
         waiters.removeAll()
+        appliedWaits.removeAll()
+        lowestAppliedWait = .max
         let waiting = inbox.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.phase = .finished
             if state.lastStatus == nil { state.lastStatus = stoppedStatus() }
@@ -155,7 +159,7 @@ extension RaftNode {
 
     // MARK: proposals
 
-    func enqueueProposal(_ command: [UInt8], _ continuation: ProposalContinuation) {
+    func enqueueProposal(_ command: [UInt8], _ continuation: ProposalWaiter) {
         if closing { return continuation.resume(returning: .failure(.shuttingDown)) }
         guard isLeader else { return continuation.resume(returning: .failure(notLeaderError())) }
         queue.append(Queued(command: command, continuation: continuation, deadline: deadline()))
@@ -240,6 +244,7 @@ extension RaftNode {
                     c.resume(returning: .failure(.raft(code: RAFT_MALFORMED, message: "entry lost a command")))
                 }
             }
+            resolveAppliedWaits(upTo: index)
             return 0
         } catch {
             lastThunkError = "malformed entry: \(error)"
@@ -267,15 +272,40 @@ extension RaftNode {
 
     // MARK: barrier, membership, transfer
 
-    func registerWaiter(_ continuation: VoidContinuation) -> UInt64 {
+    func registerWaiter(_ continuation: VoidContinuation, timeout: Duration? = nil) -> UInt64 {
         let token = nextWaiterToken
         nextWaiterToken += 1
-        waiters[token] = (continuation, deadline())
+        waiters[token] = (continuation, timeout.map { uv_now(loop) + UInt64($0.wholeMilliseconds) } ?? deadline())
         return token
     }
 
     func resolveWaiter(_ token: UInt64, _ result: Result<Void, RaftError>) {
+        if appliedWaits.removeValue(forKey: token) != nil && appliedWaits.isEmpty { lowestAppliedWait = .max }
         waiters.removeValue(forKey: token)?.continuation.resume(returning: result)
+    }
+
+    // MARK: waiting for the local apply
+
+    func waitForAppliedOnLoop(_ token: UInt64, index: UInt64) {
+        if raft_last_applied(raftPtr) >= index { return resolveWaiter(token, .success(())) }
+        appliedWaits[token] = index
+        lowestAppliedWait = min(lowestAppliedWait, index)
+    }
+
+    /// Resolves the `waitForApplied` calls satisfied once the log is applied up to `applied`. Called after each
+    /// applied entry and on every tick (which also covers snapshot restores and entries that skip `fsm->apply`).
+    func resolveAppliedWaits(upTo applied: UInt64) {
+        guard applied >= lowestAppliedWait else { return }
+        var lowest = UInt64.max
+        var ready: [UInt64] = []
+        for (token, index) in appliedWaits {
+            if index <= applied { ready.append(token) } else { lowest = min(lowest, index) }
+        }
+        lowestAppliedWait = lowest
+        for token in ready {
+            appliedWaits.removeValue(forKey: token)
+            waiters.removeValue(forKey: token)?.continuation.resume(returning: .success(()))
+        }
     }
 
     func barrierOnLoop(_ token: UInt64) {
@@ -358,9 +388,10 @@ extension RaftNode {
 
     // MARK: timer
 
-    /// Every 20 ms: fail proposals and requests past `requestTimeout`.
+    /// Every 20 ms: resolve applied waits a restore satisfied; fail proposals and requests past their deadline.
     func onTick() {
-        guard configuration.requestTimeout != nil, !closing else { return }
+        guard !closing else { return }
+        resolveAppliedWaits(upTo: raft_last_applied(raftPtr))
         let now = uv_now(loop)
         if queueHead < queue.count, let d = queue[queueHead].deadline, d <= now {
             var kept: [Queued] = []

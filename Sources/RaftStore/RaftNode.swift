@@ -61,15 +61,49 @@ public final class RaftNode: @unchecked Sendable {
 
     // MARK: loop-thread state
 
+    /// Who waits for one proposal's answer: a `propose` caller, or one slot of a `proposeAll` call.
+    enum ProposalWaiter {
+        case caller(ProposalContinuation)
+        case slot(ProposalGroup, Int)
+
+        func resume(returning result: Result<[UInt8], RaftError>) {
+            switch self {
+            case .caller(let continuation): continuation.resume(returning: result)
+            case .slot(let group, let i): group.complete(i, result)
+            }
+        }
+    }
+
+    /// The answers of one `proposeAll` call. Touched only on the loop thread (that is what makes it Sendable);
+    /// resumes its caller once every slot has its answer, each slot being answered exactly once (rule 5).
+    final class ProposalGroup: @unchecked Sendable {
+        private var results: [Result<[UInt8], RaftError>?]
+        private var remaining: Int
+        private let continuation: CheckedContinuation<[Result<[UInt8], RaftError>], Never>
+
+        init(count: Int, continuation: CheckedContinuation<[Result<[UInt8], RaftError>], Never>) {
+            results = Array(repeating: nil, count: count)
+            remaining = count
+            self.continuation = continuation
+        }
+
+        func complete(_ i: Int, _ result: Result<[UInt8], RaftError>) {
+            precondition(results[i] == nil, "proposal slot \(i) answered twice")
+            results[i] = result
+            remaining -= 1
+            if remaining == 0 { continuation.resume(returning: results.map { $0! }) }
+        }
+    }
+
     struct Queued {
         var command: [UInt8]
-        var continuation: ProposalContinuation
+        var continuation: ProposalWaiter
         var deadline: UInt64?
     }
     final class Batch {
-        let continuations: [ProposalContinuation]
+        let continuations: [ProposalWaiter]
         let deadline: UInt64?
-        init(_ continuations: [ProposalContinuation], deadline: UInt64?) {
+        init(_ continuations: [ProposalWaiter], deadline: UInt64?) {
             self.continuations = continuations
             self.deadline = deadline
         }
@@ -82,6 +116,10 @@ public final class RaftNode: @unchecked Sendable {
     var nextSequence: UInt64 = 1
     var waiters: [UInt64: (continuation: VoidContinuation, deadline: UInt64?)] = [:]
     var nextWaiterToken: UInt64 = 1
+    /// `waitForApplied` calls not yet satisfied (token → index; each also has a row in `waiters`), and the lowest
+    /// index among them (`.max`: none), so that applying an entry costs one comparison when nobody waits for it.
+    var appliedWaits: [UInt64: UInt64] = [:]
+    var lowestAppliedWait = UInt64.max
     var pumpRequested = false
     /// Set by a thunk that failed (restore threw, malformed entry); surfaced in `raft(code:message:)` errors.
     var lastThunkError: String?
@@ -138,16 +176,39 @@ public final class RaftNode: @unchecked Sendable {
     /// when the outcome is unknown, `.shuttingDown` when the node closes first.
     public func propose(_ command: [UInt8]) async throws(RaftError) -> [UInt8] {
         let result: Result<[UInt8], RaftError> = await withCheckedContinuation { continuation in
-            let submitted = submit { node in node.enqueueProposal(command, continuation) }
+            let submitted = submit { node in node.enqueueProposal(command, .caller(continuation)) }
             if let error = submitted { continuation.resume(returning: .failure(error)) }
         }
         return try result.get()
+    }
+
+    /// Proposes several commands at once, each exactly as `propose` would (its own answer or error), queued
+    /// together and in this order: one hop to the raft thread and one wake-up for all of them, for a caller that
+    /// holds many independent commands (the leader serving a follower's forwarded batch).
+    public func proposeAll(_ commands: [[UInt8]]) async -> [Result<[UInt8], RaftError>] {
+        if commands.isEmpty { return [] }
+        return await withCheckedContinuation { continuation in
+            let group = ProposalGroup(count: commands.count, continuation: continuation)
+            let submitted = submit { node in
+                for (i, command) in commands.enumerated() { node.enqueueProposal(command, .slot(group, i)) }
+            }
+            if let error = submitted {
+                continuation.resume(returning: Array(repeating: .failure(error), count: commands.count))
+            }
+        }
     }
 
     /// Waits until every entry before it is applied on this node; only the leader can do this (Raft §6.4:
     /// a read after a barrier on the leader is linearizable).
     public func barrier() async throws(RaftError) {
         try await voidRequest { node, token in node.barrierOnLoop(token) }
+    }
+
+    /// Waits until this node has applied the log up to `index` (any role): a follower that must see a write the
+    /// leader answered for. Resumed right after the entry's `apply` calls returned (or after a snapshot covering
+    /// it was restored); `.timeout` after `timeout` (or `requestTimeout` if nil), `.shuttingDown` on shutdown.
+    public func waitForApplied(index: UInt64, timeout: Duration? = nil) async throws(RaftError) {
+        try await voidRequest(timeout: timeout) { node, token in node.waitForAppliedOnLoop(token, index: index) }
     }
 
     /// Adds a server as a voter: `raft_add` (as spare), then `raft_assign` to voter once that change commits
@@ -206,6 +267,15 @@ public final class RaftNode: @unchecked Sendable {
         }
     }
 
+    /// `waitForApplied` calls waiting on the loop (tests).
+    func appliedWaitCount() async -> Int {
+        await withCheckedContinuation { continuation in
+            if submit({ continuation.resume(returning: $0.appliedWaits.count) }) != nil {
+                continuation.resume(returning: 0)
+            }
+        }
+    }
+
     // MARK: submission
 
     /// Queues `job` for the loop thread; returns the error to report if the node cannot take jobs.
@@ -223,12 +293,12 @@ public final class RaftNode: @unchecked Sendable {
     }
 
     private func voidRequest(
-        _ body: @escaping @Sendable (RaftNode, UInt64) -> Void
+        timeout: Duration? = nil, _ body: @escaping @Sendable (RaftNode, UInt64) -> Void
     ) async throws(RaftError) {
         let result: Result<Void, RaftError> = await withCheckedContinuation { continuation in
             let submitted = submit { node in
                 if node.closing { return continuation.resume(returning: .failure(.shuttingDown)) }
-                let token = node.registerWaiter(continuation)
+                let token = node.registerWaiter(continuation, timeout: timeout)
                 body(node, token)
             }
             if let error = submitted { continuation.resume(returning: .failure(error)) }

@@ -200,3 +200,117 @@ struct ForwardingTests {
         }
     }
 }
+
+@Suite("ClusterService: forwarding in batches", .serialized)
+struct ForwardBatchTests {
+    @Test("batch requests and answers round-trip; bad framing is refused")
+    func batchWire() {
+        let commands = [createThing("a").encoded(), [], createThing("b").encoded()]
+        #expect(ForwardWire.decodeBatch(ForwardWire.encodeBatch(commands)) == commands)
+        #expect(ForwardWire.decodeBatch(ForwardWire.encodeBatch([])) == [])
+        var truncated = ForwardWire.encodeBatch(commands)
+        truncated.moveWriterIndex(to: truncated.writerIndex - 1)
+        #expect(ForwardWire.decodeBatch(truncated) == nil)
+        var trailing = ForwardWire.encodeBatch(commands)
+        trailing.writeInteger(UInt8(0))
+        #expect(ForwardWire.decodeBatch(trailing) == nil)
+        #expect(ForwardWire.decodeBatch(ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0xFF])) == nil)
+
+        let outcome = ClusterOutcome.success(.thing(thingId: "id", version: 3))
+        let items: [ForwardWire.BusReplyParts] = [
+            .ok(ForwardWire.encodeApplied(outcome, position: AppliedPosition(index: 9, ordinal: 2))),
+            .ok(ForwardWire.encodeNotLeader(3)),
+            .error(.outcomeUnknown, "leadership lost"),
+        ]
+        #expect(ForwardWire.decodeBatchAnswer(ForwardWire.encodeBatchAnswer(items)) == [
+            .applied(outcome, position: AppliedPosition(index: 9, ordinal: 2)), .notLeader(3),
+            .failed(code: ForwardWire.ErrorCode.outcomeUnknown.rawValue, message: "leadership lost"),
+        ])
+        var cut = ForwardWire.encodeBatchAnswer(items)
+        cut.moveWriterIndex(to: cut.writerIndex - 3)
+        #expect(ForwardWire.decodeBatchAnswer(cut) == nil)
+    }
+
+    @Test("the leader side answers each command of a batch on its own, and refuses bad framing whole")
+    func serveBatch() async throws {
+        let dir = makeTempDir("svc-batch")
+        defer { removeDir(dir) }
+        // Not started: every decodable command answers `unavailable`, an undecodable one `badRequest`.
+        let node = ClusterNode(
+            configuration: ClusterNodeConfiguration(nodeID: 1, raftAddress: "127.0.0.1:1", dataDirectory: dir))
+        let closing = ClusterService.Closing()
+        let reply = await ClusterService.serve(
+            kind: ForwardWire.forwardBatch, payload: ForwardWire.encodeBatch([createThing("x").encoded(), [1, 250]]),
+            node: node, closing: closing)
+        guard case .ok(let payload) = reply, let answers = ForwardWire.decodeBatchAnswer(payload) else {
+            Issue.record("batch → \(reply)")
+            return
+        }
+        guard answers.count == 2, case .failed(ForwardWire.ErrorCode.unavailable.rawValue, _) = answers[0],
+              case .failed(ForwardWire.ErrorCode.badRequest.rawValue, _) = answers[1]
+        else {
+            Issue.record("answers: \(answers)")
+            return
+        }
+        let malformed = await ClusterService.serve(
+            kind: ForwardWire.forwardBatch, payload: ByteBuffer(bytes: [0, 0, 0, 2, 0]), node: node, closing: closing)
+        guard case .error(ForwardWire.ErrorCode.badRequest.rawValue, _) = malformed else {
+            Issue.record("malformed batch → \(malformed)")
+            return
+        }
+    }
+
+    @Test("many concurrent writes through a follower share requests, each answered and read back on that node")
+    func followerBatches() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let trio = Trio(group: group)
+        do {
+            try await trio.start()
+            let leader = try await waitForLeader(trio.services)
+            let follower = trio.services.first { $0 !== leader }!
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for i in 0..<400 { tasks.addTask { try await createAndReadBack(follower, "batched-\(i)") } }
+                try await tasks.waitForAll()
+            }
+            let requests = follower.batcher.sent.load(ordering: .relaxed)
+            let carried = follower.batcher.carried.load(ordering: .relaxed)
+            #expect(carried == 400)
+            #expect(requests < carried, "400 concurrent forwards went out in \(requests) requests")
+            try await waitForEqualState(trio.services)
+            log("ClusterService: 400 concurrent creates through a follower in \(requests) bus requests")
+        } catch {
+            await trio.shutdown()
+            try await group.shutdownGracefully()
+            throw error
+        }
+        await trio.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("a stale leader hint costs a refusal, not the write: the refusing node proposes nothing")
+    func staleLeaderHint() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let trio = Trio(group: group)
+        do {
+            try await trio.start()
+            let leader = try await waitForLeader(trio.services)
+            let followers = trio.services.filter { $0 !== leader }
+            // Point the first follower at the other follower, as if leadership had moved away from it.
+            followers[0].leaderHint.store(followers[1].configuration.node.nodeID, ordering: .relaxed)
+            try await createAndReadBack(followers[0], "after-stale-hint")
+            #expect(followers[0].leaderHint.load(ordering: .relaxed) == leader.configuration.node.nodeID)
+            // And a hint naming the node itself is never used: the leader proposes locally.
+            leader.leaderHint.store(leader.configuration.node.nodeID, ordering: .relaxed)
+            try await createAndReadBack(leader, "hint-is-self")
+            let replicated = try await waitForEqualState(trio.services)
+            #expect(!replicated.isEmpty)
+            for s in trio.services { #expect(s.read { $0.things(tenant: acme).count } == 2) }
+        } catch {
+            await trio.shutdown()
+            try await group.shutdownGracefully()
+            throw error
+        }
+        await trio.shutdown()
+        try await group.shutdownGracefully()
+    }
+}
