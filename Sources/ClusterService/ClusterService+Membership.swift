@@ -91,14 +91,7 @@ extension ClusterService {
         do {
             answer = try await bus.request(to: address, kind: kind, payload: payload, timeout: remaining)
         } catch {
-            switch error {
-            case .unreachable: return .retry(.noLeader)
-            case .overloaded: return .retry(.unavailable("the leader is overloaded"))
-            case .timeout, .connectionLost, .cancelled, .shuttingDown, .payloadTooLarge, .responseTooLarge,
-                 .remote:
-                if closing.isSet { throw .shuttingDown }
-                throw ClusterServiceError(error)
-            }
+            return .retry(try refusalToRetry(error))
         }
         switch ForwardWire.decodeMembershipAnswer(answer) {
         case .done(let leader)?: return .done(leader)

@@ -277,14 +277,19 @@ public final class ClusterService: Sendable {
             throw ClusterServiceError(BusError.remote(code: code, message: message))
         case .undecodable(let why): throw .internal(why)
         case .bus(let error):
-            switch error {
-            case .unreachable: return .retry(.noLeader)
-            case .overloaded: return .retry(.unavailable("the leader is overloaded"))
-            case .timeout, .connectionLost, .cancelled, .shuttingDown, .payloadTooLarge, .responseTooLarge,
-                 .remote:
-                if closing.isSet { throw .shuttingDown }
-                throw ClusterServiceError(error)
-            }
+            return .retry(try refusalToRetry(error))
+        }
+    }
+
+    /// A forward that failed on the bus (rule 1): the refusal to retry on when the request provably did not run
+    /// (`unreachable`, `overloaded`); anything else may have run on the leader, so it is thrown.
+    func refusalToRetry(_ error: BusError) throws(ClusterServiceError) -> ClusterServiceError {
+        switch error {
+        case .unreachable: return .noLeader
+        case .overloaded: return .unavailable("the leader is overloaded")
+        case .timeout, .connectionLost, .cancelled, .shuttingDown, .payloadTooLarge, .responseTooLarge, .remote:
+            if closing.isSet { throw .shuttingDown }
+            throw ClusterServiceError(error)
         }
     }
 
