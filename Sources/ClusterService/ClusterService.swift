@@ -5,7 +5,8 @@
 // Rules this file keeps:
 //
 // 1. At most once. A forward is retried only when it provably did not run: the bus could not send it
-//    (`unreachable`, `overloaded`), or the node asked answered "not leader" (it proposed nothing). After `timeout`
+//    (`unreachable`, `overloaded`), or the node asked answered "not leader" or "unavailable" (not started or
+//    stopping: it proposed nothing). After `timeout`
 //    or `connectionLost` the leader may have applied it, and commands are not idempotent (UpdateThing bumps the
 //    version), so the caller gets `.timeout` ("outcome unknown") instead of a second copy in the log.
 // 2. Read-your-writes on every node. The leader answers with the position it applied the command at (raft index
@@ -274,19 +275,23 @@ public final class ClusterService: Sendable {
         case .item(.applied(let outcome, let position)): return .done(outcome, position: position)
         case .item(.notLeader): return .retry(.noLeader)
         case .item(.failed(let code, let message)):
-            throw ClusterServiceError(BusError.remote(code: code, message: message))
+            return .retry(try refusalToRetry(BusError.remote(code: code, message: message)))
         case .undecodable(let why): throw .internal(why)
         case .bus(let error):
             return .retry(try refusalToRetry(error))
         }
     }
 
-    /// A forward that failed on the bus (rule 1): the refusal to retry on when the request provably did not run
-    /// (`unreachable`, `overloaded`); anything else may have run on the leader, so it is thrown.
+    /// A forward that failed (rule 1): the refusal to retry on when the request provably did not run
+    /// (`unreachable`, `overloaded`, or the node answered `unavailable`: not started or stopping, nothing
+    /// proposed); anything else may have run on the leader, so it is thrown.
     func refusalToRetry(_ error: BusError) throws(ClusterServiceError) -> ClusterServiceError {
         switch error {
         case .unreachable: return .noLeader
         case .overloaded: return .unavailable("the leader is overloaded")
+        case .remote(let code, let message) where code == ForwardWire.ErrorCode.unavailable.rawValue:
+            // The node asked was not started or is stopping and proposed nothing: ask raft again.
+            return .unavailable(message)
         case .timeout, .connectionLost, .cancelled, .shuttingDown, .payloadTooLarge, .responseTooLarge, .remote:
             if closing.isSet { throw .shuttingDown }
             throw ClusterServiceError(error)

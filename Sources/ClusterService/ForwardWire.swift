@@ -46,7 +46,7 @@ enum ForwardWire {
     enum ErrorCode: UInt16 {
         /// The leader handed the command to raft but has no answer: outcome unknown.
         case outcomeUnknown = 1
-        /// The leader is shutting down or not started.
+        /// The node asked is shutting down or not started, and proposed nothing: the asker retries elsewhere.
         case unavailable = 2
         /// The payload is not a command this node can decode.
         case badRequest = 3
