@@ -113,7 +113,8 @@ let package = Package(
         // L3 raft shell: libraft + libuv behind RaftStore (STYLE C7); only RaftStore imports CRaft.
         .systemLibrary(name: "CRaft", pkgConfig: "raft", providers: [.apt(["libraft-dev", "libuv1-dev"])]),
         .target(name: "RaftStore", dependencies: ["CRaft"], swiftSettings: strict),
-        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore", "NetTestKit"], swiftSettings: strict),
+        // CRaft for raft/fixture.h: tests drive RaftNode's fsm thunks inside libraft's in-memory cluster.
+        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore", "CRaft", "NetTestKit"], swiftSettings: strict),
         // Test kit (not for production): real-socket test helpers (free ports, temp dirs, bounded waits).
         .target(name: "NetTestKit", swiftSettings: strict),
         // L3 ClusterNode: ClusterState replicated on a RaftNode, snapshots in LZ4, a read model for every thread.

@@ -5,4 +5,6 @@
 #include <uv.h>
 #include <raft.h>
 #include <raft/uv.h>
+// The in-memory, stepped test cluster (exported by libraft.so); only tests drive it (RaftNode+Fixture.swift).
+#include <raft/fixture.h>
 #endif

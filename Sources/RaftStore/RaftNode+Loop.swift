@@ -235,7 +235,7 @@ extension RaftNode {
         let apply = machine.apply
         // libraft applies entries in order and sets last_applied after each (also for barrier and configuration
         // entries, and to the snapshot index on restore), so the entry being applied is the next one.
-        let index = raft_last_applied(raftPtr) + 1
+        let index = raft_last_applied(externalRaft ?? raftPtr) + 1
         do {
             let header = try EntryBatch.decode(raw) { command in results.append(apply([UInt8](command), index)) }
             if header.incarnation == incarnation, let batch = inFlight.removeValue(forKey: header.sequence) {

@@ -123,6 +123,9 @@ public final class RaftNode: @unchecked Sendable {
     var pumpRequested = false
     /// Set by a thunk that failed (restore threw, malformed entry); surfaced in `raft(code:message:)` errors.
     var lastThunkError: String?
+    /// The raft whose fsm callbacks this node serves when it is not its own `raftPtr`: a raft_fixture server in
+    /// tests (RaftNode+Fixture.swift). `applyEntry` numbers entries from its `last_applied`. Nil in production.
+    var externalRaft: UnsafeMutablePointer<raft>?
 
     public init(configuration: RaftConfiguration, stateMachine: RaftStateMachine) {
         self.configuration = configuration
