@@ -36,7 +36,9 @@ func fsmSnapshotThunk(
         bytes = try raftNode.machine.snapshot()
     } catch {
         raftNode.lastThunkError = "snapshot failed: \(error)"
-        return RAFT_BUSY  // libraft treats BUSY as transient: skips this snapshot, retries at the next threshold
+        // libraft treats BUSY as transient and tries again at the next applied entry (seen in the fixture tests),
+        // so a snapshot that keeps failing is attempted once per applied entry until it succeeds.
+        return RAFT_BUSY
     }
     // fsm version 1: libraft frees the array and each base with raft_free, so both come from raft_malloc.
     guard let array = raft_malloc(MemoryLayout<raft_buffer>.stride)?.bindMemory(to: raft_buffer.self, capacity: 1)
