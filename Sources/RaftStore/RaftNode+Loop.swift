@@ -358,6 +358,9 @@ extension RaftNode {
         guard box.target != 0 else { return resolveWaiter(box.token, .success(())) }
         let token = box.token
         let id = box.target
+        // The caller gave up (timed out) while the server caught up: leave it a spare rather than promote it
+        // behind their back; an operator retrying sees it in the configuration and decides.
+        guard waiters[token] != nil else { return }
         if let error = submit({ node in node.assignVoterOnLoop(token, id: id) }) {
             resolveWaiter(token, .failure(error))
         }
