@@ -219,7 +219,8 @@ extension ClusterCommand {
         case .createDomainConfiguration:
             return .createDomainConfiguration(try r.readDomainConfiguration())
         case .updateDomainConfigurationStatus:
-            return .updateDomainConfigurationStatus(tenant: try r.readTenant(), domainConfigurationName: try r.readString(),
+            return .updateDomainConfigurationStatus(tenant: try r.readTenant(),
+                                                    domainConfigurationName: try r.readString(),
                                                     status: try r.readDomainStatus(), nowMs: try r.readInt64())
         case .deleteDomainConfiguration:
             return .deleteDomainConfiguration(tenant: try r.readTenant(), domainConfigurationName: try r.readString())
@@ -238,8 +239,9 @@ extension ClusterCommand {
         case .deleteCertificate:
             return .deleteCertificate(tenant: try r.readTenant(), certificateId: try r.readString())
         case .setTenantEndpointPrefix:
-            return .setTenantEndpointPrefix(tenant: try r.readTenant(),
-                                            prefix: try r.readOptional { r throws(BinaryReadError) in try r.readString() })
+            let tenant = try r.readTenant()
+            let prefix = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            return .setTenantEndpointPrefix(tenant: tenant, prefix: prefix)
         }
     }
 }

@@ -269,7 +269,9 @@ struct DomainsAndCertificatesTests {
         #expect(h.state.dataATSEndpoint(tenant: acme, region: "eu-west-1", baseDomain: "flotilla.example")
             == "\(derived)-ats.iot.eu-west-1.flotilla.example")
         // Unregistered tenant → notFound; bad prefixes → invalid.
-        expectUnchanged(&h, .setTenantEndpointPrefix(tenant: acme, prefix: "acme")) { $0 == .failure(.resourceNotFound) }
+        expectUnchanged(&h, .setTenantEndpointPrefix(tenant: acme, prefix: "acme")) {
+            $0 == .failure(.resourceNotFound)
+        }
         _ = h.apply(.createTenant(acme, name: "A"))
         _ = h.apply(.createTenant(globex, name: "G"))
         for bad in ["", "-a", "a-", "A", "a.b", "a_b", String(repeating: "a", count: 60)] {
