@@ -22,6 +22,16 @@ extension ClusterCommand {
         case batch = 11
         case setNodeAddress = 12
         case removeNodeAddress = 13
+        case createDomainConfiguration = 14
+        case updateDomainConfigurationStatus = 15
+        case deleteDomainConfiguration = 16
+        case registerCACertificate = 17
+        case updateCACertificateStatus = 18
+        case deleteCACertificate = 19
+        case registerCertificate = 20
+        case updateCertificateStatus = 21
+        case deleteCertificate = 22
+        case setTenantEndpointPrefix = 23
     }
 
     /// The bytes to propose.
@@ -87,6 +97,49 @@ extension ClusterCommand {
         case .removeNodeAddress(let id):
             w.write(Tag.removeNodeAddress.rawValue)
             w.write(id)
+        case .createDomainConfiguration(let d):
+            w.write(Tag.createDomainConfiguration.rawValue)
+            w.write(d)
+        case .updateDomainConfigurationStatus(let tenant, let name, let status, let nowMs):
+            w.write(Tag.updateDomainConfigurationStatus.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(status.rawValue)
+            w.write(nowMs)
+        case .deleteDomainConfiguration(let tenant, let name):
+            w.write(Tag.deleteDomainConfiguration.rawValue)
+            w.write(tenant)
+            w.write(name)
+        case .registerCACertificate(let c):
+            w.write(Tag.registerCACertificate.rawValue)
+            w.write(c)
+        case .updateCACertificateStatus(let tenant, let id, let status, let nowMs):
+            w.write(Tag.updateCACertificateStatus.rawValue)
+            w.write(tenant)
+            w.write(id)
+            w.write(status.rawValue)
+            w.write(nowMs)
+        case .deleteCACertificate(let tenant, let id):
+            w.write(Tag.deleteCACertificate.rawValue)
+            w.write(tenant)
+            w.write(id)
+        case .registerCertificate(let c):
+            w.write(Tag.registerCertificate.rawValue)
+            w.write(c)
+        case .updateCertificateStatus(let tenant, let id, let status, let nowMs):
+            w.write(Tag.updateCertificateStatus.rawValue)
+            w.write(tenant)
+            w.write(id)
+            w.write(status.rawValue)
+            w.write(nowMs)
+        case .deleteCertificate(let tenant, let id):
+            w.write(Tag.deleteCertificate.rawValue)
+            w.write(tenant)
+            w.write(id)
+        case .setTenantEndpointPrefix(let tenant, let prefix):
+            w.write(Tag.setTenantEndpointPrefix.rawValue)
+            w.write(tenant)
+            w.write(prefix) { $0.write($1) }
         }
         return w.bytes
     }
@@ -163,6 +216,32 @@ extension ClusterCommand {
             return .setNodeAddress(try r.readNodeAddress())
         case .removeNodeAddress:
             return .removeNodeAddress(nodeID: try r.readUInt64())
+        case .createDomainConfiguration:
+            return .createDomainConfiguration(try r.readDomainConfiguration())
+        case .updateDomainConfigurationStatus:
+            return .updateDomainConfigurationStatus(tenant: try r.readTenant(),
+                                                    domainConfigurationName: try r.readString(),
+                                                    status: try r.readDomainStatus(), nowMs: try r.readInt64())
+        case .deleteDomainConfiguration:
+            return .deleteDomainConfiguration(tenant: try r.readTenant(), domainConfigurationName: try r.readString())
+        case .registerCACertificate:
+            return .registerCACertificate(try r.readCACertificate())
+        case .updateCACertificateStatus:
+            return .updateCACertificateStatus(tenant: try r.readTenant(), caCertificateId: try r.readString(),
+                                              status: try r.readCAStatus(), nowMs: try r.readInt64())
+        case .deleteCACertificate:
+            return .deleteCACertificate(tenant: try r.readTenant(), caCertificateId: try r.readString())
+        case .registerCertificate:
+            return .registerCertificate(try r.readCertificate())
+        case .updateCertificateStatus:
+            return .updateCertificateStatus(tenant: try r.readTenant(), certificateId: try r.readString(),
+                                            status: try r.readCertificateStatus(), nowMs: try r.readInt64())
+        case .deleteCertificate:
+            return .deleteCertificate(tenant: try r.readTenant(), certificateId: try r.readString())
+        case .setTenantEndpointPrefix:
+            let tenant = try r.readTenant()
+            let prefix = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            return .setTenantEndpointPrefix(tenant: tenant, prefix: prefix)
         }
     }
 }

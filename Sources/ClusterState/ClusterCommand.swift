@@ -37,6 +37,32 @@ public enum ClusterCommand: Sendable, Hashable {
     case setNodeAddress(NodeAddress)
     /// Forgets a node's directory row (no error when there is none): the node has left the cluster.
     case removeNodeAddress(nodeID: UInt64)
+    /// CreateDomainConfiguration (AWS-IOT-SPEC §10): the name is unique within the tenant, the domain name across
+    /// all tenants (SNI is read before the tenant is known); either clash is `resourceAlreadyExists`. The domain
+    /// name is stored in ASCII lower case. Carries the server's private key: never log this command.
+    case createDomainConfiguration(DomainConfiguration)
+    /// UpdateDomainConfiguration's `domainConfigurationStatus` (ENABLED / DISABLED). The certificate cannot change
+    /// (as AWS: delete and recreate).
+    case updateDomainConfigurationStatus(tenant: TenantID, domainConfigurationName: String,
+                                         status: DomainConfigurationStatus, nowMs: Int64)
+    /// DeleteDomainConfiguration; a missing one is `resourceNotFound` (as AWS).
+    case deleteDomainConfiguration(tenant: TenantID, domainConfigurationName: String)
+    /// RegisterCACertificate: the id (SHA-256 of the DER) is computed by the proposer; unique within the tenant.
+    case registerCACertificate(CACertificate)
+    /// UpdateCACertificate's `newStatus`.
+    case updateCACertificateStatus(tenant: TenantID, caCertificateId: String, status: CACertificateStatus,
+                                   nowMs: Int64)
+    /// DeleteCACertificate: only an INACTIVE CA (else `certificateState`, as AWS).
+    case deleteCACertificate(tenant: TenantID, caCertificateId: String)
+    /// RegisterCertificate: unique within the tenant; a named CA must be registered in the same tenant.
+    case registerCertificate(Certificate)
+    /// UpdateCertificate's `newStatus` (idempotent; see `ClusterState+Certificates.swift` for the transitions).
+    case updateCertificateStatus(tenant: TenantID, certificateId: String, status: CertificateStatus, nowMs: Int64)
+    /// DeleteCertificate: only a certificate that is not ACTIVE (else `certificateState`, as AWS).
+    case deleteCertificate(tenant: TenantID, certificateId: String)
+    /// Sets (or, with nil, clears back to the derived one) a registered tenant's default endpoint prefix
+    /// (`TenantEndpoint`). A prefix another tenant answers to is `resourceAlreadyExists`.
+    case setTenantEndpointPrefix(tenant: TenantID, prefix: String?)
 
     /// The fields of `createThing`.
     public struct CreateThing: Sendable, Hashable {
@@ -107,6 +133,9 @@ public enum ClusterStateError: Error, Sendable, Hashable {
     case unsupportedCommandVersion(UInt8)
     /// The bytes are not a command.
     case malformedCommand
+    /// AWS CertificateStateException (406): the certificate's status forbids the change (deleting an ACTIVE
+    /// certificate or CA, leaving REVOKED or PENDING_TRANSFER), with the message for the client.
+    case certificateState(String)
 }
 
 /// The result of applying one command.

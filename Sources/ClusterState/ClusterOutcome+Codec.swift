@@ -21,6 +21,7 @@ public enum ClusterOutcomeCodec {
         case invalidRequest = 4
         case unsupportedCommandVersion = 5
         case malformedCommand = 6
+        case certificateState = 7
     }
 
     public static func encode(_ outcome: ClusterOutcome) -> [UInt8] {
@@ -57,6 +58,9 @@ public enum ClusterOutcomeCodec {
                 w.write(version)
             case .malformedCommand:
                 w.write(ErrorTag.malformedCommand.rawValue)
+            case .certificateState(let message):
+                w.write(ErrorTag.certificateState.rawValue)
+                w.write(message)
             }
         }
         return w.bytes
@@ -92,6 +96,7 @@ public enum ClusterOutcomeCodec {
             case .invalidRequest: return .failure(.invalidRequest(try r.readString()))
             case .unsupportedCommandVersion: return .failure(.unsupportedCommandVersion(try r.readUInt8()))
             case .malformedCommand: return .failure(.malformedCommand)
+            case .certificateState: return .failure(.certificateState(try r.readString()))
             }
         default:
             throw BinaryReadError()

@@ -11,10 +11,10 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
     case malformed
 }
 
-/// Snapshot format (version 2), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
+/// Snapshot format (version 3), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
 /// libraft, so this target stays free of C:
 ///
-///     "FLCS" | formatVersion u8 (= 2) | lastAppliedIndex u64 | thingSequence u64
+///     "FLCS" | formatVersion u8 (= 3) | lastAppliedIndex u64 | thingSequence u64
 ///     | tenants:     count u32, then (accountID, name)                          by accountID
 ///     | accessKeys:  count u32, then AccessKey                                  by (tenant, accessKeyID)
 ///     | retained:    count u32, then RetainedMessage                            by (tenant, topic)
@@ -22,17 +22,23 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 ///     | things:      count u32, then (tenant, name, id, type?, attributes, version, createdAtMs, lastModifiedAtMs)
 ///                                                                               by (tenant, thingName)
 ///     | nodes:       count u32, then NodeAddress (nodeID u64, busHost, busPort u16)  by nodeID   (version 2 on)
+///     | prefixes:    count u32, then (tenant, endpointPrefix)                   by tenant    (version 3 on)
+///     | domains:     count u32, then DomainConfiguration                        by (tenant, name)     (3 on)
+///     | caCerts:     count u32, then CACertificate                              by (tenant, id)       (3 on)
+///     | certs:       count u32, then Certificate                                by (tenant, id)       (3 on)
 ///
-/// Version 1 is version 2 without the `nodes` section (written before the node directory existed); it is still
-/// read, as an empty directory, so a node upgraded in place restores its old snapshots.
+/// Each version appends sections to the previous one: version 1 has no `nodes` (written before the node
+/// directory existed), version 2 none of the version-3 sections (before domains, certificates and endpoint
+/// prefixes). Older versions are still read, their missing sections as empty, so a node upgraded in place restores
+/// its old snapshots. The `domains` section holds servers' private keys: snapshots are secrets at rest.
 /// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
 /// Derived indexes (access key owners, topic trees) are rebuilt on restore, not stored.
 extension ClusterState {
     static let snapshotMagic: [UInt8] = Array("FLCS".utf8)
     /// The snapshot format version this build writes and reads.
-    public static let snapshotFormatVersion: UInt8 = 2
+    public static let snapshotFormatVersion: UInt8 = 3
     /// Older formats `restore` still reads.
-    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...2
+    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...3
 
     /// The whole state, in the canonical encoding.
     public func snapshot() -> [UInt8] {
@@ -82,6 +88,25 @@ extension ClusterState {
         let directory = nodeDirectory()
         w.writeCount(directory.count)
         for a in directory { w.write(a) }
+
+        let prefixTenants = endpointPrefixes.keys.sorted(by: Self.tenantLess)
+        w.writeCount(prefixTenants.count)
+        for t in prefixTenants {
+            w.write(t)
+            w.write(endpointPrefixes[t]!)
+        }
+
+        let domains = Self.sortedRows(domainConfigurations) { $0.domainConfigurationName }
+        w.writeCount(domains.count)
+        for d in domains { w.write(d) }
+
+        let cas = Self.sortedRows(caCertificates) { $0.caCertificateId }
+        w.writeCount(cas.count)
+        for c in cas { w.write(c) }
+
+        let certs = Self.sortedRows(certificates) { $0.certificateId }
+        w.writeCount(certs.count)
+        for c in certs { w.write(c) }
         return w.bytes
     }
 
@@ -147,6 +172,24 @@ extension ClusterState {
                 s.nodeAddresses[a.nodeID] = a
             }
         }
+        if version >= 3 {
+            for _ in 0..<(try r.readCount(minimumElementSize: 8)) {
+                let t = try r.readTenant()
+                s.endpointPrefixes[t] = try r.readString()
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 40)) {
+                let d = try r.readDomainConfiguration()
+                s.domainConfigurations[d.tenant, default: [:]][d.domainConfigurationName] = d
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 30)) {
+                let c = try r.readCACertificate()
+                s.caCertificates[c.tenant, default: [:]][c.caCertificateId] = c
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 30)) {
+                let c = try r.readCertificate()
+                s.certificates[c.tenant, default: [:]][c.certificateId] = c
+            }
+        }
         return s
     }
 
@@ -156,6 +199,14 @@ extension ClusterState {
             for id in keys.keys {
                 // An access key id is unique across tenants (`createAccessKey` refuses a second owner).
                 guard accessKeyOwners.updateValue(tenant, forKey: id) == nil else { throw BinaryReadError() }
+            }
+        }
+        domainOwners = [:]
+        for (tenant, configurations) in domainConfigurations {
+            for (name, d) in configurations {
+                // A domain name is unique across tenants (`createDomainConfiguration` refuses a second owner).
+                let owner = DomainOwner(tenant: tenant, domainConfigurationName: name)
+                guard domainOwners.updateValue(owner, forKey: d.domainName) == nil else { throw BinaryReadError() }
             }
         }
     }

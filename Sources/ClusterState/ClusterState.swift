@@ -27,6 +27,17 @@ public struct ClusterState: Sendable {
     var thingSequence: UInt64 = 0
     /// The node directory (cluster infrastructure, not per tenant): node id → where its cluster bus listens.
     var nodeAddresses: [UInt64: NodeAddress] = [:]
+    /// Domain configurations: tenant → configuration name → configuration.
+    var domainConfigurations: [TenantID: [String: DomainConfiguration]] = [:]
+    /// Derived from `domainConfigurations` (not in the snapshot): domain name → its owner. Domain names are unique
+    /// across tenants, since SNI picks the configuration before the tenant is known.
+    var domainOwners: [String: DomainOwner] = [:]
+    /// Registered CA certificates: tenant → caCertificateId → CA.
+    var caCertificates: [TenantID: [String: CACertificate]] = [:]
+    /// Registered device certificates: tenant → certificateId → certificate.
+    var certificates: [TenantID: [String: Certificate]] = [:]
+    /// Endpoint prefixes set explicitly (`setTenantEndpointPrefix`); other tenants use their derived one.
+    var endpointPrefixes: [TenantID: String] = [:]
 
     public init() {}
 
@@ -89,6 +100,26 @@ public struct ClusterState: Sendable {
         case .removeNodeAddress(let nodeID):
             nodeAddresses[nodeID] = nil
             return .success(.done)
+        case .createDomainConfiguration(let d):
+            return onCreateDomainConfiguration(d)
+        case .updateDomainConfigurationStatus(let tenant, let name, let status, let nowMs):
+            return onUpdateDomainConfigurationStatus(tenant: tenant, name: name, status: status, nowMs: nowMs)
+        case .deleteDomainConfiguration(let tenant, let name):
+            return onDeleteDomainConfiguration(tenant: tenant, name: name)
+        case .registerCACertificate(let c):
+            return onRegisterCACertificate(c)
+        case .updateCACertificateStatus(let tenant, let id, let status, let nowMs):
+            return onUpdateCACertificateStatus(tenant: tenant, id: id, status: status, nowMs: nowMs)
+        case .deleteCACertificate(let tenant, let id):
+            return onDeleteCACertificate(tenant: tenant, id: id)
+        case .registerCertificate(let c):
+            return onRegisterCertificate(c)
+        case .updateCertificateStatus(let tenant, let id, let status, let nowMs):
+            return onUpdateCertificateStatus(tenant: tenant, id: id, status: status, nowMs: nowMs)
+        case .deleteCertificate(let tenant, let id):
+            return onDeleteCertificate(tenant: tenant, id: id)
+        case .setTenantEndpointPrefix(let tenant, let prefix):
+            return onSetTenantEndpointPrefix(tenant: tenant, prefix: prefix)
         }
     }
 

@@ -21,6 +21,8 @@ extension AWSError {
             self = .internalFailure("the cluster could not read command format \(version) (mixed node versions?)")
         case .malformedCommand:
             self = .internalFailure("the cluster could not decode the command")
+        case .certificateState(let message):
+            self = .certificateState(message)
         }
     }
 }

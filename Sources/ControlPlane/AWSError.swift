@@ -12,6 +12,8 @@ public enum AWSError: Error, Sendable, Hashable {
     case resourceAlreadyExists(String, resourceId: String? = nil, resourceArn: String? = nil)
     /// 409 VersionConflictException: `expectedVersion` does not match.
     case versionConflict(String)
+    /// 406 CertificateStateException: the certificate's status forbids the change (e.g. deleting an ACTIVE one).
+    case certificateState(String)
     /// 413, reported as InvalidRequestException (the `iot` model has no 413 shape): the body is over the limit.
     case requestTooLarge(String)
     /// 403 AccessDeniedException: the interim loopback-only rule (no SigV4 yet) refused the peer.
@@ -30,6 +32,7 @@ public enum AWSError: Error, Sendable, Hashable {
         case .resourceNotFound: "ResourceNotFoundException"
         case .resourceAlreadyExists: "ResourceAlreadyExistsException"
         case .versionConflict: "VersionConflictException"
+        case .certificateState: "CertificateStateException"
         case .accessDenied: "AccessDeniedException"
         case .unknownOperation: "UnknownOperationException"
         case .serviceUnavailable: "ServiceUnavailableException"
@@ -43,6 +46,7 @@ public enum AWSError: Error, Sendable, Hashable {
         case .invalidRequest: 400
         case .accessDenied: 403
         case .resourceNotFound, .unknownOperation: 404
+        case .certificateState: 406
         case .resourceAlreadyExists, .versionConflict: 409
         case .requestTooLarge: 413
         case .internalFailure: 500
@@ -53,8 +57,8 @@ public enum AWSError: Error, Sendable, Hashable {
     public var message: String {
         switch self {
         case .invalidRequest(let m), .resourceNotFound(let m), .resourceAlreadyExists(let m, _, _),
-             .versionConflict(let m), .requestTooLarge(let m), .accessDenied(let m), .unknownOperation(let m),
-             .serviceUnavailable(let m), .internalFailure(let m):
+             .versionConflict(let m), .certificateState(let m), .requestTooLarge(let m), .accessDenied(let m),
+             .unknownOperation(let m), .serviceUnavailable(let m), .internalFailure(let m):
             m
         }
     }

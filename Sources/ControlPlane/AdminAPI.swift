@@ -9,12 +9,18 @@ import ClusterState
 /// | `DELETE /cluster/members/{id}` |                                                                   | `{"id": 4, "leaderID": 1}` |
 /// | `POST /cluster/leader`         | `{"id": 2}` (0 or absent: any voter)                              | `{"leaderID": 2}` |
 /// | `GET /cluster/state`           |                                                                   | `{"appliedIndex": 812, "digest": "…", "bytes": 40960}`: a digest of this node's applied state (its canonical snapshot), to compare nodes |
+///
+/// Domain configurations and certificates: `/cluster/domains`, `/cluster/certificates`, `/cluster/ca-certificates`
+/// (`AdminAPI+Registry.swift`).
 public enum AdminAPI {
     /// nil when the path is not under `/cluster`; else the operation or why not.
     public static func parse(_ request: APIRequest) -> Result<AdminOperation, AWSError>? {
         guard request.path == "/cluster" || request.path.hasPrefix("/cluster/") else { return nil }
         guard let target = RequestTarget(path: request.path, query: request.query) else {
             return .failure(.invalidRequest("the request URI is not valid percent-encoded UTF-8"))
+        }
+        if let registry = parseRegistry(method: request.method, target: target, body: request.body ?? []) {
+            return registry
         }
         switch (request.method, target.segments) {
         case ("GET", ["cluster", "status"]):
@@ -126,6 +132,8 @@ public enum AdminOperation: Sendable, Hashable {
     case stateDigest
     /// A raft configuration change (made on the leader, from whichever node is asked).
     case membership(MembershipRequest)
+    /// Domain configurations and certificates.
+    case registry(RegistryOperation)
 }
 
 /// A raft configuration change as the admin API asks for it.

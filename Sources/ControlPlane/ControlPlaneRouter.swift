@@ -90,6 +90,15 @@ public struct ControlPlaneRouter: Sendable {
             } catch {
                 return error.response
             }
+        case .registry(let op):
+            guard let command = AdminAPI.command(for: op, nowMs: backend.nowMs()) else {
+                return backend.read { AdminAPI.respond(to: op, state: $0) }
+            }
+            do {
+                return AdminAPI.respond(to: op, outcome: try await backend.propose(command))
+            } catch {
+                return error.response
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ struct FlotillaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flotilla",
         abstract: "Flotilla: a clustered, multi-tenant, self-hosted AWS IoT Core.",
-        subcommands: [Serve.self, ClusterAdminCommand.self, Bench.self],
+        subcommands: [Serve.self, ClusterAdminCommand.self, RegistryAdminCommand.self, Bench.self],
         defaultSubcommand: Serve.self)
 }
 

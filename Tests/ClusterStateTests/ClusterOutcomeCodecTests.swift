@@ -15,6 +15,7 @@ struct ClusterOutcomeCodecTests {
         .failure(.invalidRequest("account id must be 12 digits ✓")),
         .failure(.unsupportedCommandVersion(9)),
         .failure(.malformedCommand),
+        .failure(.certificateState("Certificate must be deactivated (not ACTIVE) before deletion.")),
     ]
 
     @Test("every outcome decodes to itself", arguments: outcomes)

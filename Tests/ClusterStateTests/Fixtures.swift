@@ -6,6 +6,21 @@ import BrokerTestKit
 let acme = TenantID("111111111111")
 let globex = TenantID("222222222222")
 
+/// Certificate ids have the shape of SHA-256 hex; these are not real digests (apply checks the shape only).
+let certA = String(repeating: "a", count: 64)
+let certB = String(repeating: "b", count: 64)
+let caC = String(repeating: "c", count: 64)
+let chainPEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+let keyPEM = "-----BEGIN PRIVATE KEY-----\nSECRET\n-----END PRIVATE KEY-----\n"
+
+func domain(_ tenant: TenantID, _ name: String, _ domainName: String,
+            status: DomainConfigurationStatus = .enabled, authorizer: String? = nil,
+            at ms: Int64 = 10) -> DomainConfiguration {
+    DomainConfiguration(tenant: tenant, domainConfigurationName: name, domainName: domainName,
+                        serverCertificateChainPEM: chainPEM, privateKeyPEM: keyPEM, status: status,
+                        defaultAuthorizerName: authorizer, createdAtMs: ms)
+}
+
 /// One command of every kind, with every optional field both set and unset somewhere.
 let everyCommand: [ClusterCommand] = [
     .createTenant(acme, name: "Acme"),
@@ -42,6 +57,32 @@ let everyCommand: [ClusterCommand] = [
     .setNodeAddress(NodeAddress(nodeID: 4, busHost: "127.0.0.1", busPort: 7031)),
     .removeNodeAddress(nodeID: 4),
     .setNodeAddress(NodeAddress(nodeID: .max, busHost: "node-9.example", busPort: .max)),
+    // Version-3 commands (domains, certificates, endpoint prefixes); they leave rows in every new section.
+    .setTenantEndpointPrefix(tenant: acme, prefix: "acme-prod"),
+    .setTenantEndpointPrefix(tenant: acme, prefix: nil),
+    .setTenantEndpointPrefix(tenant: acme, prefix: "acme"),
+    .createDomainConfiguration(domain(acme, "main", "iot.acme.example", authorizer: "auth-1")),
+    .createDomainConfiguration(domain(acme, "wild.card_1", "*.Devices.Acme.Example", status: .disabled)),
+    .createDomainConfiguration(domain(globex, "gone", "iot.globex.example")),
+    .updateDomainConfigurationStatus(tenant: acme, domainConfigurationName: "wild.card_1", status: .enabled,
+                                     nowMs: 11),
+    .deleteDomainConfiguration(tenant: globex, domainConfigurationName: "gone"),
+    .registerCACertificate(CACertificate(tenant: acme, caCertificateId: caC, certificatePEM: chainPEM, status: .active,
+                                         createdAtMs: 12)),
+    .updateCACertificateStatus(tenant: acme, caCertificateId: caC, status: .inactive, nowMs: 13),
+    .updateCACertificateStatus(tenant: acme, caCertificateId: caC, status: .active, nowMs: 14),
+    .registerCertificate(Certificate(tenant: acme, certificateId: certA, certificatePEM: chainPEM,
+                                     caCertificateId: caC, status: .active, notBeforeMs: 0,
+                                     notAfterMs: 2_524_607_999_000, createdAtMs: 15)),
+    .registerCertificate(Certificate(tenant: acme, certificateId: certB, certificatePEM: chainPEM, status: .inactive,
+                                     createdAtMs: 16)),
+    .updateCertificateStatus(tenant: acme, certificateId: certB, status: .revoked, nowMs: 17),
+    .registerCertificate(Certificate(tenant: globex, certificateId: certB, certificatePEM: chainPEM,
+                                     status: .inactive, createdAtMs: 18)),
+    .deleteCertificate(tenant: globex, certificateId: certB),
+    .registerCACertificate(CACertificate(tenant: globex, caCertificateId: caC, certificatePEM: chainPEM,
+                                         status: .inactive, createdAtMs: 19)),
+    .deleteCACertificate(tenant: globex, caCertificateId: caC),
 ]
 
 /// Random commands over small vocabularies, so creates collide, updates hit and miss, and versions conflict.
@@ -61,7 +102,7 @@ struct CommandGenerator {
     mutating func next(nowMs: Int64) -> ClusterCommand {
         let tenant = pick([acme, globex, TenantID("333333333333"), TenantID("bad")])
         let thing = pick(["t1", "t2", "t3", "bad name"])
-        switch rng.next() % 11 {
+        switch rng.next() % 13 {
         case 0: return .createTenant(tenant, name: pick(["A", "B"]))
         case 1: return .createAccessKey(AccessKey(tenant: tenant, accessKeyID: pick(["K1", "K2", "K3"]),
                                                   secretKey: "s", createdAtMs: nowMs))
@@ -92,6 +133,43 @@ struct CommandGenerator {
             if chance(30) { return .removeNodeAddress(nodeID: rng.next() % 4) }
             return .setNodeAddress(NodeAddress(nodeID: rng.next() % 4, busHost: pick(["127.0.0.1", "h2", ""]),
                                                busPort: pick([0, 7001, 7011])))
+        case 11:
+            let name = pick(["d1", "d2", "bad name"])
+            switch rng.next() % 3 {
+            case 0:
+                return .createDomainConfiguration(domain(
+                    tenant, name, pick(["a.example.com", "*.example.com", "A.Example.com", "com"]),
+                    status: pick(DomainConfigurationStatus.allCases), authorizer: chance(30) ? "au" : nil, at: nowMs))
+            case 1:
+                return .updateDomainConfigurationStatus(tenant: tenant, domainConfigurationName: name,
+                                                        status: pick(DomainConfigurationStatus.allCases), nowMs: nowMs)
+            default:
+                return .deleteDomainConfiguration(tenant: tenant, domainConfigurationName: name)
+            }
+        case 12:
+            let id = pick([certA, certB, "not-hex"])
+            switch rng.next() % 7 {
+            case 0:
+                return .registerCACertificate(CACertificate(tenant: tenant, caCertificateId: pick([caC, certA]),
+                                                            certificatePEM: "p",
+                                                            status: pick(CACertificateStatus.allCases),
+                                                            createdAtMs: nowMs))
+            case 1:
+                return .updateCACertificateStatus(tenant: tenant, caCertificateId: caC,
+                                                  status: pick(CACertificateStatus.allCases), nowMs: nowMs)
+            case 2: return .deleteCACertificate(tenant: tenant, caCertificateId: caC)
+            case 3:
+                return .registerCertificate(Certificate(tenant: tenant, certificateId: id, certificatePEM: "p",
+                                                        caCertificateId: chance(50) ? caC : nil,
+                                                        status: pick(CertificateStatus.allCases),
+                                                        notAfterMs: chance(30) ? nowMs : nil, createdAtMs: nowMs))
+            case 4:
+                return .updateCertificateStatus(tenant: tenant, certificateId: id,
+                                                status: pick(CertificateStatus.allCases), nowMs: nowMs)
+            case 5: return .deleteCertificate(tenant: tenant, certificateId: id)
+            default:
+                return .setTenantEndpointPrefix(tenant: tenant, prefix: chance(20) ? nil : pick(["p1", "p2", "-x"]))
+            }
         default:
             return .deleteThing(tenant: tenant, thingName: thing,
                                 expectedVersion: chance(50) ? Int64(rng.next() % 4) : nil)
@@ -112,6 +190,17 @@ func testSeed() -> UInt64 {
 }
 
 extension ClusterCommand {
+    /// Commands whose rows live in the version-3 snapshot sections.
+    var isVersion3Command: Bool {
+        switch self {
+        case .createDomainConfiguration, .updateDomainConfigurationStatus, .deleteDomainConfiguration,
+             .registerCACertificate, .updateCACertificateStatus, .deleteCACertificate, .registerCertificate,
+             .updateCertificateStatus, .deleteCertificate, .setTenantEndpointPrefix:
+            true
+        default: false
+        }
+    }
+
     var isNodeDirectoryCommand: Bool {
         switch self {
         case .setNodeAddress, .removeNodeAddress: true

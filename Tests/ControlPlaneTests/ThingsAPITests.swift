@@ -257,6 +257,7 @@ struct AWSErrorTests {
             (.resourceNotFound("m"), "ResourceNotFoundException", 404),
             (.resourceAlreadyExists("m"), "ResourceAlreadyExistsException", 409),
             (.versionConflict("m"), "VersionConflictException", 409),
+            (.certificateState("m"), "CertificateStateException", 406),
             (.requestTooLarge("m"), "InvalidRequestException", 413),
             (.accessDenied("m"), "AccessDeniedException", 403),
             (.unknownOperation("m"), "UnknownOperationException", 404),

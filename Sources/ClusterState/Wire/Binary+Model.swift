@@ -53,6 +53,39 @@ extension BinaryWriter {
         write(k.secretKey)
         write(k.createdAtMs)
     }
+
+    mutating func write(_ d: DomainConfiguration) {
+        write(d.tenant)
+        write(d.domainConfigurationName)
+        write(d.domainName)
+        write(d.serverCertificateChainPEM)
+        write(d.privateKeyPEM)
+        write(d.status.rawValue)
+        write(d.defaultAuthorizerName) { $0.write($1) }
+        write(d.createdAtMs)
+        write(d.lastStatusChangeAtMs)
+    }
+
+    mutating func write(_ c: CACertificate) {
+        write(c.tenant)
+        write(c.caCertificateId)
+        write(c.certificatePEM)
+        write(c.status.rawValue)
+        write(c.createdAtMs)
+        write(c.lastModifiedAtMs)
+    }
+
+    mutating func write(_ c: Certificate) {
+        write(c.tenant)
+        write(c.certificateId)
+        write(c.certificatePEM)
+        write(c.caCertificateId) { $0.write($1) }
+        write(c.status.rawValue)
+        write(c.notBeforeMs) { $0.write($1) }
+        write(c.notAfterMs) { $0.write($1) }
+        write(c.createdAtMs)
+        write(c.lastModifiedAtMs)
+    }
 }
 
 extension BinaryReader {
@@ -111,5 +144,52 @@ extension BinaryReader {
     mutating func readAccessKey() throws(BinaryReadError) -> AccessKey {
         AccessKey(tenant: try readTenant(), accessKeyID: try readString(), secretKey: try readString(),
                   createdAtMs: try readInt64())
+    }
+
+    mutating func readDomainStatus() throws(BinaryReadError) -> DomainConfigurationStatus {
+        guard let s = DomainConfigurationStatus(rawValue: try readUInt8()) else { throw BinaryReadError() }
+        return s
+    }
+
+    mutating func readCAStatus() throws(BinaryReadError) -> CACertificateStatus {
+        guard let s = CACertificateStatus(rawValue: try readUInt8()) else { throw BinaryReadError() }
+        return s
+    }
+
+    mutating func readCertificateStatus() throws(BinaryReadError) -> CertificateStatus {
+        guard let s = CertificateStatus(rawValue: try readUInt8()) else { throw BinaryReadError() }
+        return s
+    }
+
+    mutating func readDomainConfiguration() throws(BinaryReadError) -> DomainConfiguration {
+        let tenant = try readTenant()
+        let name = try readString()
+        let domainName = try readString()
+        let chain = try readString()
+        let key = try readString()
+        let status = try readDomainStatus()
+        let authorizer = try readOptional { r throws(BinaryReadError) in try r.readString() }
+        return DomainConfiguration(tenant: tenant, domainConfigurationName: name, domainName: domainName,
+                                   serverCertificateChainPEM: chain, privateKeyPEM: key, status: status,
+                                   defaultAuthorizerName: authorizer, createdAtMs: try readInt64(),
+                                   lastStatusChangeAtMs: try readInt64())
+    }
+
+    mutating func readCACertificate() throws(BinaryReadError) -> CACertificate {
+        CACertificate(tenant: try readTenant(), caCertificateId: try readString(), certificatePEM: try readString(),
+                      status: try readCAStatus(), createdAtMs: try readInt64(), lastModifiedAtMs: try readInt64())
+    }
+
+    mutating func readCertificate() throws(BinaryReadError) -> Certificate {
+        let tenant = try readTenant()
+        let id = try readString()
+        let pem = try readString()
+        let ca = try readOptional { r throws(BinaryReadError) in try r.readString() }
+        let status = try readCertificateStatus()
+        let notBefore = try readOptional { r throws(BinaryReadError) in try r.readInt64() }
+        let notAfter = try readOptional { r throws(BinaryReadError) in try r.readInt64() }
+        return Certificate(tenant: tenant, certificateId: id, certificatePEM: pem, caCertificateId: ca, status: status,
+                           notBeforeMs: notBefore, notAfterMs: notAfter, createdAtMs: try readInt64(),
+                           lastModifiedAtMs: try readInt64())
     }
 }
