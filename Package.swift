@@ -218,5 +218,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Issue 4: system OpenSSL 3 (libssl-dev) for the TLS shell; shim.h wraps the macro-only APIs.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
     ]
 )

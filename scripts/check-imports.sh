@@ -26,6 +26,11 @@ if grep -rnE '^\s*(@_implementationOnly\s+|internal\s+|public\s+)?import\s+CRaft
     echo "check-imports: only RaftStore may import CRaft (STYLE C7)" >&2
     status=1
 fi
+# STYLE C7: system OpenSSL stays behind the TLS shell (one TLS stack, C types never escape it).
+if grep -rnE '^\s*(@_implementationOnly\s+|internal\s+|public\s+)?import\s+COpenSSL\b' Sources --include='*.swift' | grep -v '^Sources/TLS/'; then
+    echo "check-imports: only TLS may import COpenSSL (STYLE C7)" >&2
+    status=1
+fi
 if [ $status -ne 0 ]; then
     echo "check-imports: pure modules must take time and I/O from their shells (STYLE C1, C12)" >&2
 else
