@@ -218,7 +218,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
-        // Issue 4: system OpenSSL 3 (libssl-dev) for the TLS shell; shim.h wraps the macro-only APIs.
+        // Issue 4, TLS: a pure SNI → domain-entry selector (L1), and the OpenSSL shell (L3) behind which the system
+        // libssl stays (STYLE C7): only TLS imports COpenSSL.
+        .target(name: "TLSConfig", swiftSettings: strict),
+        .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
     ]
 )
