@@ -223,5 +223,24 @@ let package = Package(
         .target(name: "TLSConfig", swiftSettings: strict),
         .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(
+            name: "TLS",
+            dependencies: [
+                "COpenSSL", "TLSConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        // COpenSSL here for the in-memory test client (a plain SSL object on memory BIOs).
+        .testTarget(
+            name: "TLSTests",
+            dependencies: [
+                "TLS", "TLSConfig", "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
     ]
 )
