@@ -218,5 +218,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Issue 4, TLS: a pure SNI → domain-entry selector (L1), and the OpenSSL shell (L3) behind which the system
+        // libssl stays (STYLE C7): only TLS imports COpenSSL.
+        .target(name: "TLSConfig", swiftSettings: strict),
+        .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(
+            name: "TLS",
+            dependencies: [
+                "COpenSSL", "TLSConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        // COpenSSL here for the in-memory test client (a plain SSL object on memory BIOs).
+        .testTarget(
+            name: "TLSTests",
+            dependencies: [
+                "TLS", "TLSConfig", "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
     ]
 )

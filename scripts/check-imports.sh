@@ -3,7 +3,7 @@
 # clock or start a task on their own. Exits non-zero listing the offending lines.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PURE=(Sources/IoTTypes Sources/MQTTCodec Sources/TopicTrie Sources/BusProtocol Sources/Broker Sources/ClusterState)
+PURE=(Sources/IoTTypes Sources/MQTTCodec Sources/TopicTrie Sources/BusProtocol Sources/Broker Sources/ClusterState Sources/TLSConfig)
 FORBIDDEN_IMPORTS='^\s*(@_implementationOnly\s+|internal\s+|public\s+)?import\s+(NIOPosix|NIOSSL|NIOHTTP1|NIOEmbedded|Hummingbird|CRaft|COpenSSL|CLZ4|Foundation|ServiceLifecycle|Metrics)\b'
 FORBIDDEN_CALLS='(ContinuousClock\(\)\.now|SuspendingClock\(\)\.now|Date\(\)|DispatchTime\.now|NIODeadline\.now|Task\s*\{|Task\.detached)'
 status=0
@@ -24,6 +24,11 @@ done
 # STYLE C7: libraft stays behind RaftStore, so swapping it touches one target.
 if grep -rnE '^\s*(@_implementationOnly\s+|internal\s+|public\s+)?import\s+CRaft\b' Sources --include='*.swift' | grep -v '^Sources/RaftStore/'; then
     echo "check-imports: only RaftStore may import CRaft (STYLE C7)" >&2
+    status=1
+fi
+# STYLE C7: system OpenSSL stays behind the TLS shell (one TLS stack, C types never escape it).
+if grep -rnE '^\s*(@_implementationOnly\s+|internal\s+|public\s+)?import\s+COpenSSL\b' Sources --include='*.swift' | grep -v '^Sources/TLS/'; then
+    echo "check-imports: only TLS may import COpenSSL (STYLE C7)" >&2
     status=1
 fi
 if [ $status -ne 0 ]; then

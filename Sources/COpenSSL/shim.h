@@ -1,0 +1,34 @@
+#ifndef COPENSSL_SHIM_H
+#define COPENSSL_SHIM_H
+/* System OpenSSL 3 (libssl-dev) for the TLS target only (STYLE C7). Swift does not import function-like macros or
+ * 64-bit option expressions, so the few we need are wrapped here as static inline functions. */
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/bio.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/pem.h>
+#include <openssl/evp.h>
+
+typedef int (*copenssl_servername_cb)(SSL *ssl, int *alert, void *arg);
+static inline long copenssl_ctx_set_servername_cb(SSL_CTX *ctx, copenssl_servername_cb cb) {
+    return SSL_CTX_set_tlsext_servername_callback(ctx, cb);
+}
+static inline long copenssl_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
+static inline long copenssl_ctx_set_min_proto(SSL_CTX *ctx, int v) { return SSL_CTX_set_min_proto_version(ctx, v); }
+static inline long copenssl_ctx_set_max_proto(SSL_CTX *ctx, int v) { return SSL_CTX_set_max_proto_version(ctx, v); }
+static inline long copenssl_ctx_add1_chain_cert(SSL_CTX *ctx, X509 *x) { return SSL_CTX_add1_chain_cert(ctx, x); }
+static inline long copenssl_ctx_set_session_cache_server(SSL_CTX *ctx) {
+    return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+}
+/* Server hardening: no renegotiation, server cipher preference, no compression, no 0-RTT replay surface. */
+static inline uint64_t copenssl_ctx_set_server_options(SSL_CTX *ctx) {
+    return SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+}
+static inline int copenssl_ssl_get_ex_new_index(void) { return SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL); }
+static inline int copenssl_err_get_reason(unsigned long e) { return ERR_GET_REASON(e); }
+static inline int copenssl_err_get_lib(unsigned long e) { return ERR_GET_LIB(e); }
+static inline int copenssl_sk_x509_num(const STACK_OF(X509) *sk) { return sk_X509_num(sk); }
+static inline X509 *copenssl_sk_x509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
+#endif

@@ -1,0 +1,76 @@
+import Logging
+import TLSConfig
+
+/// Everything a TLS listener (8883, 8443, …) decides, shared by its connections.
+public struct TLSListenerConfiguration: Sendable {
+    /// Whether a client certificate is required: by default, and per negotiated ALPN protocol (on 8443 AWS requires
+    /// one under `x-amzn-mqtt-ca` and `x-amzn-http-ca`, not under `mqtt` or `http/1.1`).
+    public struct ClientCertificateRequirement: Sendable {
+        public var byDefault: Bool
+        public var byALPN: [String: Bool]
+        public init(byDefault: Bool, byALPN: [String: Bool] = [:]) {
+            self.byDefault = byDefault
+            self.byALPN = byALPN
+        }
+        /// 8883: always.
+        public static let required = Self(byDefault: true)
+        /// 8443: by ALPN, as AWS.
+        public static let awsALPN = Self(
+            byDefault: false,
+            byALPN: ["x-amzn-mqtt-ca": true, "x-amzn-http-ca": true, "mqtt": false, "http/1.1": false])
+
+        func required(alpn: String?) -> Bool { alpn.flatMap { byALPN[$0] } ?? byDefault }
+    }
+
+    /// AWS's ALPN protocol ids, in the server's order of preference.
+    public static let awsALPNPreference = ["x-amzn-mqtt-ca", "mqtt", "x-amzn-http-ca", "http/1.1"]
+
+    /// The context a connection starts with (it serves a client whose SNI the selector maps back to it, and the
+    /// handshake always passes through `selectContext` first).
+    public var initialContext: TLSServerContext
+    /// SNI (nil: none sent) → the context to serve, or nil to refuse with `unrecognized_name`. Called on the
+    /// connection's event loop during the handshake: it must be fast and must not block.
+    public var selectContext: @Sendable (String?) -> TLSServerContext?
+    /// The server's ALPN preference; empty: ALPN is not negotiated on this listener.
+    public var alpnPreference: [String]
+    public var clientCertificate: ClientCertificateRequirement
+    /// Decides a presented client certificate (status ACTIVE for the tenant, chains to a registered CA, …).
+    public var decideCertificate: @Sendable (CertificateCheck) -> CertificateDecision
+    public var logger: Logger
+    /// Called for every refusal, after logging and counting (tests and audit hooks).
+    public var onRefusal: (@Sendable (TLSRefusalReason) -> Void)?
+
+    public init(
+        initialContext: TLSServerContext,
+        selectContext: @escaping @Sendable (String?) -> TLSServerContext?,
+        alpnPreference: [String] = [],
+        clientCertificate: ClientCertificateRequirement = .required,
+        decideCertificate: @escaping @Sendable (CertificateCheck) -> CertificateDecision,
+        logger: Logger = Logger(label: "flotilla.tls"),
+        onRefusal: (@Sendable (TLSRefusalReason) -> Void)? = nil
+    ) {
+        self.initialContext = initialContext
+        self.selectContext = selectContext
+        self.alpnPreference = alpnPreference
+        self.clientCertificate = clientCertificate
+        self.decideCertificate = decideCertificate
+        self.logger = logger
+        self.onRefusal = onRefusal
+    }
+
+    /// Selects contexts with a pure `SNISelector` (exact, wildcard, then its fallback).
+    public init(
+        selector: SNISelector<TLSServerContext>,
+        initialContext: TLSServerContext,
+        alpnPreference: [String] = [],
+        clientCertificate: ClientCertificateRequirement = .required,
+        decideCertificate: @escaping @Sendable (CertificateCheck) -> CertificateDecision,
+        logger: Logger = Logger(label: "flotilla.tls"),
+        onRefusal: (@Sendable (TLSRefusalReason) -> Void)? = nil
+    ) {
+        self.init(
+            initialContext: initialContext, selectContext: { selector.select($0).entry },
+            alpnPreference: alpnPreference, clientCertificate: clientCertificate,
+            decideCertificate: decideCertificate, logger: logger, onRefusal: onRefusal)
+    }
+}
