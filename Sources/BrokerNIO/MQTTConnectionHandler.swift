@@ -54,6 +54,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         self.context = context
         self.handle = ConnectionHandle(handler: self, eventLoop: context.eventLoop,
                                        mailbox: core.mailboxes.mailbox(for: context.eventLoop))
+        if context.channel.isActive { countConnection() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -62,10 +63,17 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        countConnection()
+        context.fireChannelActive()
+    }
+
+    /// Counted once, whether the channel became active with us in the pipeline or we were added to an active one
+    /// (after a TLS handshake, which names the tenant).
+    private func countConnection() {
+        guard !counted else { return }
         counted = true
         core.metrics.connections.increment()
         core.metrics.connectionsAccepted.increment()
-        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -25,31 +25,27 @@ public final class BrokerService: Service, Sendable {
     let logger: Logger
     let drainTimeout: TimeAmount
     let ready: (@Sendable () async -> Void)?
+    let secureListeners: [SecureListenerConfiguration]
 
     /// `ready`: awaited before the listener binds (the node's replicated state caught up, so the first client
     /// after a restart finds its retained messages); it must return in bounded time.
     public init(core: BrokerCore, listener: MQTTListenerConfiguration, group: any EventLoopGroup, logger: Logger,
-                drainTimeout: TimeAmount = .seconds(5), ready: (@Sendable () async -> Void)? = nil) {
+                drainTimeout: TimeAmount = .seconds(5), ready: (@Sendable () async -> Void)? = nil,
+                secureListeners: [SecureListenerConfiguration] = []) {
         self.core = core
         self.listener = listener
         self.group = group
         self.logger = logger
         self.drainTimeout = drainTimeout
         self.ready = ready
+        self.secureListeners = secureListeners
     }
 
     /// Binds the MQTT listener; exposed for tests that want the channel (and its port) without the lifecycle.
     public func bind() async throws -> any Channel {
         let core = self.core
         let logger = self.logger
-        return try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            // Fairness: a flooding publisher gets a couple of reads per loop turn, like everyone else.
-            .childChannelOption(.maxMessagesPerRead, value: 2)
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 32_768))
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: 512 * 1024))
+        return try await bootstrap()
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(core: core, logger: logger))
@@ -59,10 +55,43 @@ public final class BrokerService: Service, Sendable {
             .get()
     }
 
+    /// Binds a listener whose connections pass a security layer first (see `SecureListenerConfiguration`).
+    public func bind(_ secure: SecureListenerConfiguration) async throws -> any Channel {
+        let core = self.core
+        let logger = self.logger
+        return try await bootstrap()
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try secure.addSecurityHandlers(channel)
+                    try channel.pipeline.syncOperations.addHandler(
+                        SecureSessionStarter(core: core, logger: logger, tenantFromEvent: secure.tenantFromEvent))
+                }
+            }
+            .bind(host: secure.host, port: secure.port)
+            .get()
+    }
+
+    private func bootstrap() -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Fairness: a flooding publisher gets a couple of reads per loop turn, like everyone else.
+            .childChannelOption(.maxMessagesPerRead, value: 2)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 32_768))
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: 512 * 1024))
+    }
+
     public func run() async throws {
         await ready?()
         let channel = try await bind()
         logger.notice("MQTT listener ready", metadata: ["mqtt.listen": "\(listener.host):\(channel.localAddress?.port ?? listener.port)"])
+        var secureChannels: [any Channel] = []
+        for secure in secureListeners {
+            let c = try await bind(secure)
+            secureChannels.append(c)
+            logger.notice("MQTT over TLS listener ready", metadata: ["mqtts.listen": "\(secure.host):\(c.localAddress?.port ?? secure.port)"])
+        }
         let sweeper = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [core] _ in
             core.sweep()
         }
@@ -70,6 +99,7 @@ public final class BrokerService: Service, Sendable {
         logger.notice("draining MQTT connections")
         sweeper.cancel()
         try? await channel.close()
+        for c in secureChannels { try? await c.close() }
         await drain()
         logger.notice("MQTT listener stopped")
     }

@@ -28,6 +28,15 @@ struct NodeConfiguration: Codable, Sendable {
     var join: Bool = false
     /// The region in the ARNs the control plane returns (`arn:aws:iot:<region>:<account>:…`).
     var region: String = "us-east-1"
+    /// MQTT over TLS with mutual authentication (8883 in production); nil: no TLS listener.
+    var mqttsPort: Int?
+    /// The default endpoint's server certificate chain and key (PEM files); nil: `<data_dir>/tls/server.pem`
+    /// and `server.key` (the development certificates).
+    var tlsCert: String?
+    var tlsKey: String?
+    /// A TLS ClientHello naming no known domain: `default` serves the default endpoint, `reject` refuses with
+    /// `unrecognized_name`.
+    var tlsUnknownSNI: String = "default"
     var limits: Limits = Limits()
 
     struct Limits: Codable, Sendable {
@@ -55,6 +64,7 @@ struct NodeConfiguration: Codable, Sendable {
         case raftPort = "raft_port", busPort = "bus_port", peers, bootstrap, join
         case electionTimeoutMs = "election_timeout_ms", heartbeatTimeoutMs = "heartbeat_timeout_ms"
         case region
+        case mqttsPort = "mqtts_port", tlsCert = "tls_cert", tlsKey = "tls_key", tlsUnknownSNI = "tls_unknown_sni"
     }
 
     init() {}
@@ -77,6 +87,10 @@ struct NodeConfiguration: Codable, Sendable {
         electionTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .electionTimeoutMs) ?? d.electionTimeoutMs
         heartbeatTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs) ?? d.heartbeatTimeoutMs
         region = try c.decodeIfPresent(String.self, forKey: .region) ?? d.region
+        mqttsPort = try c.decodeIfPresent(Int.self, forKey: .mqttsPort)
+        tlsCert = try c.decodeIfPresent(String.self, forKey: .tlsCert)
+        tlsKey = try c.decodeIfPresent(String.self, forKey: .tlsKey)
+        tlsUnknownSNI = try c.decodeIfPresent(String.self, forKey: .tlsUnknownSNI) ?? d.tlsUnknownSNI
     }
 
     /// An AWS-style region name: lower-case letters, digits and dashes (`us-east-1`, `eu-west-3`, `local`).

@@ -50,6 +50,14 @@ struct Serve: AsyncParsableCommand {
     var bootstrap = false
     @Flag(name: .long, help: "Start with no cluster and wait to be added by the leader.")
     var join = false
+    @Option(name: .long, help: "MQTT over mutual TLS port (production: 8883; default: no TLS listener).")
+    var mqttsPort: Int?
+    @Option(name: .long, help: "Default endpoint certificate chain, PEM (default <data-dir>/tls/server.pem).")
+    var tlsCert: String?
+    @Option(name: .long, help: "Default endpoint private key, PEM (default <data-dir>/tls/server.key).")
+    var tlsKey: String?
+    @Option(name: .long, help: "A TLS client naming no known domain: default (serve the default endpoint) or reject.")
+    var tlsUnknownSni: String?
     @Option(name: .long, help: "Raft election timeout in milliseconds (default 800; tests use 300).")
     var electionTimeoutMs: Int?
     @Option(name: .long, help: "Raft heartbeat interval in milliseconds (default 100; must be below the election timeout).")
@@ -74,6 +82,13 @@ struct Serve: AsyncParsableCommand {
         if join { cfg.join = true }
         if let v = electionTimeoutMs { cfg.electionTimeoutMs = v }
         if let v = heartbeatTimeoutMs { cfg.heartbeatTimeoutMs = v }
+        if let v = mqttsPort { cfg.mqttsPort = v }
+        if let v = tlsCert { cfg.tlsCert = v }
+        if let v = tlsKey { cfg.tlsKey = v }
+        if let v = tlsUnknownSni { cfg.tlsUnknownSNI = v }
+        guard cfg.tlsUnknownSNI == "default" || cfg.tlsUnknownSNI == "reject" else {
+            throw ValidationError("--tls-unknown-sni must be 'default' or 'reject'")
+        }
         if let v = region { cfg.region = v }
         guard cfg.isValidRegion else { throw ValidationError("region '\(cfg.region)' is not a region name like us-east-1") }
         guard cfg.electionTimeoutMs >= 50, cfg.heartbeatTimeoutMs >= 10, cfg.heartbeatTimeoutMs < cfg.electionTimeoutMs
@@ -141,6 +156,21 @@ struct Serve: AsyncParsableCommand {
         let store = ClusterBrokerStore(cluster: clusterService, logger: logger)
         let core = BrokerCore(limits: limits, metrics: metrics, store: store, logger: logger)
         let readyTimeout = Duration.milliseconds(10 * cfg.electionTimeoutMs)
+        var secureListeners: [SecureListenerConfiguration] = []
+        if let port = cfg.mqttsPort {
+            let tlsDir = (cfg.dataDir as NSString).appendingPathComponent("tls")
+            let certPath = cfg.tlsCert ?? (tlsDir as NSString).appendingPathComponent("server.pem")
+            let keyPath = cfg.tlsKey ?? (tlsDir as NSString).appendingPathComponent("server.key")
+            guard let chain = try? String(contentsOfFile: certPath, encoding: .utf8),
+                  let key = try? String(contentsOfFile: keyPath, encoding: .utf8)
+            else {
+                throw ValidationError("--mqtts-port needs the server certificate and key: \(certPath), \(keyPath)")
+            }
+            let identities = TLSIdentities(
+                cluster: clusterService, defaultChainPEM: chain, defaultKeyPEM: key,
+                rejectUnknownSNI: cfg.tlsUnknownSNI == "reject", logger: logger)
+            secureListeners.append(try identities.mqttsListener(host: cfg.bind, port: port))
+        }
         let broker = BrokerService(
             core: core, listener: MQTTListenerConfiguration(host: cfg.bind, port: cfg.mqttPort), group: group,
             logger: logger,
@@ -151,7 +181,8 @@ struct Serve: AsyncParsableCommand {
                     logger.warning("MQTT listener starting before the cluster state is current (no leader yet)",
                                    metadata: ["wait": "\(readyTimeout)"])
                 }
-            })
+            },
+            secureListeners: secureListeners)
         let cluster = ClusterLifecycleService(cluster: clusterService, mode: startMode, logger: logger)
         let metricsService = MetricsHTTPService(
             host: cfg.bind, port: cfg.metricsPort, group: group, logger: logger,

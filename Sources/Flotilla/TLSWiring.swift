@@ -1,0 +1,143 @@
+import BrokerNIO
+import ClusterService
+import ClusterState
+import Foundation
+import IoTTypes
+import Logging
+import NIOCore
+import Synchronization
+import TLS
+import TLSConfig
+
+/// The node's TLS server identities: the default endpoint's (the node's own certificate, for the default tenant)
+/// plus one per enabled domain configuration in the replicated state, chosen by SNI (exact, then wildcard, then the
+/// fallback). Built lazily and rebuilt when the replicated configurations or a tenant's CA certificates change, so
+/// a domain added on any node serves its certificate on every node without a restart.
+final class TLSIdentities: Sendable {
+    /// Context names: "default", or "<account id>/<domain configuration name>".
+    static let defaultName = "default"
+
+    let cluster: ClusterService
+    let defaultChainPEM: String
+    let defaultKeyPEM: String
+    let rejectUnknownSNI: Bool
+    let logger: Logger
+
+    struct Built: Sendable {
+        /// What the contexts were built from: the enabled configurations and the CA PEMs of their tenants.
+        var source: Source
+        var selector: SNISelector<TLSServerContext>
+        var defaultContext: TLSServerContext
+    }
+
+    struct Source: Equatable, Sendable {
+        var domains: [String: DomainConfiguration]
+        var trustedCAs: [TenantID: [String]]
+    }
+
+    let built: Mutex<Built?> = Mutex(nil)
+
+    init(cluster: ClusterService, defaultChainPEM: String, defaultKeyPEM: String, rejectUnknownSNI: Bool,
+         logger: Logger) {
+        self.cluster = cluster
+        self.defaultChainPEM = defaultChainPEM
+        self.defaultKeyPEM = defaultKeyPEM
+        self.rejectUnknownSNI = rejectUnknownSNI
+        self.logger = logger
+    }
+
+    /// The tenant a context serves.
+    static func tenant(ofContext name: String) -> TenantID? {
+        if name == defaultName { return .default }
+        guard let slash = name.firstIndex(of: "/") else { return nil }
+        return TenantID(String(name[..<slash]))
+    }
+
+    func source() -> Source {
+        cluster.read { state in
+            let domains = state.enabledDomainConfigurations()
+            var tenants = Set(domains.values.map(\.tenant))
+            tenants.insert(.default)
+            var trusted: [TenantID: [String]] = [:]
+            for t in tenants {
+                trusted[t] = state.caCertificates(tenant: t).filter { $0.status == .active }.map(\.certificatePEM)
+            }
+            return Source(domains: domains, trustedCAs: trusted)
+        }
+    }
+
+    /// The current selector and default context, rebuilt if the replicated source changed since the last build.
+    func current() throws -> Built {
+        let now = source()
+        if let b = built.withLock({ $0 }), b.source == now { return b }
+        let defaultContext = try TLSServerContext(
+            name: Self.defaultName, certificateChainPEM: defaultChainPEM, privateKeyPEM: defaultKeyPEM,
+            trustedClientCAsPEM: now.trustedCAs[.default] ?? [])
+        var selector = SNISelector<TLSServerContext>(fallback: rejectUnknownSNI ? .reject : .default(defaultContext))
+        for (domainName, d) in now.domains.sorted(by: { $0.key < $1.key }) {
+            do {
+                let context = try TLSServerContext(
+                    name: "\(d.tenant.accountID)/\(d.domainConfigurationName)",
+                    certificateChainPEM: d.serverCertificateChainPEM, privateKeyPEM: d.privateKeyPEM,
+                    trustedClientCAsPEM: now.trustedCAs[d.tenant] ?? [])
+                selector.add(domainName, context)
+            } catch {
+                // One bad configuration must not take the others down; it is refused like an unknown name.
+                logger.error("tls: domain configuration not served", metadata: [
+                    "tls.domain": "\(domainName)", "tls.configuration": "\(d.domainConfigurationName)",
+                    "error": "\(error)",
+                ])
+            }
+        }
+        let b = Built(source: now, selector: selector, defaultContext: defaultContext)
+        built.withLock { $0 = b }
+        logger.info("tls: identities built", metadata: ["tls.domains": "\(now.domains.count)"])
+        return b
+    }
+
+    /// The registry's decision for a client certificate on a context's tenant.
+    func decide(_ check: CertificateCheck) -> TLS.CertificateDecision {
+        guard let tenant = Self.tenant(ofContext: check.contextName) else { return .refuse(.unknown) }
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let decision = cluster.read {
+            $0.certificateDecision(tenant: tenant, certificateId: check.certificate.id,
+                                   issuerCACertificateId: check.certificate.issuerChainIDs.first, nowMs: nowMs)
+        }
+        switch decision {
+        case .accept: return .allow
+        case .refuse(.certificateNotActive(.revoked)): return .refuse(.revoked)
+        case .refuse(.certificateNotActive(.pendingTransfer)): return .refuse(.pendingTransfer)
+        case .refuse(.certificateNotActive): return .refuse(.inactive)
+        case .refuse(.caNotActive): return .refuse(.inactive)
+        case .refuse(.unknownCertificate), .refuse(.caUnknown): return .refuse(.unknown)
+        case .refuse(.expired): return .refuse(.expired)
+        case .refuse(.notYetValid): return .refuse(.notYetValid)
+        }
+    }
+
+    /// The 8883 listener: mutual TLS always, the MQTT session's tenant from the context the SNI selected.
+    func mqttsListener(host: String, port: Int) throws -> SecureListenerConfiguration {
+        let first = try current()
+        let configuration = TLSListenerConfiguration(
+            initialContext: first.defaultContext,
+            selectContext: { [self] sni in
+                do {
+                    return try current().selector.select(sni).entry
+                } catch {
+                    logger.error("tls: cannot build the server identity", metadata: ["error": "\(error)"])
+                    return nil
+                }
+            },
+            alpnPreference: [], clientCertificate: .required,
+            decideCertificate: { [self] check in decide(check) }, logger: logger)
+        return SecureListenerConfiguration(
+            host: host, port: port,
+            addSecurityHandlers: { channel in
+                try channel.pipeline.syncOperations.addHandler(TLSServerHandler(configuration: configuration))
+            },
+            tenantFromEvent: { event in
+                guard let done = event as? TLSHandshakeCompleted else { return nil }
+                return Self.tenant(ofContext: done.contextName)
+            })
+    }
+}
