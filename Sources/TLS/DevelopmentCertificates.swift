@@ -121,7 +121,8 @@ public enum DevelopmentCertificates {
                 commonName: commonName, publicKey: key, issuer: ca.cert, signingKey: ca.key, days: serverDays,
                 extensions: [
                     (NID_basic_constraints, "critical,CA:FALSE"),
-                    (NID_key_usage, "critical,digitalSignature,keyEncipherment"),
+                    // ECDSA only signs: keyEncipherment is for RSA key transport.
+                    (NID_key_usage, "critical,digitalSignature"),
                     (NID_ext_key_usage, "serverAuth"),
                     (NID_subject_alt_name, san),
                     (NID_subject_key_identifier, "hash"),
