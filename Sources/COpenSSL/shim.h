@@ -10,6 +10,8 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/pem.h>
 #include <openssl/evp.h>
+#include <openssl/bn.h>
+#include <openssl/rand.h>
 
 typedef int (*copenssl_servername_cb)(SSL *ssl, int *alert, void *arg);
 static inline long copenssl_ctx_set_servername_cb(SSL_CTX *ctx, copenssl_servername_cb cb) {
@@ -31,4 +33,6 @@ static inline int copenssl_err_get_reason(unsigned long e) { return ERR_GET_REAS
 static inline int copenssl_err_get_lib(unsigned long e) { return ERR_GET_LIB(e); }
 static inline int copenssl_sk_x509_num(const STACK_OF(X509) *sk) { return sk_X509_num(sk); }
 static inline X509 *copenssl_sk_x509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
+/* EVP_PKEY_Q_keygen is variadic and EVP_EC_gen a macro; Swift imports neither. Development certificates only. */
+static inline EVP_PKEY *copenssl_ec_p256_keygen(void) { return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"); }
 #endif
