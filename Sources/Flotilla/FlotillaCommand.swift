@@ -12,6 +12,7 @@ import NIOCore
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import TLS
 
 @main
 struct FlotillaCommand: AsyncParsableCommand {
@@ -157,8 +158,24 @@ struct Serve: AsyncParsableCommand {
         let core = BrokerCore(limits: limits, metrics: metrics, store: store, logger: logger)
         let readyTimeout = Duration.milliseconds(10 * cfg.electionTimeoutMs)
         var secureListeners: [SecureListenerConfiguration] = []
+        /// The development CA to register for the default tenant once the cluster is up (embedded default only).
+        var developmentCA: String?
         if let port = cfg.mqttsPort {
             let tlsDir = (cfg.dataDir as NSString).appendingPathComponent("tls")
+            if cfg.tlsCert == nil && cfg.tlsKey == nil {
+                // No certificate given: the development CA and server certificate, made on first start.
+                let isIP = cfg.bind.contains(":") || cfg.bind.allSatisfy { $0.isNumber || $0 == "." }
+                let paths = try DevelopmentCertificates.ensure(
+                    directory: tlsDir, hostNames: ["localhost"] + (isIP ? [] : [cfg.bind]),
+                    ipAddresses: ["127.0.0.1", "::1"] + (isIP && cfg.bind != "127.0.0.1" ? [cfg.bind] : []))
+                developmentCA = paths.caCertificate
+                logger.notice(
+                    "development TLS certificates \(paths.created ? "created" : "in use") (not for production)",
+                    metadata: [
+                        "tls.ca": "\(paths.caCertificate)", "tls.server_certificate": "\(paths.serverCertificate)",
+                        "tls.device_certificate": "ops/make-device-cert.sh \(cfg.dataDir) <thing-name>",
+                    ])
+            }
             let certPath = cfg.tlsCert ?? (tlsDir as NSString).appendingPathComponent("server.pem")
             let keyPath = cfg.tlsKey ?? (tlsDir as NSString).appendingPathComponent("server.key")
             guard let chain = try? String(contentsOfFile: certPath, encoding: .utf8),
@@ -171,6 +188,7 @@ struct Serve: AsyncParsableCommand {
                 rejectUnknownSNI: cfg.tlsUnknownSNI == "reject", logger: logger)
             secureListeners.append(try identities.mqttsListener(host: cfg.bind, port: port))
         }
+        let registerCA = developmentCA
         let broker = BrokerService(
             core: core, listener: MQTTListenerConfiguration(host: cfg.bind, port: cfg.mqttPort), group: group,
             logger: logger,
@@ -180,6 +198,10 @@ struct Serve: AsyncParsableCommand {
                 if !(await clusterService.waitUntilCurrent(timeout: readyTimeout)) {
                     logger.warning("MQTT listener starting before the cluster state is current (no leader yet)",
                                    metadata: ["wait": "\(readyTimeout)"])
+                }
+                if let developmentCA = registerCA {
+                    await DevelopmentCARegistration.register(pemPath: developmentCA, cluster: clusterService,
+                                                            logger: logger)
                 }
             },
             secureListeners: secureListeners)

@@ -141,3 +141,27 @@ final class TLSIdentities: Sendable {
             })
     }
 }
+
+/// The embedded default trusts its own development CA for the default tenant, so a device certificate made with
+/// `ops/make-device-cert.sh` connects at once. Registered once (ACTIVE); an operator may set it INACTIVE, and a
+/// later start leaves that alone.
+enum DevelopmentCARegistration {
+    static func register(pemPath: String, cluster: ClusterService, logger: Logger) async {
+        do {
+            let pem = try String(contentsOfFile: pemPath, encoding: .utf8)
+            guard let id = try certificateIDs(pem: pem).first else { return }
+            if cluster.read({ $0.caCertificate(tenant: .default, id: id) }) != nil { return }
+            let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+            let outcome = try await cluster.propose(.registerCACertificate(CACertificate(
+                tenant: .default, caCertificateId: id, certificatePEM: pem, status: .active, createdAtMs: nowMs)))
+            switch outcome {
+            case .success, .failure(.resourceAlreadyExists):
+                logger.notice("development CA registered for the default tenant", metadata: ["tls.ca_id": "\(id)"])
+            case .failure(let error):
+                logger.warning("development CA not registered", metadata: ["error": "\(error)"])
+            }
+        } catch {
+            logger.warning("development CA not registered", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -190,3 +190,47 @@ def test_plain_mqtt_on_the_tls_port_is_closed(tls_node):
     assert not data.startswith(b"\x20"), "a plain CONNECT got a CONNACK on the TLS port"
     admin(node, "cert", "register", "--ca", str(node.pki / "dev-ca.pem"))
     assert round_trip(node, "device-1", "tls/after-garbage")
+
+
+def test_embedded_default_development_certificates(tmp_path):
+    """With only --mqtts-port, the node makes a development CA and server certificate in <data-dir>/tls on first
+    start and trusts that CA for the default tenant; ops/make-device-cert.sh makes a device certificate that
+    mosquitto then uses, verifying the server (no --insecure)."""
+    mqtt, api, raft, bus, mqtts = free_ports(5)
+    data = tmp_path / "data"
+    args = [str(flotilla_bin()), "serve", "--data-dir", str(data), "--bind", HOST, "--mqtt-port", str(mqtt),
+            "--metrics-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--mqtts-port", str(mqtts),
+            "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"]
+    log_path = tmp_path / "node.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and "development CA registered" not in log_path.read_text():
+            assert proc.poll() is None, f"flotilla exited:\n{log_path.read_text()}"
+            time.sleep(0.1)
+        assert "development CA registered" in log_path.read_text(), log_path.read_text()
+        tls = data / "tls"
+        assert (tls / "dev-ca.pem").exists() and (tls / "server.pem").exists()
+        assert oct((tls / "server.key").stat().st_mode & 0o777) == "0o600"
+        made = subprocess.run([str(Path(__file__).resolve().parents[2] / "ops" / "make-device-cert.sh"), str(data),
+                               "thing-1"], capture_output=True, text=True, timeout=30)
+        assert made.returncode == 0, made.stderr
+        device = tls / "devices"
+        common = ["-h", "127.0.0.1", "-p", str(mqtts), "--cafile", str(tls / "dev-ca.pem"),
+                  "--cert", str(device / "thing-1.pem"), "--key", str(device / "thing-1.key")]
+        sub = subprocess.Popen(["mosquitto_sub", *common, "-t", "dev/t", "-C", "1", "-W", "8", "-i", "dev-sub"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)  # let the subscription land (the subscriber is bounded by -W)
+        pub = subprocess.run(["mosquitto_pub", *common, "-t", "dev/t", "-m", "dev-hello", "-q", "1", "-i", "dev-pub"],
+                             capture_output=True, text=True, timeout=15)
+        out, err = sub.communicate(timeout=15)
+        assert pub.returncode == 0, pub.stderr
+        assert out.strip() == "dev-hello", err
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
