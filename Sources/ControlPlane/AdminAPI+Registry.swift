@@ -16,11 +16,11 @@ import IoTTypes
 /// | `PUT /cluster/certificates/{id}?newStatus=`   |                                                             | `{}` |
 /// | `PUT /cluster/ca-certificates/{id}?newStatus=` |                                                            | `{}` |
 ///
-/// Certificate ids are computed here (SHA-256 of the first certificate's DER, `CertificateIdentity`): the control
-/// plane is the proposer.
+/// Certificate ids (SHA-256 of the first certificate's DER) are computed by the caller's `certificateID` (the shell,
+/// with OpenSSL): the control plane is the proposer.
 extension AdminAPI {
-    static func parseRegistry(method: String, target: RequestTarget, body: [UInt8])
-        -> Result<AdminOperation, AWSError>?
+    static func parseRegistry(method: String, target: RequestTarget, body: [UInt8],
+                              certificateID: (String) -> String?) -> Result<AdminOperation, AWSError>?
     {
         let s = target.segments
         guard s.count >= 2, s[0] == "cluster", ["domains", "certificates", "ca-certificates"].contains(s[1]) else {
@@ -67,7 +67,7 @@ extension AdminAPI {
                 guard let pem = isCA ? b.caCertificatePem : b.certificatePem else {
                     return .failure(.invalidRequest("\(isCA ? "caCertificatePem" : "certificatePem") is required"))
                 }
-                guard let id = CertificateIdentity.certificateId(pem: pem) else {
+                guard let id = certificateID(pem) else {
                     return .failure(.invalidRequest("the PEM holds no readable CERTIFICATE block"))
                 }
                 let rawStatus = b.status ?? "ACTIVE"

@@ -13,13 +13,18 @@ import ClusterState
 /// Domain configurations and certificates: `/cluster/domains`, `/cluster/certificates`, `/cluster/ca-certificates`
 /// (`AdminAPI+Registry.swift`).
 public enum AdminAPI {
-    /// nil when the path is not under `/cluster`; else the operation or why not.
-    public static func parse(_ request: APIRequest) -> Result<AdminOperation, AWSError>? {
+    /// nil when the path is not under `/cluster`; else the operation or why not. `certificateID` gives the AWS id
+    /// of the first certificate in a PEM (SHA-256 of its DER; nil if none is readable): the shell computes it with
+    /// the crypto library, so this module stays free of one.
+    public static func parse(_ request: APIRequest, certificateID: (String) -> String?)
+        -> Result<AdminOperation, AWSError>?
+    {
         guard request.path == "/cluster" || request.path.hasPrefix("/cluster/") else { return nil }
         guard let target = RequestTarget(path: request.path, query: request.query) else {
             return .failure(.invalidRequest("the request URI is not valid percent-encoded UTF-8"))
         }
-        if let registry = parseRegistry(method: request.method, target: target, body: request.body ?? []) {
+        if let registry = parseRegistry(method: request.method, target: target, body: request.body ?? [],
+                                        certificateID: certificateID) {
             return registry
         }
         switch (request.method, target.segments) {

@@ -15,6 +15,9 @@ public protocol ControlPlaneBackend: Sendable {
     func clusterStatusJSON() -> String?
     /// Makes a raft configuration change on the leader, from this node; returns the leader after it, if known.
     func changeMembership(_ change: MembershipRequest) async throws(AWSError) -> UInt64?
+    /// The AWS certificate id of the first certificate in `pem` (lower-case hex SHA-256 of its DER), nil when it
+    /// holds no readable certificate.
+    func certificateID(pem: String) -> String?
 }
 
 /// The control plane's front door, shared by every HTTP shell: checks the peer (loopback only, until SigV4),
@@ -50,7 +53,7 @@ public struct ControlPlaneRouter: Sendable {
             case .failure(let error): return error.response
             }
         }
-        if let parsed = AdminAPI.parse(request) {
+        if let parsed = AdminAPI.parse(request, certificateID: backend.certificateID(pem:)) {
             switch parsed {
             case .success(let operation): return await run(operation)
             case .failure(let error): return error.response

@@ -5,6 +5,7 @@ import ClusterState
 import ControlPlane
 import Foundation
 import IoTTypes
+import TLS
 
 /// The control plane on this node: `ControlPlaneRouter` served by the metrics listener (interim, until issue 5
 /// gives it its own Hummingbird server with SigV4), with the node's `ClusterService` as the backend.
@@ -40,6 +41,8 @@ struct ClusterBackend: ControlPlaneBackend {
     func read<T>(_ body: (ClusterState) -> T) -> T { cluster.read(body) }
 
     func clusterStatusJSON() -> String? { lifecycle.statusJSON() }
+
+    func certificateID(pem: String) -> String? { (try? certificateIDs(pem: pem))?.first }
 
     func changeMembership(_ change: MembershipRequest) async throws(AWSError) -> UInt64? {
         let mapped: MembershipChange

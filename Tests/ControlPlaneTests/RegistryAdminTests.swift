@@ -4,7 +4,8 @@ import Foundation
 import IoTTypes
 import Testing
 
-/// A PEM whose body is base64 of `der` in 64-character lines (not a real X.509 certificate: ids only hash the DER).
+/// A PEM whose body is base64 of `der` in 64-character lines (not a real X.509 certificate: the fake backend maps
+/// these PEMs to fixed ids; real ids come from OpenSSL in the shell and are tested in TLSTests and test_10_mqtts).
 func fakePEM(_ der: [UInt8]) -> String {
     let b64 = Data(der).base64EncodedString()
     var lines: [String] = []
@@ -19,40 +20,13 @@ func fakePEM(_ der: [UInt8]) -> String {
 let deviceDER = [UInt8]((0..<768).map { UInt8($0 % 256) })
 let deviceID = "f3a25aa93aa2fbba28d79260535bbd6a5eb0fc1c24a8b0f04e12b484c1dfe363"
 let caDER: [UInt8] = Array("a CA certificate".utf8)
+let caID = String(repeating: "c", count: 63) + "a"
+
+/// What `FakeBackend.certificateID(pem:)` answers: the id of the first certificate of a known PEM.
+let fakeCertificateIDs: [String: String] = [fakePEM(deviceDER): deviceID, fakePEM(caDER): caID]
 
 func jsonString(_ s: String) -> String {
     String(decoding: try! JSONEncoder().encode(s), as: UTF8.self)
-}
-
-@Suite("Certificate ids")
-struct CertificateIdentityTests {
-    @Test("SHA-256 matches FIPS 180-4 examples and padding edges")
-    func sha256Vectors() {
-        let cases: [(String, String)] = [
-            ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-            ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
-            ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
-            (String(repeating: "a", count: 55), "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"),
-            (String(repeating: "a", count: 56), "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"),
-            (String(repeating: "a", count: 64), "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"),
-        ]
-        for (input, digest) in cases {
-            #expect(CertificateIdentity.hex(CertificateIdentity.sha256(Array(input.utf8))) == digest, "\(input)")
-        }
-        let long = (0..<1000).map { UInt8(($0 * 7 + 3) % 256) }
-        #expect(CertificateIdentity.hex(CertificateIdentity.sha256(long))
-            == "1e9bc38cbf860b9ec31918b065f9b52476c549a782e0e7990bed8ce3868d2371")
-    }
-
-    @Test("the id is the SHA-256 of the first CERTIFICATE block's DER; no block → nil")
-    func idFromPEM() {
-        #expect(CertificateIdentity.certificateId(pem: fakePEM(deviceDER)) == deviceID)
-        #expect(CertificateIdentity.certificateId(pem: fakePEM(deviceDER) + fakePEM(caDER)) == deviceID)
-        #expect(CertificateIdentity.certificateId(pem: "no pem") == nil)
-        #expect(CertificateIdentity.certificateId(pem: "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----")
-            == nil)
-    }
 }
 
 @Suite("Admin registry routes")
@@ -108,10 +82,9 @@ struct RegistryAdminTests {
         #expect(await c.call("PATCH", "/cluster/domains").status == 404)
     }
 
-    @Test("certificates: the node computes the id; register with a CA, list, status changes, AWS state rules")
+    @Test("certificates: the node computes the id (the backend's); register with a CA, list, status changes, AWS state rules")
     func certificates() async {
         let c = Client()
-        let caID = CertificateIdentity.certificateId(pem: fakePEM(caDER))!
         var a = await c.call("POST", "/cluster/ca-certificates",
                              json: #"{"caCertificatePem":\#(jsonString(fakePEM(caDER)))}"#)
         #expect(a.status == 200 && a.string("certificateId") == caID && a.string("status") == "ACTIVE")

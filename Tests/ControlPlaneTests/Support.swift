@@ -41,6 +41,10 @@ final class FakeBackend: ControlPlaneBackend {
         return 1
     }
 
+    func certificateID(pem: String) -> String? {
+        fakeCertificateIDs.first { pem.hasPrefix($0.key) }?.value
+    }
+
     var proposalCount: Int { proposals.withLock { $0.count } }
 }
 
