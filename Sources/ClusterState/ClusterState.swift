@@ -15,6 +15,10 @@ import TopicTrie
 public struct ClusterState: Sendable {
     /// The index of the last log entry applied (several commands may share an entry when batched).
     public internal(set) var lastAppliedIndex: UInt64 = 0
+    /// Counts the commands applied to domain configurations and CA certificates — what a TLS server identity is
+    /// built from — so a node's TLS shell rebuilds only when it moved. Local, not replicated and not in the
+    /// snapshot (a restored state starts again at 0: pair it with the node's restore count).
+    public private(set) var tlsSourceGeneration: UInt64 = 0
 
     var tenants: [TenantID: Tenant] = [:]
     var accessKeys: [TenantID: [String: AccessKey]] = [:]
@@ -101,16 +105,22 @@ public struct ClusterState: Sendable {
             nodeAddresses[nodeID] = nil
             return .success(.done)
         case .createDomainConfiguration(let d):
+            tlsSourceGeneration &+= 1
             return onCreateDomainConfiguration(d)
         case .updateDomainConfigurationStatus(let tenant, let name, let status, let nowMs):
+            tlsSourceGeneration &+= 1
             return onUpdateDomainConfigurationStatus(tenant: tenant, name: name, status: status, nowMs: nowMs)
         case .deleteDomainConfiguration(let tenant, let name):
+            tlsSourceGeneration &+= 1
             return onDeleteDomainConfiguration(tenant: tenant, name: name)
         case .registerCACertificate(let c):
+            tlsSourceGeneration &+= 1
             return onRegisterCACertificate(c)
         case .updateCACertificateStatus(let tenant, let id, let status, let nowMs):
+            tlsSourceGeneration &+= 1
             return onUpdateCACertificateStatus(tenant: tenant, id: id, status: status, nowMs: nowMs)
         case .deleteCACertificate(let tenant, let id):
+            tlsSourceGeneration &+= 1
             return onDeleteCACertificate(tenant: tenant, id: id)
         case .registerCertificate(let c):
             return onRegisterCertificate(c)

@@ -11,8 +11,9 @@ import TLSConfig
 
 /// The node's TLS server identities: the default endpoint's (the node's own certificate, for the default tenant)
 /// plus one per enabled domain configuration in the replicated state, chosen by SNI (exact, then wildcard, then the
-/// fallback). Built lazily and rebuilt when the replicated configurations or a tenant's CA certificates change, so
-/// a domain added on any node serves its certificate on every node without a restart.
+/// fallback). Built lazily and rebuilt when the replicated configurations or a tenant's CA certificates change
+/// (`ClusterState.tlsSourceGeneration`), so a domain added on any node serves its certificate on every node without
+/// a restart.
 final class TLSIdentities: Sendable {
     /// Context names: "default", or "<account id>/<domain configuration name>".
     static let defaultName = "default"
@@ -24,10 +25,17 @@ final class TLSIdentities: Sendable {
     let logger: Logger
 
     struct Built: Sendable {
+        /// The state's (restore count, TLS source generation) when checked: while it holds, nothing is re-read.
+        var key: Key
         /// What the contexts were built from: the enabled configurations and the CA PEMs of their tenants.
         var source: Source
         var selector: SNISelector<TLSServerContext>
         var defaultContext: TLSServerContext
+    }
+
+    struct Key: Equatable, Sendable {
+        var restores: Int
+        var generation: UInt64
     }
 
     struct Source: Equatable, Sendable {
@@ -66,10 +74,19 @@ final class TLSIdentities: Sendable {
         }
     }
 
-    /// The current selector and default context, rebuilt if the replicated source changed since the last build.
+    /// The current selector and default context. Per handshake this is one read of a counter; the source is
+    /// re-read only when a domain or CA command was applied (or a snapshot restored) since, and the contexts are
+    /// rebuilt only if it really changed.
     func current() throws -> Built {
+        let key = Key(restores: cluster.node.snapshotsRestored, generation: cluster.read { $0.tlsSourceGeneration })
+        let cached = built.withLock { $0 }
+        if let b = cached, b.key == key { return b }
         let now = source()
-        if let b = built.withLock({ $0 }), b.source == now { return b }
+        if var b = cached, b.source == now {
+            b.key = key
+            built.withLock { $0 = b }
+            return b
+        }
         let defaultContext = try TLSServerContext(
             name: Self.defaultName, certificateChainPEM: defaultChainPEM, privateKeyPEM: defaultKeyPEM,
             trustedClientCAsPEM: now.trustedCAs[.default] ?? [])
@@ -89,7 +106,7 @@ final class TLSIdentities: Sendable {
                 ])
             }
         }
-        let b = Built(source: now, selector: selector, defaultContext: defaultContext)
+        let b = Built(key: key, source: now, selector: selector, defaultContext: defaultContext)
         built.withLock { $0 = b }
         logger.info("tls: identities built", metadata: ["tls.domains": "\(now.domains.count)"])
         return b

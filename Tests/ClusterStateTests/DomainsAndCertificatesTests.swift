@@ -306,4 +306,18 @@ struct DomainsAndCertificatesTests {
         #expect(h.state.endpointPrefix(tenant: acme) == derived)
         #expect(h.state.tenantOwning(endpointPrefix: derived) == acme)
     }
+
+    @Test("tlsSourceGeneration moves with domain and CA commands only (the TLS shell's rebuild key)")
+    func tlsSourceGeneration() {
+        var h = Harness()
+        #expect(h.state.tlsSourceGeneration == 0)
+        _ = h.apply(.createDomainConfiguration(domain(acme, "main", "iot.acme.example")))
+        _ = h.apply(Self.ca())
+        #expect(h.state.tlsSourceGeneration == 2)
+        _ = h.apply(Self.cert(ca: caC))  // device certificates are decided per handshake, not built into contexts
+        _ = h.apply(.clearRetained(tenant: acme, topic: "t"))
+        #expect(h.state.tlsSourceGeneration == 2)
+        _ = h.apply(.deleteDomainConfiguration(tenant: acme, domainConfigurationName: "main"))
+        #expect(h.state.tlsSourceGeneration == 3)
+    }
 }
