@@ -12,20 +12,25 @@ enum RetainedConversion {
     struct Clocks: Sendable {
         var monotonic: Timestamp
         var wallMs: Int64
+
+        /// A monotonic instant as epoch milliseconds.
+        func wallMs(of t: Timestamp) -> Int64 { wallMs &+ (t.nanoseconds &- monotonic.nanoseconds) / 1_000_000 }
+        /// Epoch milliseconds as a monotonic instant.
+        func monotonic(ofWallMs ms: Int64) -> Timestamp { monotonic.adding(nanoseconds: (ms &- wallMs) &* 1_000_000) }
     }
 
     static func replicated(_ m: BrokerMessage, clocks: Clocks) -> RetainedMessage {
         RetainedMessage(
             tenant: m.tenant, topic: m.topic, payload: Array(m.payload.readableBytesView), qos: m.qos,
             properties: properties(m.properties),
-            expiresAtMs: m.expiresAt.map { clocks.wallMs &+ ($0.nanoseconds &- clocks.monotonic.nanoseconds) / 1_000_000 })
+            expiresAtMs: m.expiresAt.map(clocks.wallMs(of:)))
     }
 
     static func broker(_ r: RetainedMessage, clocks: Clocks) -> BrokerMessage {
         BrokerMessage(
             tenant: r.tenant, topic: r.topic, payload: ByteBuffer(bytes: r.payload), qos: r.qos, retain: true,
             properties: properties(r.properties),
-            expiresAt: r.expiresAtMs.map { clocks.monotonic.adding(nanoseconds: ($0 &- clocks.wallMs) &* 1_000_000) },
+            expiresAt: r.expiresAtMs.map(clocks.monotonic(ofWallMs:)),
             publisherClientID: "")
     }
 
@@ -52,6 +57,6 @@ enum RetainedConversion {
         SessionEntry(
             tenant: r.tenant, clientID: r.clientID, protocolVersion: r.protocolVersion, subscriptions: r.subscriptions,
             expiryInterval: r.expiryInterval,
-            disconnectedAtMs: r.disconnectedAt.map { clocks.wallMs &+ ($0.nanoseconds &- clocks.monotonic.nanoseconds) / 1_000_000 })
+            disconnectedAtMs: r.disconnectedAt.map(clocks.wallMs(of:)))
     }
 }
