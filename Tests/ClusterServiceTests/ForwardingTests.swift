@@ -58,6 +58,21 @@ struct Trio {
     }
 }
 
+/// Runs `body` with a new (not yet started) `Trio` and shuts it down afterwards, also when `body` throws.
+func withTrio(_ body: (Trio) async throws -> Void) async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let trio = Trio(group: group)
+    do {
+        try await body(trio)
+    } catch {
+        await trio.shutdown()
+        try await group.shutdownGracefully()
+        throw error
+    }
+    await trio.shutdown()
+    try await group.shutdownGracefully()
+}
+
 /// The service among `services` that leads and whom the others follow, once they agree.
 func waitForLeader(_ services: [ClusterService]) async throws -> ClusterService {
     var found: ClusterService?
@@ -102,9 +117,7 @@ func createAndReadBack(_ service: ClusterService, _ name: String) async throws {
 struct ForwardingTests {
     @Test("writes on every node succeed, read back at once on that node, and replicate byte-identically; failover")
     func writesFromEveryNode() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let trio = Trio(group: group)
-        do {
+        try await withTrio { trio in
             try await trio.start()
             let leader = try await waitForLeader(trio.services)
             let followers = trio.services.filter { $0 !== leader }
@@ -155,13 +168,7 @@ struct ForwardingTests {
                 ClusterService 3 nodes: 150 sequential creates (1/3 on the leader) \(sequentialTime), \
                 150 concurrent \(concurrentTime); leader shut down → a write on each survivor \(failoverTime)
                 """)
-        } catch {
-            await trio.shutdown()
-            try await group.shutdownGracefully()
-            throw error
         }
-        await trio.shutdown()
-        try await group.shutdownGracefully()
     }
 
     @Test("forward answers round-trip; bad requests are refused without proposing")
@@ -262,9 +269,7 @@ struct ForwardBatchTests {
 
     @Test("many concurrent writes through a follower share requests, each answered and read back on that node")
     func followerBatches() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let trio = Trio(group: group)
-        do {
+        try await withTrio { trio in
             try await trio.start()
             let leader = try await waitForLeader(trio.services)
             let follower = trio.services.first { $0 !== leader }!
@@ -278,20 +283,12 @@ struct ForwardBatchTests {
             #expect(requests < carried, "400 concurrent forwards went out in \(requests) requests")
             try await waitForEqualState(trio.services)
             log("ClusterService: 400 concurrent creates through a follower in \(requests) bus requests")
-        } catch {
-            await trio.shutdown()
-            try await group.shutdownGracefully()
-            throw error
         }
-        await trio.shutdown()
-        try await group.shutdownGracefully()
     }
 
     @Test("a stale leader hint costs a refusal, not the write: the refusing node proposes nothing")
     func staleLeaderHint() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let trio = Trio(group: group)
-        do {
+        try await withTrio { trio in
             try await trio.start()
             let leader = try await waitForLeader(trio.services)
             let followers = trio.services.filter { $0 !== leader }
@@ -305,12 +302,6 @@ struct ForwardBatchTests {
             let replicated = try await waitForEqualState(trio.services)
             #expect(!replicated.isEmpty)
             for s in trio.services { #expect(s.read { $0.things(tenant: acme).count } == 2) }
-        } catch {
-            await trio.shutdown()
-            try await group.shutdownGracefully()
-            throw error
         }
-        await trio.shutdown()
-        try await group.shutdownGracefully()
     }
 }
