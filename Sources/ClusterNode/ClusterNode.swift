@@ -26,6 +26,8 @@ public typealias ClusterStartMode = RaftStartMode
 public typealias ClusterPeer = RaftPeer
 /// Role, term, leader, commit/applied indices and members, as the raft shell sees them.
 public typealias ClusterStatus = RaftStatus
+/// A member's role in the raft configuration (voter, standby, spare).
+public typealias ClusterMemberRole = RaftMemberRole
 
 /// Where a command sits in the log: its entry's raft index, then its place among the commands packed into that
 /// entry (RaftNode packs several per entry, and ClusterState's `lastAppliedIndex` moves on at the entry's first).

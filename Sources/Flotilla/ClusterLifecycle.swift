@@ -23,17 +23,12 @@ final class ClusterLifecycleService: Service, Sendable {
     private let appliedGauge = Gauge(label: "iot_raft_applied_index")
     private let lastIndexGauge = Gauge(label: "iot_raft_last_index")
     private let leaderGauge = Gauge(label: "iot_raft_leader_id")
-    private let memberGauges: [RaftMemberRoleName: Gauge] = Dictionary(
-        uniqueKeysWithValues: RaftMemberRoleName.allCases.map {
+    private let memberGauges: [ClusterMemberRole: Gauge] = Dictionary(
+        uniqueKeysWithValues: ClusterMemberRole.allCases.map {
             ($0, Gauge(label: "iot_raft_members", dimensions: [("role", $0.rawValue)]))
         })
     private let inFlightGauge = Gauge(label: "iot_raft_inflight_bytes")
     private let queuedGauge = Gauge(label: "iot_raft_queued_proposals")
-
-    /// The member roles as metric label values.
-    enum RaftMemberRoleName: String, CaseIterable {
-        case voter, standby, spare
-    }
 
     init(cluster: ClusterService, mode: ClusterStartMode, logger: Logger,
          refreshInterval: Duration = .milliseconds(200)) {
@@ -102,9 +97,7 @@ final class ClusterLifecycleService: Service, Sendable {
         appliedGauge.record(Int64(clamping: s.appliedIndex))
         lastIndexGauge.record(Int64(clamping: s.lastIndex))
         leaderGauge.record(Int64(clamping: s.leaderID ?? 0))
-        for role in RaftMemberRoleName.allCases {
-            memberGauges[role]?.record(s.peers.filter { $0.role.rawValue == role.rawValue }.count)
-        }
+        for (role, gauge) in memberGauges { gauge.record(s.peers.filter { $0.role == role }.count) }
         inFlightGauge.record(s.inFlightBytes)
         queuedGauge.record(s.queuedProposals)
         return s

@@ -27,7 +27,7 @@ public enum RaftRole: String, Sendable, Hashable {
 }
 
 /// The role a member holds in the current configuration.
-public enum RaftMemberRole: String, Sendable, Hashable {
+public enum RaftMemberRole: String, Sendable, Hashable, CaseIterable {
     case voter, standby, spare
 }
 
