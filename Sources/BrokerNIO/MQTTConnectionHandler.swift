@@ -34,10 +34,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var counted = false
     private let tenant: TenantID
 
-    init(core: BrokerCore, tenant: TenantID = .default, logger: Logger) {
+    init(core: BrokerCore, tenant: TenantID = .default, principal: Principal = .anonymous, logger: Logger) {
         self.core = core
         self.tenant = tenant
-        self.machine = SessionStateMachine(tenant: tenant, limits: core.limits)
+        self.machine = SessionStateMachine(tenant: tenant, principal: principal, limits: core.limits)
         self.decoder = MQTTDecoder(role: .server, maxPacketSize: Int(core.limits.maxPacketSize))
         self.logger = logger
     }

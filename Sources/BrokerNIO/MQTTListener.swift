@@ -64,7 +64,7 @@ public final class BrokerService: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try secure.addSecurityHandlers(channel)
                     try channel.pipeline.syncOperations.addHandler(
-                        SecureSessionStarter(core: core, logger: logger, tenantFromEvent: secure.tenantFromEvent))
+                        SecureSessionStarter(core: core, logger: logger, routeFromEvent: secure.routeFromEvent))
                 }
             }
             .bind(host: secure.host, port: secure.port)
@@ -90,7 +90,7 @@ public final class BrokerService: Service, Sendable {
         for secure in secureListeners {
             let c = try await bind(secure)
             secureChannels.append(c)
-            logger.notice("MQTT over TLS listener ready", metadata: ["mqtts.listen": "\(secure.host):\(c.localAddress?.port ?? secure.port)"])
+            logger.notice("TLS listener ready", metadata: ["tls.listen": "\(secure.host):\(c.localAddress?.port ?? secure.port)"])
         }
         let sweeper = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [core] _ in
             core.sweep()

@@ -1,50 +1,81 @@
 import IoTTypes
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOWebSocket
 
-/// An MQTT listener behind a security layer (TLS on 8883): the layer's handlers go first in every child pipeline,
-/// and the MQTT handler is added only once the layer says who the connection belongs to — the tenant comes from
-/// the handshake (SNI → domain configuration), not from the listener. BrokerNIO stays free of TLS: the layer is
-/// given as closures.
+/// What a secure connection turned out to be once its security layer established it: the tenant (from the SNI →
+/// domain configuration), the principal (from the client certificate), and the application protocol (from ALPN).
+public struct SecureRoute: Sendable, Equatable {
+    public enum Application: Sendable, Equatable {
+        /// MQTT straight over TLS (8883; 8443 with ALPN `x-amzn-mqtt-ca` or `mqtt`).
+        case mqtt
+        /// HTTP/1.1: HTTPS publish and MQTT over WebSocket at `/mqtt` (8443 without ALPN, `http/1.1`,
+        /// `x-amzn-http-ca`).
+        case http
+    }
+
+    public var tenant: TenantID
+    public var principal: Principal
+    public var application: Application
+
+    public init(tenant: TenantID, principal: Principal, application: Application) {
+        self.tenant = tenant
+        self.principal = principal
+        self.application = application
+    }
+}
+
+/// A listener behind a security layer (TLS on 8883 and 8443): the layer's handlers go first in every child
+/// pipeline, and the application handlers are added only once the layer says who the connection belongs to and
+/// what it speaks. BrokerNIO stays free of TLS: the layer is given as closures.
 public struct SecureListenerConfiguration: Sendable {
     public var host: String
     public var port: Int
     /// Adds the security handlers to a new connection's pipeline.
     public var addSecurityHandlers: @Sendable (any Channel) throws -> Void
-    /// The tenant named by a user inbound event the security layer fires once the connection is established
+    /// The route named by a user inbound event the security layer fires once the connection is established
     /// (e.g. the TLS handshake-completed event); nil for any other event.
-    public var tenantFromEvent: @Sendable (Any) -> TenantID?
+    public var routeFromEvent: @Sendable (Any) -> SecureRoute?
 
     public init(host: String, port: Int, addSecurityHandlers: @escaping @Sendable (any Channel) throws -> Void,
-                tenantFromEvent: @escaping @Sendable (Any) -> TenantID?) {
+                routeFromEvent: @escaping @Sendable (Any) -> SecureRoute?) {
         self.host = host
         self.port = port
         self.addSecurityHandlers = addSecurityHandlers
-        self.tenantFromEvent = tenantFromEvent
+        self.routeFromEvent = routeFromEvent
     }
 }
 
-/// Waits for the security layer's "established" event, then puts the MQTT handler for that tenant in its place.
+/// Waits for the security layer's "established" event, then puts the application handlers for that route in its
+/// place: the MQTT handler, or the HTTP pipeline with the WebSocket upgrade to MQTT at `/mqtt`.
 final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     let core: BrokerCore
     let logger: Logger
-    let tenantFromEvent: @Sendable (Any) -> TenantID?
+    let routeFromEvent: @Sendable (Any) -> SecureRoute?
 
-    init(core: BrokerCore, logger: Logger, tenantFromEvent: @escaping @Sendable (Any) -> TenantID?) {
+    init(core: BrokerCore, logger: Logger, routeFromEvent: @escaping @Sendable (Any) -> SecureRoute?) {
         self.core = core
         self.logger = logger
-        self.tenantFromEvent = tenantFromEvent
+        self.routeFromEvent = routeFromEvent
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard let tenant = tenantFromEvent(event) else { return context.fireUserInboundEventTriggered(event) }
+        guard let route = routeFromEvent(event) else { return context.fireUserInboundEventTriggered(event) }
         do {
-            let mqtt = MQTTConnectionHandler(core: core, tenant: tenant, logger: logger)
-            try context.pipeline.syncOperations.addHandler(mqtt, position: .after(self))
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            let pipeline = context.pipeline.syncOperations
+            switch route.application {
+            case .mqtt:
+                try pipeline.addHandler(
+                    MQTTConnectionHandler(core: core, tenant: route.tenant, principal: route.principal, logger: logger),
+                    position: .after(self))
+            case .http:
+                try Self.addHTTPHandlers(pipeline, core: core, route: route, logger: logger)
+            }
+            pipeline.removeHandler(context: context, promise: nil)
         } catch {
-            logger.warning("secure listener: could not start the MQTT session", metadata: ["error": "\(error)"])
+            logger.warning("secure listener: could not start the session", metadata: ["error": "\(error)"])
             context.close(promise: nil)
         }
     }
@@ -52,6 +83,41 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // Plaintext before the layer established the connection cannot happen with TLS; refuse it anyway.
         context.close(promise: nil)
+    }
+
+    /// HTTP/1.1 server codec, the WebSocket upgrader for `GET /mqtt` (subprotocol `mqtt`, authenticated connections
+    /// only), and the device HTTP handler for everything else (HTTPS publish).
+    static func addHTTPHandlers(_ pipeline: ChannelPipeline.SynchronousOperations, core: BrokerCore,
+                                route: SecureRoute, logger: Logger) throws {
+        let webSocket = NIOWebSocketServerUpgrader(
+            // One MQTT packet may span frames, but a frame over the packet limit is refused outright.
+            maxFrameSize: Int(core.limits.maxPacketSize) + 16,
+            automaticErrorHandling: true,
+            shouldUpgrade: { channel, head in
+                let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+                let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map { $0.lowercased() }
+                guard path == "/mqtt", offered.contains("mqtt"), route.principal != .unauthenticated else {
+                    return channel.eventLoop.makeSucceededFuture(nil)  // DeviceHTTPHandler explains the refusal
+                }
+                return channel.eventLoop.makeSucceededFuture(HTTPHeaders([("Sec-WebSocket-Protocol", "mqtt")]))
+            },
+            upgradePipelineHandler: { channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    let ops = channel.pipeline.syncOperations
+                    try ops.addHandler(WebSocketMQTTBridge())
+                    try ops.addHandler(MQTTConnectionHandler(
+                        core: core, tenant: route.tenant, principal: route.principal, logger: logger))
+                }
+            })
+        try pipeline.configureHTTPServerPipeline(
+            position: .last,
+            withServerUpgrade: (upgraders: [webSocket], completionHandler: { context in
+                // The upgraded connection speaks WebSocket frames: the HTTP handler must not see them.
+                context.pipeline.syncOperations.removeHandler(name: DeviceHTTPHandler.name, promise: nil)
+            }))
+        try pipeline.addHandler(
+            DeviceHTTPHandler(core: core, tenant: route.tenant, principal: route.principal, logger: logger),
+            name: DeviceHTTPHandler.name)
     }
 }
 

@@ -30,6 +30,8 @@ struct NodeConfiguration: Codable, Sendable {
     var region: String = "us-east-1"
     /// MQTT over TLS with mutual authentication (8883 in production); nil: no TLS listener.
     var mqttsPort: Int?
+    /// TLS with ALPN (AWS's 443; 8443 in production here): MQTT, HTTPS publish, MQTT over WebSocket. nil: none.
+    var tlsPort: Int?
     /// The default endpoint's server certificate chain and key (PEM files); nil: `<data_dir>/tls/server.pem`
     /// and `server.key` (the development certificates).
     var tlsCert: String?
@@ -64,7 +66,7 @@ struct NodeConfiguration: Codable, Sendable {
         case raftPort = "raft_port", busPort = "bus_port", peers, bootstrap, join
         case electionTimeoutMs = "election_timeout_ms", heartbeatTimeoutMs = "heartbeat_timeout_ms"
         case region
-        case mqttsPort = "mqtts_port", tlsCert = "tls_cert", tlsKey = "tls_key", tlsUnknownSNI = "tls_unknown_sni"
+        case mqttsPort = "mqtts_port", tlsPort = "tls_port", tlsCert = "tls_cert", tlsKey = "tls_key", tlsUnknownSNI = "tls_unknown_sni"
     }
 
     init() {}
@@ -88,6 +90,7 @@ struct NodeConfiguration: Codable, Sendable {
         heartbeatTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs) ?? d.heartbeatTimeoutMs
         region = try c.decodeIfPresent(String.self, forKey: .region) ?? d.region
         mqttsPort = try c.decodeIfPresent(Int.self, forKey: .mqttsPort)
+        tlsPort = try c.decodeIfPresent(Int.self, forKey: .tlsPort)
         tlsCert = try c.decodeIfPresent(String.self, forKey: .tlsCert)
         tlsKey = try c.decodeIfPresent(String.self, forKey: .tlsKey)
         tlsUnknownSNI = try c.decodeIfPresent(String.self, forKey: .tlsUnknownSNI) ?? d.tlsUnknownSNI

@@ -53,6 +53,8 @@ struct Serve: AsyncParsableCommand {
     var join = false
     @Option(name: .long, help: "MQTT over mutual TLS port (production: 8883; default: no TLS listener).")
     var mqttsPort: Int?
+    @Option(name: .long, help: "TLS port with ALPN: MQTT (x-amzn-mqtt-ca, mqtt), HTTPS publish and MQTT over WebSocket (x-amzn-http-ca, http/1.1, none); AWS uses 443 (default: none).")
+    var tlsPort: Int?
     @Option(name: .long, help: "Default endpoint certificate chain, PEM (default <data-dir>/tls/server.pem).")
     var tlsCert: String?
     @Option(name: .long, help: "Default endpoint private key, PEM (default <data-dir>/tls/server.key).")
@@ -84,6 +86,7 @@ struct Serve: AsyncParsableCommand {
         if let v = electionTimeoutMs { cfg.electionTimeoutMs = v }
         if let v = heartbeatTimeoutMs { cfg.heartbeatTimeoutMs = v }
         if let v = mqttsPort { cfg.mqttsPort = v }
+        if let v = tlsPort { cfg.tlsPort = v }
         if let v = tlsCert { cfg.tlsCert = v }
         if let v = tlsKey { cfg.tlsKey = v }
         if let v = tlsUnknownSni { cfg.tlsUnknownSNI = v }
@@ -160,7 +163,7 @@ struct Serve: AsyncParsableCommand {
         var secureListeners: [SecureListenerConfiguration] = []
         /// The development CA to register for the default tenant once the cluster is up (embedded default only).
         var developmentCA: String?
-        if let port = cfg.mqttsPort {
+        if cfg.mqttsPort != nil || cfg.tlsPort != nil {
             let tlsDir = (cfg.dataDir as NSString).appendingPathComponent("tls")
             if cfg.tlsCert == nil && cfg.tlsKey == nil {
                 // No certificate given: the development CA and server certificate, made on first start.
@@ -181,12 +184,17 @@ struct Serve: AsyncParsableCommand {
             guard let chain = try? String(contentsOfFile: certPath, encoding: .utf8),
                   let key = try? String(contentsOfFile: keyPath, encoding: .utf8)
             else {
-                throw ValidationError("--mqtts-port needs the server certificate and key: \(certPath), \(keyPath)")
+                throw ValidationError("TLS listeners need the server certificate and key: \(certPath), \(keyPath)")
             }
             let identities = TLSIdentities(
                 cluster: clusterService, defaultChainPEM: chain, defaultKeyPEM: key,
                 rejectUnknownSNI: cfg.tlsUnknownSNI == "reject", logger: logger)
-            secureListeners.append(try identities.mqttsListener(host: cfg.bind, port: port))
+            if let port = cfg.mqttsPort {
+                secureListeners.append(try identities.listener(.mqtts, host: cfg.bind, port: port))
+            }
+            if let port = cfg.tlsPort {
+                secureListeners.append(try identities.listener(.multiplexed, host: cfg.bind, port: port))
+            }
         }
         let registerCA = developmentCA
         let broker = BrokerService(

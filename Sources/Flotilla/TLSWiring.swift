@@ -132,8 +132,17 @@ final class TLSIdentities: Sendable {
         }
     }
 
-    /// The 8883 listener: mutual TLS always, the MQTT session's tenant from the context the SNI selected.
-    func mqttsListener(host: String, port: Int) throws -> SecureListenerConfiguration {
+    /// The two TLS listeners a node can run.
+    enum ListenerKind {
+        /// 8883: MQTT, mutual TLS always, no ALPN.
+        case mqtts
+        /// 8443 (AWS's 443): ALPN picks the protocol and whether a client certificate is required.
+        case multiplexed
+    }
+
+    /// A TLS listener: the SNI selects the domain configuration (hence the tenant and server certificate), the
+    /// client certificate is decided by the registry, and the handshake's outcome routes the connection.
+    func listener(_ kind: ListenerKind, host: String, port: Int) throws -> SecureListenerConfiguration {
         let first = try current()
         let configuration = TLSListenerConfiguration(
             initialContext: first.defaultContext,
@@ -145,17 +154,32 @@ final class TLSIdentities: Sendable {
                     return nil
                 }
             },
-            alpnPreference: [], clientCertificate: .required,
+            alpnPreference: kind == .mqtts ? [] : TLSListenerConfiguration.awsALPNPreference,
+            clientCertificate: kind == .mqtts ? .required : .awsALPN,
             decideCertificate: { [self] check in decide(check) }, logger: logger)
         return SecureListenerConfiguration(
             host: host, port: port,
             addSecurityHandlers: { channel in
                 try channel.pipeline.syncOperations.addHandler(TLSServerHandler(configuration: configuration))
             },
-            tenantFromEvent: { event in
+            routeFromEvent: { event in
                 guard let done = event as? TLSHandshakeCompleted else { return nil }
-                return Self.tenant(ofContext: done.contextName)
+                return Self.route(done)
             })
+    }
+
+    /// Handshake outcome → route. The certificate (if any) passed the registry's decision during the handshake.
+    /// ALPN `mqtt` is AWS's custom-authorizer MQTT: no authorizer exists yet, so without a certificate it is
+    /// unauthenticated and its CONNECT is refused (not authorized).
+    static func route(_ done: TLSHandshakeCompleted) -> SecureRoute? {
+        guard let tenant = tenant(ofContext: done.contextName) else { return nil }
+        let principal: Principal = done.peerCertificate.map { .certificate(id: $0.id) } ?? .unauthenticated
+        let application: SecureRoute.Application =
+            switch done.alpn {
+            case "x-amzn-mqtt-ca", "mqtt": .mqtt
+            default: .http  // x-amzn-http-ca, http/1.1, or no ALPN at all
+            }
+        return SecureRoute(tenant: tenant, principal: principal, application: application)
     }
 }
 

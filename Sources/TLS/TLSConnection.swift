@@ -41,7 +41,7 @@ final class TLSConnection {
         self.wbio = wbio
         SSL_set_bio(ssl, rbio, wbio)  // the SSL owns both BIOs now
         SSL_set_accept_state(ssl)
-        applyVerifyMode(required: configuration.clientCertificate.required(alpn: nil))
+        applyVerifyMode(configuration.clientCertificate.mode(alpn: nil))
         SSL_set_ex_data(ssl, connectionExDataIndex, Unmanaged.passUnretained(self).toOpaque())
     }
 
@@ -50,8 +50,14 @@ final class TLSConnection {
         SSL_free(ssl)
     }
 
-    private func applyVerifyMode(required: Bool) {
-        SSL_set_verify(ssl, required ? (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT) : SSL_VERIFY_NONE, nil)
+    private func applyVerifyMode(_ mode: TLSListenerConfiguration.ClientCertificateMode) {
+        let flags: Int32 =
+            switch mode {
+            case .required: SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+            case .requested: SSL_VERIFY_PEER
+            case .none: SSL_VERIFY_NONE
+            }
+        SSL_set_verify(ssl, flags, nil)
     }
 
     // MARK: Bytes in and out
@@ -147,7 +153,7 @@ final class TLSConnection {
         }
         context = selected
         if SSL_set_SSL_CTX(ssl, selected.ctx) == nil { return false }
-        applyVerifyMode(required: configuration.clientCertificate.required(alpn: alpn))
+        applyVerifyMode(configuration.clientCertificate.mode(alpn: alpn))
         return true
     }
 
@@ -159,7 +165,7 @@ final class TLSConnection {
             return nil
         }
         alpn = pick
-        applyVerifyMode(required: configuration.clientCertificate.required(alpn: pick))
+        applyVerifyMode(configuration.clientCertificate.mode(alpn: pick))
         return .some(pick)
     }
 

@@ -3,23 +3,34 @@ import TLSConfig
 
 /// Everything a TLS listener (8883, 8443, …) decides, shared by its connections.
 public struct TLSListenerConfiguration: Sendable {
-    /// Whether a client certificate is required: by default, and per negotiated ALPN protocol (on 8443 AWS requires
-    /// one under `x-amzn-mqtt-ca` and `x-amzn-http-ca`, not under `mqtt` or `http/1.1`).
+    /// Whether a client certificate is asked for, and whether it must be sent: by default, and per negotiated ALPN
+    /// protocol. A certificate that *is* sent is always verified and decided, whatever the mode.
+    public enum ClientCertificateMode: Sendable, Equatable {
+        /// Asked for; a client without one is refused at the handshake (8883, `x-amzn-mqtt-ca`, `x-amzn-http-ca`).
+        case required
+        /// Asked for; a client may go without (HTTP and WebSocket on 8443: the request is then authenticated
+        /// otherwise, or refused by the application).
+        case requested
+        /// Not asked for (`mqtt`: custom authorizers authenticate at CONNECT).
+        case none
+    }
+
     public struct ClientCertificateRequirement: Sendable {
-        public var byDefault: Bool
-        public var byALPN: [String: Bool]
-        public init(byDefault: Bool, byALPN: [String: Bool] = [:]) {
+        public var byDefault: ClientCertificateMode
+        public var byALPN: [String: ClientCertificateMode]
+        public init(byDefault: ClientCertificateMode, byALPN: [String: ClientCertificateMode] = [:]) {
             self.byDefault = byDefault
             self.byALPN = byALPN
         }
         /// 8883: always.
-        public static let required = Self(byDefault: true)
-        /// 8443: by ALPN, as AWS.
+        public static let required = Self(byDefault: .required)
+        /// 8443 (AWS's 443): by ALPN. Without ALPN (plain HTTPS, WebSocket) a certificate is welcome but optional.
         public static let awsALPN = Self(
-            byDefault: false,
-            byALPN: ["x-amzn-mqtt-ca": true, "x-amzn-http-ca": true, "mqtt": false, "http/1.1": false])
+            byDefault: .requested,
+            byALPN: ["x-amzn-mqtt-ca": .required, "x-amzn-http-ca": .required, "mqtt": .none,
+                     "http/1.1": .requested])
 
-        func required(alpn: String?) -> Bool { alpn.flatMap { byALPN[$0] } ?? byDefault }
+        func mode(alpn: String?) -> ClientCertificateMode { alpn.flatMap { byALPN[$0] } ?? byDefault }
     }
 
     /// AWS's ALPN protocol ids, in the server's order of preference.

@@ -223,6 +223,31 @@ func device1Client(sni: String?, alpn: [String] = []) -> TestTLSClient {
         }
     }
 
+    @Test("8443 asks for a certificate under http/1.1 and without ALPN (and gets it), never under mqtt", arguments: [
+        (["http/1.1"], true), ([], true), (["x-amzn-http-ca"], true), (["mqtt"], false),
+    ])
+    func test_alpn_certificateRequested(alpn: [String], certificateSeen: Bool) throws {
+        let server = try Server(alpn: TLSListenerConfiguration.awsALPNPreference, certificates: .awsALPN)
+        let client = device1Client(sni: "a.example.test", alpn: alpn)
+        try interactInMemory(client, server.channel)
+        _ = client.receive()
+        #expect(server.refusals.all.isEmpty)
+        #expect(server.recorder.events.count == 1)
+        #expect((server.recorder.events.first?.peerCertificate != nil) == certificateSeen)
+        #expect(server.channel.isActive)
+    }
+
+    @Test func test_alpn_requestedCertificate_stillDecided() throws {
+        // Optional does not mean unchecked: a certificate that is sent must pass the registry.
+        let server = try Server(alpn: TLSListenerConfiguration.awsALPNPreference, certificates: .awsALPN)
+        let client = TestTLSClient(sni: "a.example.test", alpn: ["http/1.1"],
+                                   certificatePEM: Fixtures.deviceRevokedCertificate, keyPEM: Fixtures.deviceRevokedKey)
+        try interactInMemory(client, server.channel)
+        _ = client.receive()
+        #expect(server.refusals.all == [.certificate(.revoked)])
+        #expect(!server.channel.isActive)
+    }
+
     @Test func test_alpn_noCommonProtocol_refused() throws {
         let server = try Server(alpn: TLSListenerConfiguration.awsALPNPreference, certificates: .awsALPN)
         let client = device1Client(sni: "a.example.test", alpn: ["h2"])

@@ -12,6 +12,9 @@ extension SessionStateMachine {
         version = c.protocolVersion
         lastActivity = now
 
+        // Default deny: a connection nothing authenticated gets no session (CONNACK 0x87, 3.1.1: 0x05).
+        if principal == .unauthenticated { return reject(.notAuthorized, into: &actions) }
+
         // Client identifier ([MQTT-3.1.3-5], AWS: ≤ 128 bytes, `$` prefix reserved).
         var id = c.clientID
         if id.isEmpty {

@@ -57,6 +57,8 @@ public struct SessionStateMachine: Sendable {
     }
 
     public let tenant: TenantID
+    /// Who the listener authenticated this connection as; `.unauthenticated` refuses every CONNECT (0x87 / 0x05).
+    public let principal: Principal
     public let limits: BrokerLimits
     public internal(set) var phase: Phase = .awaitingConnect
     public internal(set) var version: ProtocolVersion = .v311
@@ -90,8 +92,9 @@ public struct SessionStateMachine: Sendable {
         var storeToken: UInt64?
     }
 
-    public init(tenant: TenantID = .default, limits: BrokerLimits = BrokerLimits()) {
+    public init(tenant: TenantID = .default, principal: Principal = .anonymous, limits: BrokerLimits = BrokerLimits()) {
         self.tenant = tenant
+        self.principal = principal
         self.limits = limits
         self.session = SessionState(tenant: tenant, clientID: "", protocolVersion: .v311)
     }

@@ -1,0 +1,166 @@
+import Broker
+import Foundation
+import IoTTypes
+import MQTTCodec
+import NIOCore
+import TopicTrie
+
+/// A data-plane failure answered over HTTP the way botocore's `iot-data` model reads it: status, the error shape
+/// in `x-amzn-ErrorType`, and `{"message": …}`.
+struct DataPlaneError: Error, Equatable, Sendable {
+    var status: Int
+    var type: String
+    var message: String
+
+    static func invalidRequest(_ m: String) -> Self { Self(status: 400, type: "InvalidRequestException", message: m) }
+    static func unauthorized(_ m: String) -> Self { Self(status: 401, type: "UnauthorizedException", message: m) }
+    static func forbidden(_ m: String) -> Self { Self(status: 403, type: "ForbiddenException", message: m) }
+    static func notFound(_ m: String) -> Self { Self(status: 404, type: "ResourceNotFoundException", message: m) }
+    static func methodNotAllowed(_ m: String) -> Self {
+        Self(status: 405, type: "MethodNotAllowedException", message: m)
+    }
+    static func tooLarge(_ m: String) -> Self { Self(status: 413, type: "RequestEntityTooLargeException", message: m) }
+    static func unavailable(_ m: String) -> Self {
+        Self(status: 503, type: "ServiceUnavailableException", message: m)
+    }
+}
+
+/// `POST /topics/{topic}?qos=&retain=&contentType=&responseTopic=&messageExpiry=` (AWS-IOT-SPEC §1.10) → the
+/// broker message it publishes. A pure function of the request and `now`: the HTTP shell does the I/O.
+enum DevicePublishRequest {
+    /// - Parameters:
+    ///   - encodedTopic: the path after `/topics/`, still percent-encoded (botocore sends `/` as `%2F`).
+    ///   - query: the raw query string (no `?`), or empty.
+    ///   - header: the request's header lookup (case-insensitive name → first value).
+    static func message(
+        encodedTopic: String, query: String, header: (String) -> String?, body: ByteBuffer, tenant: TenantID,
+        now: Timestamp, limits: BrokerLimits
+    ) throws(DataPlaneError) -> BrokerMessage {
+        guard let topic = percentDecoded(encodedTopic) else { throw .invalidRequest("The topic is not valid UTF-8") }
+        do {
+            try Topic.validateName(topic, limits: limits.topic)
+        } catch {
+            throw .invalidRequest("Invalid topic name: \(error)")
+        }
+        var qos = QoS.atMostOnce
+        var retain = false
+        var properties = MQTTProperties()
+        var expiresAt: Timestamp?
+        for (name, value) in try queryItems(query) {
+            switch name {
+            case "qos":
+                switch value {
+                case "0": qos = .atMostOnce
+                case "1": qos = .atLeastOnce
+                default: throw .invalidRequest("qos must be 0 or 1")
+                }
+            case "retain":
+                switch value.lowercased() {
+                case "true": retain = true
+                case "false": retain = false
+                default: throw .invalidRequest("retain must be true or false")
+                }
+            case "contentType":
+                properties.append(.contentType(value))
+            case "responseTopic":
+                do {
+                    try Topic.validateName(value, limits: limits.topic)
+                } catch {
+                    throw .invalidRequest("Invalid responseTopic: \(error)")
+                }
+                properties.append(.responseTopic(value))
+            case "messageExpiry":
+                guard let seconds = UInt32(value) else { throw .invalidRequest("messageExpiry must be seconds") }
+                expiresAt = now.adding(seconds: Int64(min(seconds, limits.maxMessageExpiry)))
+            default:
+                continue  // SDKs add their own parameters; AWS ignores unknown ones too
+            }
+        }
+        if retain && !limits.retainAvailable { throw .invalidRequest("Retained messages are not available") }
+        if retain && topic.hasPrefix("$") { throw .invalidRequest("Reserved topics cannot be retained") }
+        if body.readableBytes > Int(limits.maxPacketSize) {
+            throw .tooLarge("The payload is over \(limits.maxPacketSize) bytes")
+        }
+        if let format = header("x-amz-mqtt5-payload-format-indicator") {
+            switch format {
+            case "UNSPECIFIED_BYTES": properties.append(.payloadFormatIndicator(0))
+            case "UTF8_DATA":
+                guard String(validating: body.readableBytesView, as: UTF8.self) != nil else {
+                    throw .invalidRequest("The payload is not valid UTF-8 (payload format UTF8_DATA)")
+                }
+                properties.append(.payloadFormatIndicator(1))
+            default: throw .invalidRequest("x-amz-mqtt5-payload-format-indicator: UNSPECIFIED_BYTES or UTF8_DATA")
+            }
+        }
+        if let encoded = header("x-amz-mqtt5-correlation-data") {
+            guard let data = Data(base64Encoded: encoded) else {
+                throw .invalidRequest("x-amz-mqtt5-correlation-data is not base64")
+            }
+            properties.append(.correlationData(ByteBuffer(bytes: data)))
+        }
+        if let encoded = header("x-amz-mqtt5-user-properties") {
+            for (k, v) in try userProperties(encoded) { properties.append(.userProperty(k, v)) }
+        }
+        return BrokerMessage(tenant: tenant, topic: topic, payload: body, qos: qos, retain: retain,
+                             properties: properties, expiresAt: expiresAt, publisherClientID: "")
+    }
+
+    /// base64(JSON array of one-member objects), e.g. `[{"k1":"v1"},{"k2":"v2"}]`; order kept.
+    static func userProperties(_ encoded: String) throws(DataPlaneError) -> [(String, String)] {
+        let invalid = DataPlaneError.invalidRequest(
+            "x-amz-mqtt5-user-properties must be base64 of a JSON array of {\"key\":\"value\"} objects")
+        guard let data = Data(base64Encoded: encoded),
+            let array = try? JSONSerialization.jsonObject(with: data) as? [Any]
+        else { throw invalid }
+        var out: [(String, String)] = []
+        for element in array {
+            guard let object = element as? [String: Any] else { throw invalid }
+            for (k, v) in object.sorted(by: { $0.key < $1.key }) {
+                guard let s = v as? String else { throw invalid }
+                out.append((k, s))
+            }
+        }
+        return out
+    }
+
+    static func queryItems(_ query: String) throws(DataPlaneError) -> [(String, String)] {
+        var out: [(String, String)] = []
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let rawValue = parts.count > 1 ? String(parts[1]) : ""
+            guard let name = percentDecoded(String(parts[0]), plusIsSpace: true),
+                let value = percentDecoded(rawValue, plusIsSpace: true)
+            else { throw .invalidRequest("Malformed query string") }
+            out.append((name, value))
+        }
+        return out
+    }
+
+    /// RFC 3986 percent-decoding into UTF-8; nil for a bad escape or bytes that are not UTF-8.
+    static func percentDecoded(_ s: String, plusIsSpace: Bool = false) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(s.utf8.count)
+        var it = s.utf8.makeIterator()
+        while let b = it.next() {
+            switch b {
+            case UInt8(ascii: "%"):
+                guard let h = it.next().flatMap(hexValue), let l = it.next().flatMap(hexValue) else { return nil }
+                bytes.append(h << 4 | l)
+            case UInt8(ascii: "+") where plusIsSpace:
+                bytes.append(UInt8(ascii: " "))
+            default:
+                bytes.append(b)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
