@@ -10,9 +10,12 @@ public struct SecureRoute: Sendable, Equatable {
     public enum Application: Sendable, Equatable {
         /// MQTT straight over TLS (8883; 8443 with ALPN `x-amzn-mqtt-ca` or `mqtt`).
         case mqtt
-        /// HTTP/1.1: HTTPS publish and MQTT over WebSocket at `/mqtt` (8443 without ALPN, `http/1.1`,
-        /// `x-amzn-http-ca`).
+        /// HTTP/1.1: HTTPS publish and MQTT over WebSocket at `/mqtt` (8443 with `http/1.1` or `x-amzn-http-ca`).
         case http
+        /// No ALPN was negotiated (8443): the first byte decides. An MQTT CONNECT (0x10) cannot begin an HTTP
+        /// request line, so clients that cannot set ALPN (most MQTT libraries, the AWS SDKs off port 443) get MQTT,
+        /// and everything else is HTTP.
+        case detect
     }
 
     public var tenant: TenantID
@@ -54,6 +57,8 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
     let core: BrokerCore
     let logger: Logger
     let routeFromEvent: @Sendable (Any) -> SecureRoute?
+    /// Set while waiting for the first bytes of a connection whose protocol ALPN did not name.
+    private var detecting: SecureRoute?
 
     init(core: BrokerCore, logger: Logger, routeFromEvent: @escaping @Sendable (Any) -> SecureRoute?) {
         self.core = core
@@ -72,6 +77,9 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
                     position: .after(self))
             case .http:
                 try Self.addHTTPHandlers(pipeline, core: core, route: route, logger: logger)
+            case .detect:
+                detecting = route  // stay until the first bytes arrive
+                return
             }
             pipeline.removeHandler(context: context, promise: nil)
         } catch {
@@ -81,8 +89,28 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // Plaintext before the layer established the connection cannot happen with TLS; refuse it anyway.
-        context.close(promise: nil)
+        guard var route = detecting, let first = unwrapInboundIn(data).readableBytesView.first else {
+            // Plaintext before the layer established the connection cannot happen with TLS; refuse it anyway.
+            return context.close(promise: nil)
+        }
+        route.application = first == 0x10 ? .mqtt : .http
+        detecting = nil
+        do {
+            let pipeline = context.pipeline.syncOperations
+            switch route.application {
+            case .mqtt:
+                try pipeline.addHandler(
+                    MQTTConnectionHandler(core: core, tenant: route.tenant, principal: route.principal, logger: logger),
+                    position: .after(self))
+            default:
+                try Self.addHTTPHandlers(pipeline, core: core, route: route, logger: logger)
+            }
+            context.fireChannelRead(data)
+            pipeline.removeHandler(context: context, promise: nil)
+        } catch {
+            logger.warning("secure listener: could not start the session", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
     }
 
     /// HTTP/1.1 server codec, the WebSocket upgrader for `GET /mqtt` (subprotocol `mqtt`, authenticated connections

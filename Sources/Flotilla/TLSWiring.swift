@@ -164,20 +164,21 @@ final class TLSIdentities: Sendable {
             },
             routeFromEvent: { event in
                 guard let done = event as? TLSHandshakeCompleted else { return nil }
-                return Self.route(done)
+                return Self.route(done, kind: kind)
             })
     }
 
     /// Handshake outcome → route. The certificate (if any) passed the registry's decision during the handshake.
     /// ALPN `mqtt` is AWS's custom-authorizer MQTT: no authorizer exists yet, so without a certificate it is
     /// unauthenticated and its CONNECT is refused (not authorized).
-    static func route(_ done: TLSHandshakeCompleted) -> SecureRoute? {
+    static func route(_ done: TLSHandshakeCompleted, kind: ListenerKind) -> SecureRoute? {
         guard let tenant = tenant(ofContext: done.contextName) else { return nil }
         let principal: Principal = done.peerCertificate.map { .certificate(id: $0.id) } ?? .unauthenticated
         let application: SecureRoute.Application =
-            switch done.alpn {
-            case "x-amzn-mqtt-ca", "mqtt": .mqtt
-            default: .http  // x-amzn-http-ca, http/1.1, or no ALPN at all
+            switch (kind, done.alpn) {
+            case (.mqtts, _), (_, "x-amzn-mqtt-ca"), (_, "mqtt"): .mqtt
+            case (.multiplexed, nil): .detect  // MQTT if the first byte is a CONNECT, else HTTP
+            default: .http  // x-amzn-http-ca, http/1.1
             }
         return SecureRoute(tenant: tenant, principal: principal, application: application)
     }

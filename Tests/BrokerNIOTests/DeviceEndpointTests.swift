@@ -285,6 +285,40 @@ import Testing
         #expect(!ch.isActive)
     }
 
+    // MARK: No ALPN: the first byte decides
+
+    struct Established {}
+
+    func detecting(_ h: Harness) throws -> EmbeddedChannel {
+        let route = SecureRoute(tenant: .default, principal: Self.device, application: .detect)
+        let ch = EmbeddedChannel(
+            handler: SecureSessionStarter(core: h.core, logger: Logger(label: "test"),
+                                          routeFromEvent: { $0 is Established ? route : nil }),
+            loop: h.loop)
+        try ch.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8443)).wait()
+        ch.pipeline.fireUserInboundEventTriggered(Established())
+        return ch
+    }
+
+    @Test("Without ALPN, a CONNECT as first byte gets MQTT")
+    func detectMQTT() throws {
+        let h = Harness()
+        let ch = try detecting(h)
+        try h.send(ch, .connect(ConnectPacket(protocolVersion: .v311, cleanStart: true, keepAlive: 60, clientID: "sdk")),
+                   version: .v311)
+        #expect(try h.packets(ch, version: .v311) == [.connack(ConnAckPacket(sessionPresent: false, reasonCode: .success))])
+        _ = try? ch.finish()
+    }
+
+    @Test("Without ALPN, anything else gets HTTP")
+    func detectHTTP() throws {
+        let h = Harness()
+        let ch = try detecting(h)
+        let response = try h.request(ch, "POST /topics/x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nz")
+        #expect(response.hasPrefix("HTTP/1.1 200 OK"), "\(response)")
+        _ = try? ch.finish()
+    }
+
     // MARK: MQTT without credentials
 
     @Test("An unauthenticated MQTT connection (ALPN mqtt, no authorizer) is refused: 0x87 on v5, 0x05 on 3.1.1",

@@ -31,7 +31,10 @@ def publish_properties(**attrs) -> Properties:
 
 class PahoClient:
     def __init__(self, broker, *, version=V5, client_id: str | None = None, clean: bool = True,
-                 session_expiry: int | None = None, keepalive: int = 60, will: dict | None = None):
+                 session_expiry: int | None = None, keepalive: int = 60, will: dict | None = None,
+                 transport: str = "tcp", tls: dict | None = None, ws_path: str = "/mqtt"):
+        """`transport="websockets"` speaks MQTT over WebSocket at `ws_path`; `tls` is passed to `tls_set`
+        (ca_certs, certfile, keyfile, …)."""
         self.host, self.port = broker.host, broker.mqtt_port
         self.version = version
         self.client_id = client_id if client_id is not None else unique("paho")
@@ -39,10 +42,14 @@ class PahoClient:
         self.session_expiry = session_expiry
         self.keepalive = keepalive
         kwargs = dict(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                      protocol=version, reconnect_on_failure=False)
+                      protocol=version, reconnect_on_failure=False, transport=transport)
         if version == V311:
             kwargs["clean_session"] = clean
         self.c = mqtt.Client(**kwargs)
+        if tls is not None:
+            self.c.tls_set(**tls)
+        if transport == "websockets":
+            self.c.ws_set_options(path=ws_path)
         if will:
             self.c.will_set(**will)
         self.messages: queue.Queue = queue.Queue()
