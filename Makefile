@@ -10,9 +10,10 @@ FLOTILLA_BIN ?= $(CURDIR)/.build/debug/flotilla
 
 .PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench bench-raft bench-failover fuzz
 
-## make run: install missing dependencies, build the release binary, start a single embedded node
+## make run: install missing dependencies, build the release binary, start a single embedded node with its TLS
+## listeners (8883 mutual TLS, 8443 ALPN/HTTPS/WebSocket) on development certificates made on first start
 run: deps build-release
-	.build/release/flotilla serve $(ARGS)
+	.build/release/flotilla serve --mqtts-port 8883 --tls-port 8443 $(ARGS)
 
 ## make cluster: build the release binary, start a local three-node cluster (cluster/up 3; stop: cluster/down)
 cluster: deps build-release
