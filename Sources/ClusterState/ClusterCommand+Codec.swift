@@ -32,6 +32,15 @@ extension ClusterCommand {
         case updateCertificateStatus = 21
         case deleteCertificate = 22
         case setTenantEndpointPrefix = 23
+        case createPolicy = 24
+        case createPolicyVersion = 25
+        case setDefaultPolicyVersion = 26
+        case deletePolicyVersion = 27
+        case deletePolicy = 28
+        case attachPolicy = 29
+        case detachPolicy = 30
+        case attachThingPrincipal = 31
+        case detachThingPrincipal = 32
     }
 
     /// The bytes to propose.
@@ -140,6 +149,55 @@ extension ClusterCommand {
             w.write(Tag.setTenantEndpointPrefix.rawValue)
             w.write(tenant)
             w.write(prefix) { $0.write($1) }
+        case .createPolicy(let tenant, let name, let document, let nowMs):
+            w.write(Tag.createPolicy.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(document)
+            w.write(nowMs)
+        case .createPolicyVersion(let tenant, let name, let document, let setAsDefault, let nowMs):
+            w.write(Tag.createPolicyVersion.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(document)
+            w.write(setAsDefault)
+            w.write(nowMs)
+        case .setDefaultPolicyVersion(let tenant, let name, let versionId, let nowMs):
+            w.write(Tag.setDefaultPolicyVersion.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(versionId)
+            w.write(nowMs)
+        case .deletePolicyVersion(let tenant, let name, let versionId):
+            w.write(Tag.deletePolicyVersion.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(versionId)
+        case .deletePolicy(let tenant, let name):
+            w.write(Tag.deletePolicy.rawValue)
+            w.write(tenant)
+            w.write(name)
+        case .attachPolicy(let tenant, let name, let target):
+            w.write(Tag.attachPolicy.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(target)
+        case .detachPolicy(let tenant, let name, let target):
+            w.write(Tag.detachPolicy.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(target)
+        case .attachThingPrincipal(let tenant, let thing, let principal, let type):
+            w.write(Tag.attachThingPrincipal.rawValue)
+            w.write(tenant)
+            w.write(thing)
+            w.write(principal)
+            w.write(type.rawValue)
+        case .detachThingPrincipal(let tenant, let thing, let principal):
+            w.write(Tag.detachThingPrincipal.rawValue)
+            w.write(tenant)
+            w.write(thing)
+            w.write(principal)
         }
         return w.bytes
     }
@@ -242,6 +300,31 @@ extension ClusterCommand {
             let tenant = try r.readTenant()
             let prefix = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
             return .setTenantEndpointPrefix(tenant: tenant, prefix: prefix)
+        case .createPolicy:
+            return .createPolicy(tenant: try r.readTenant(), policyName: try r.readString(), document: try r.readString(),
+                                 nowMs: try r.readInt64())
+        case .createPolicyVersion:
+            return .createPolicyVersion(tenant: try r.readTenant(), policyName: try r.readString(),
+                                        document: try r.readString(), setAsDefault: try r.readBool(),
+                                        nowMs: try r.readInt64())
+        case .setDefaultPolicyVersion:
+            return .setDefaultPolicyVersion(tenant: try r.readTenant(), policyName: try r.readString(),
+                                            versionId: try r.readInt64(), nowMs: try r.readInt64())
+        case .deletePolicyVersion:
+            return .deletePolicyVersion(tenant: try r.readTenant(), policyName: try r.readString(),
+                                        versionId: try r.readInt64())
+        case .deletePolicy:
+            return .deletePolicy(tenant: try r.readTenant(), policyName: try r.readString())
+        case .attachPolicy:
+            return .attachPolicy(tenant: try r.readTenant(), policyName: try r.readString(), target: try r.readString())
+        case .detachPolicy:
+            return .detachPolicy(tenant: try r.readTenant(), policyName: try r.readString(), target: try r.readString())
+        case .attachThingPrincipal:
+            return .attachThingPrincipal(tenant: try r.readTenant(), thingName: try r.readString(),
+                                         principal: try r.readString(), type: try r.readThingPrincipalType())
+        case .detachThingPrincipal:
+            return .detachThingPrincipal(tenant: try r.readTenant(), thingName: try r.readString(),
+                                         principal: try r.readString())
         }
     }
 }

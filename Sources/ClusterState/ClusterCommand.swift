@@ -63,6 +63,25 @@ public enum ClusterCommand: Sendable, Hashable {
     /// Sets (or, with nil, clears back to the derived one) a registered tenant's default endpoint prefix
     /// (`TenantEndpoint`). A prefix another tenant answers to is `resourceAlreadyExists`.
     case setTenantEndpointPrefix(tenant: TenantID, prefix: String?)
+    /// CreatePolicy: version "1", the default. The document was validated by the proposer; apply checks its size.
+    case createPolicy(tenant: TenantID, policyName: String, document: String, nowMs: Int64)
+    /// CreatePolicyVersion: at most five versions (`versionsLimitExceeded`).
+    case createPolicyVersion(tenant: TenantID, policyName: String, document: String, setAsDefault: Bool,
+                             nowMs: Int64)
+    /// SetDefaultPolicyVersion.
+    case setDefaultPolicyVersion(tenant: TenantID, policyName: String, versionId: Int64, nowMs: Int64)
+    /// DeletePolicyVersion: never the default (`deleteConflict`).
+    case deletePolicyVersion(tenant: TenantID, policyName: String, versionId: Int64)
+    /// DeletePolicy: only with no other version than the default and no target (`deleteConflict`).
+    case deletePolicy(tenant: TenantID, policyName: String)
+    /// AttachPolicy: idempotent; at most ten policies per target (`limitExceeded`).
+    case attachPolicy(tenant: TenantID, policyName: String, target: String)
+    /// DetachPolicy: detaching what is not attached succeeds (nothing changes).
+    case detachPolicy(tenant: TenantID, policyName: String, target: String)
+    /// AttachThingPrincipal: the thing must exist; an exclusive attachment allows no other thing for the principal.
+    case attachThingPrincipal(tenant: TenantID, thingName: String, principal: String, type: ThingPrincipalType)
+    /// DetachThingPrincipal: the thing must exist; detaching what is not attached succeeds.
+    case detachThingPrincipal(tenant: TenantID, thingName: String, principal: String)
 
     /// The fields of `createThing`.
     public struct CreateThing: Sendable, Hashable {
@@ -117,6 +136,8 @@ public enum ClusterResult: Sendable, Hashable {
     case thing(thingId: String, version: Int64)
     /// A batch: how many of its commands were rejected (their errors are not reported one by one).
     case batch(failed: UInt32)
+    /// The policy version a create made (CreatePolicy: 1).
+    case policyVersion(versionId: Int64)
 }
 
 /// Why a command was not applied. The state is unchanged, except that the entry counts as applied.
@@ -136,6 +157,12 @@ public enum ClusterStateError: Error, Sendable, Hashable {
     /// AWS CertificateStateException (406): the certificate's status forbids the change (deleting an ACTIVE
     /// certificate or CA, leaving REVOKED or PENDING_TRANSFER), with the message for the client.
     case certificateState(String)
+    /// AWS DeleteConflictException (409): something still refers to it (versions, targets, attachments).
+    case deleteConflict(String)
+    /// AWS VersionsLimitExceededException (409): the policy has five versions already.
+    case versionsLimitExceeded(String)
+    /// AWS LimitExceededException (410): e.g. ten policies on one target already.
+    case limitExceeded(String)
 }
 
 /// The result of applying one command.

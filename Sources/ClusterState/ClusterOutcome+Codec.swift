@@ -12,6 +12,7 @@ public enum ClusterOutcomeCodec {
         case done = 0
         case thing = 1
         case batch = 2
+        case policyVersion = 3
     }
 
     enum ErrorTag: UInt8 {
@@ -22,6 +23,9 @@ public enum ClusterOutcomeCodec {
         case unsupportedCommandVersion = 5
         case malformedCommand = 6
         case certificateState = 7
+        case deleteConflict = 8
+        case versionsLimitExceeded = 9
+        case limitExceeded = 10
     }
 
     public static func encode(_ outcome: ClusterOutcome) -> [UInt8] {
@@ -40,6 +44,9 @@ public enum ClusterOutcomeCodec {
             case .batch(let failed):
                 w.write(ResultTag.batch.rawValue)
                 w.write(failed)
+            case .policyVersion(let id):
+                w.write(ResultTag.policyVersion.rawValue)
+                w.write(id)
             }
         case .failure(let error):
             w.write(UInt8(1))
@@ -60,6 +67,15 @@ public enum ClusterOutcomeCodec {
                 w.write(ErrorTag.malformedCommand.rawValue)
             case .certificateState(let message):
                 w.write(ErrorTag.certificateState.rawValue)
+                w.write(message)
+            case .deleteConflict(let message):
+                w.write(ErrorTag.deleteConflict.rawValue)
+                w.write(message)
+            case .versionsLimitExceeded(let message):
+                w.write(ErrorTag.versionsLimitExceeded.rawValue)
+                w.write(message)
+            case .limitExceeded(let message):
+                w.write(ErrorTag.limitExceeded.rawValue)
                 w.write(message)
             }
         }
@@ -86,6 +102,7 @@ public enum ClusterOutcomeCodec {
             case .done: return .success(.done)
             case .thing: return .success(.thing(thingId: try r.readString(), version: try r.readInt64()))
             case .batch: return .success(.batch(failed: try r.readUInt32()))
+            case .policyVersion: return .success(.policyVersion(versionId: try r.readInt64()))
             }
         case 1:
             guard let tag = ErrorTag(rawValue: try r.readUInt8()) else { throw BinaryReadError() }
@@ -97,6 +114,9 @@ public enum ClusterOutcomeCodec {
             case .unsupportedCommandVersion: return .failure(.unsupportedCommandVersion(try r.readUInt8()))
             case .malformedCommand: return .failure(.malformedCommand)
             case .certificateState: return .failure(.certificateState(try r.readString()))
+            case .deleteConflict: return .failure(.deleteConflict(try r.readString()))
+            case .versionsLimitExceeded: return .failure(.versionsLimitExceeded(try r.readString()))
+            case .limitExceeded: return .failure(.limitExceeded(try r.readString()))
             }
         default:
             throw BinaryReadError()

@@ -104,6 +104,14 @@ extension ClusterState {
         guard c.status != .active else {
             return .failure(.certificateState("Certificate must be deactivated (not ACTIVE) before deletion."))
         }
+        // Attachments name the certificate by ARN (any region): `…:cert/<id>`.
+        let suffix = ":cert/" + id
+        if policyTargets[tenant]?.keys.contains(where: { $0.hasSuffix(suffix) }) == true {
+            return .failure(.deleteConflict("Certificate policies must be detached before deletion."))
+        }
+        if principalThings[tenant]?.keys.contains(where: { $0.hasSuffix(suffix) }) == true {
+            return .failure(.deleteConflict("Things must be detached before deletion."))
+        }
         certificates[tenant]?[id] = nil
         if certificates[tenant]?.isEmpty == true { certificates[tenant] = nil }
         return .success(.done)

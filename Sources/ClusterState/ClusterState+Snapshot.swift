@@ -26,19 +26,24 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 ///     | domains:     count u32, then DomainConfiguration                        by (tenant, name)     (3 on)
 ///     | caCerts:     count u32, then CACertificate                              by (tenant, id)       (3 on)
 ///     | certs:       count u32, then Certificate                                by (tenant, id)       (3 on)
+///     | policies:    count u32, then (tenant, name, defaultVersionId, nextVersionId, createdAtMs,
+///                    lastModifiedAtMs, versions: count u32 then (versionId, document, createdAtMs))
+///                                                                               by (tenant, name)     (4 on)
+///     | policyTargets: count u32, then (tenant, target, policyName)            by (tenant, target, policy) (4 on)
+///     | thingPrincipals: count u32, then (tenant, thing, principal, type u8)   by (tenant, thing, principal) (4 on)
 ///
 /// Each version appends sections to the previous one: version 1 has no `nodes` (written before the node
 /// directory existed), version 2 none of the version-3 sections (before domains, certificates and endpoint
-/// prefixes). Older versions are still read, their missing sections as empty, so a node upgraded in place restores
+/// prefixes), version 3 none of the version-4 ones (policies and attachments). Older versions are still read, their missing sections as empty, so a node upgraded in place restores
 /// its old snapshots. The `domains` section holds servers' private keys: snapshots are secrets at rest.
 /// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
 /// Derived indexes (access key owners, topic trees) are rebuilt on restore, not stored.
 extension ClusterState {
     static let snapshotMagic: [UInt8] = Array("FLCS".utf8)
     /// The snapshot format version this build writes and reads.
-    public static let snapshotFormatVersion: UInt8 = 3
+    public static let snapshotFormatVersion: UInt8 = 4
     /// Older formats `restore` still reads.
-    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...3
+    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...4
 
     /// The whole state, in the canonical encoding.
     public func snapshot() -> [UInt8] {
@@ -107,6 +112,54 @@ extension ClusterState {
         let certs = Self.sortedRows(certificates) { $0.certificateId }
         w.writeCount(certs.count)
         for c in certs { w.write(c) }
+
+        let allPolicies = Self.sortedRows(policies) { $0.policyName }
+        w.writeCount(allPolicies.count)
+        for p in allPolicies {
+            w.write(p.tenant)
+            w.write(p.policyName)
+            w.write(p.defaultVersionId)
+            w.write(p.nextVersionId)
+            w.write(p.createdAtMs)
+            w.write(p.lastModifiedAtMs)
+            w.writeCount(p.versions.count)
+            for v in p.versions {
+                w.write(v.versionId)
+                w.write(v.document)
+                w.write(v.createdAtMs)
+            }
+        }
+
+        var attachments: [(TenantID, String, String)] = []
+        for tenant in policyTargets.keys.sorted(by: Self.tenantLess) {
+            for target in policyTargets[tenant]!.keys.sorted(by: String.utf8Less) {
+                for name in policyTargets[tenant]![target]!.sorted(by: String.utf8Less) {
+                    attachments.append((tenant, target, name))
+                }
+            }
+        }
+        w.writeCount(attachments.count)
+        for (tenant, target, name) in attachments {
+            w.write(tenant)
+            w.write(target)
+            w.write(name)
+        }
+
+        var principals: [(TenantID, String, String, ThingPrincipalType)] = []
+        for tenant in thingPrincipals.keys.sorted(by: Self.tenantLess) {
+            for thing in thingPrincipals[tenant]!.keys.sorted(by: String.utf8Less) {
+                for (principal, type) in thingPrincipals[tenant]![thing]!.sorted(by: { String.utf8Less($0.key, $1.key) }) {
+                    principals.append((tenant, thing, principal, type))
+                }
+            }
+        }
+        w.writeCount(principals.count)
+        for (tenant, thing, principal, type) in principals {
+            w.write(tenant)
+            w.write(thing)
+            w.write(principal)
+            w.write(type.rawValue)
+        }
         return w.bytes
     }
 
@@ -190,6 +243,35 @@ extension ClusterState {
                 s.certificates[c.tenant, default: [:]][c.certificateId] = c
             }
         }
+        if version >= 4 {
+            for _ in 0..<(try r.readCount(minimumElementSize: 44)) {
+                let tenant = try r.readTenant()
+                let name = try r.readString()
+                let defaultVersionId = try r.readInt64()
+                let nextVersionId = try r.readInt64()
+                let createdAtMs = try r.readInt64()
+                let lastModifiedAtMs = try r.readInt64()
+                var versions: [PolicyVersion] = []
+                for _ in 0..<(try r.readCount(minimumElementSize: 20)) {
+                    versions.append(PolicyVersion(versionId: try r.readInt64(), document: try r.readString(),
+                                                  createdAtMs: try r.readInt64()))
+                }
+                s.policies[tenant, default: [:]][name] = IoTPolicy(
+                    tenant: tenant, policyName: name, versions: versions, defaultVersionId: defaultVersionId,
+                    nextVersionId: nextVersionId, createdAtMs: createdAtMs, lastModifiedAtMs: lastModifiedAtMs)
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 12)) {
+                let tenant = try r.readTenant()
+                let target = try r.readString()
+                s.policyTargets[tenant, default: [:]][target, default: []].insert(try r.readString())
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 13)) {
+                let tenant = try r.readTenant()
+                let thing = try r.readString()
+                let principal = try r.readString()
+                s.thingPrincipals[tenant, default: [:]][thing, default: [:]][principal] = try r.readThingPrincipalType()
+            }
+        }
         return s
     }
 
@@ -209,6 +291,7 @@ extension ClusterState {
                 guard domainOwners.updateValue(owner, forKey: d.domainName) == nil else { throw BinaryReadError() }
             }
         }
+        rebuildPrincipalThings()
     }
 
     private static func tenantLess(_ a: TenantID, _ b: TenantID) -> Bool { String.utf8Less(a.accountID, b.accountID) }

@@ -65,6 +65,9 @@ extension ClusterState {
         // AWS DeleteThing: deleting a thing that does not exist succeeds.
         guard let thing = things[tenant]?[thingName] else { return .success(.done) }
         if let expectedVersion, expectedVersion != thing.version { return .failure(.versionConflict) }
+        guard thingPrincipals[tenant]?[thingName] == nil else {
+            return .failure(.invalidRequest("Cannot delete thing \(thingName) because it has principals attached"))
+        }
         things[tenant]?[thingName] = nil
         if things[tenant]?.isEmpty == true { things[tenant] = nil }
         return .success(.done)

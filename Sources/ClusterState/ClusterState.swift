@@ -42,6 +42,17 @@ public struct ClusterState: Sendable {
     var certificates: [TenantID: [String: Certificate]] = [:]
     /// Endpoint prefixes set explicitly (`setTenantEndpointPrefix`); other tenants use their derived one.
     var endpointPrefixes: [TenantID: String] = [:]
+    /// IoT policies: tenant → name → policy (with its versions).
+    var policies: [TenantID: [String: IoTPolicy]] = [:]
+    /// Policy attachments: tenant → target (certificate ARN, thing group ARN, Cognito id) → policy names.
+    var policyTargets: [TenantID: [String: Set<String>]] = [:]
+    /// Principals attached to things: tenant → thing name → principal → attachment type.
+    var thingPrincipals: [TenantID: [String: [String: ThingPrincipalType]]] = [:]
+    /// Derived from `thingPrincipals` (not in the snapshot): tenant → principal → thing names.
+    var principalThings: [TenantID: [String: Set<String>]] = [:]
+    /// Counts the commands that can change an authorization decision (policies, attachments, certificate status),
+    /// so authorization caches know when to re-read. Local like `tlsSourceGeneration`.
+    public internal(set) var authorizationGeneration: UInt64 = 0
 
     public init() {}
 
@@ -123,13 +134,44 @@ public struct ClusterState: Sendable {
             tlsSourceGeneration &+= 1
             return onDeleteCACertificate(tenant: tenant, id: id)
         case .registerCertificate(let c):
+            authorizationGeneration &+= 1
             return onRegisterCertificate(c)
         case .updateCertificateStatus(let tenant, let id, let status, let nowMs):
+            authorizationGeneration &+= 1
             return onUpdateCertificateStatus(tenant: tenant, id: id, status: status, nowMs: nowMs)
         case .deleteCertificate(let tenant, let id):
+            authorizationGeneration &+= 1
             return onDeleteCertificate(tenant: tenant, id: id)
         case .setTenantEndpointPrefix(let tenant, let prefix):
             return onSetTenantEndpointPrefix(tenant: tenant, prefix: prefix)
+        case .createPolicy(let tenant, let name, let document, let nowMs):
+            authorizationGeneration &+= 1
+            return onCreatePolicy(tenant: tenant, name: name, document: document, nowMs: nowMs)
+        case .createPolicyVersion(let tenant, let name, let document, let setAsDefault, let nowMs):
+            authorizationGeneration &+= 1
+            return onCreatePolicyVersion(tenant: tenant, name: name, document: document, setAsDefault: setAsDefault,
+                                         nowMs: nowMs)
+        case .setDefaultPolicyVersion(let tenant, let name, let versionId, let nowMs):
+            authorizationGeneration &+= 1
+            return onSetDefaultPolicyVersion(tenant: tenant, name: name, versionId: versionId, nowMs: nowMs)
+        case .deletePolicyVersion(let tenant, let name, let versionId):
+            authorizationGeneration &+= 1
+            return onDeletePolicyVersion(tenant: tenant, name: name, versionId: versionId)
+        case .deletePolicy(let tenant, let name):
+            authorizationGeneration &+= 1
+            return onDeletePolicy(tenant: tenant, name: name)
+        case .attachPolicy(let tenant, let name, let target):
+            authorizationGeneration &+= 1
+            return onAttachPolicy(tenant: tenant, name: name, target: target)
+        case .detachPolicy(let tenant, let name, let target):
+            authorizationGeneration &+= 1
+            return onDetachPolicy(tenant: tenant, name: name, target: target)
+        case .attachThingPrincipal(let tenant, let thing, let principal, let type):
+            authorizationGeneration &+= 1
+            return onAttachThingPrincipal(tenant: tenant, thing: thing, principal: principal, type: type)
+        case .detachThingPrincipal(let tenant, let thing, let principal):
+            authorizationGeneration &+= 1
+            return onDetachThingPrincipal(tenant: tenant, thing: thing, principal: principal)
         }
     }
 

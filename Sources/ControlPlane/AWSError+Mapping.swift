@@ -23,6 +23,12 @@ extension AWSError {
             self = .internalFailure("the cluster could not decode the command")
         case .certificateState(let message):
             self = .certificateState(message)
+        case .deleteConflict(let message):
+            self = .deleteConflict(message)
+        case .versionsLimitExceeded(let message):
+            self = .versionsLimitExceeded(message)
+        case .limitExceeded(let message):
+            self = .limitExceeded(message)
         }
     }
 }

@@ -14,6 +14,14 @@ public enum AWSError: Error, Sendable, Hashable {
     case versionConflict(String)
     /// 406 CertificateStateException: the certificate's status forbids the change (e.g. deleting an ACTIVE one).
     case certificateState(String)
+    /// 409 DeleteConflictException: something still refers to the resource (policy versions, targets, attachments).
+    case deleteConflict(String)
+    /// 409 VersionsLimitExceededException: a policy already has five versions.
+    case versionsLimitExceeded(String)
+    /// 410 LimitExceededException (the `iot` model's status for it): e.g. ten policies on one target.
+    case limitExceeded(String)
+    /// 400 MalformedPolicyException: the policy document does not parse or breaks the grammar.
+    case malformedPolicy(String)
     /// 413, reported as InvalidRequestException (the `iot` model has no 413 shape): the body is over the limit.
     case requestTooLarge(String)
     /// 403 AccessDeniedException: the interim loopback-only rule (no SigV4 yet) refused the peer.
@@ -33,6 +41,10 @@ public enum AWSError: Error, Sendable, Hashable {
         case .resourceAlreadyExists: "ResourceAlreadyExistsException"
         case .versionConflict: "VersionConflictException"
         case .certificateState: "CertificateStateException"
+        case .deleteConflict: "DeleteConflictException"
+        case .versionsLimitExceeded: "VersionsLimitExceededException"
+        case .limitExceeded: "LimitExceededException"
+        case .malformedPolicy: "MalformedPolicyException"
         case .accessDenied: "AccessDeniedException"
         case .unknownOperation: "UnknownOperationException"
         case .serviceUnavailable: "ServiceUnavailableException"
@@ -43,11 +55,12 @@ public enum AWSError: Error, Sendable, Hashable {
     /// The HTTP status (`error.httpStatusCode` in the `iot` model).
     public var httpStatus: Int {
         switch self {
-        case .invalidRequest: 400
+        case .invalidRequest, .malformedPolicy: 400
         case .accessDenied: 403
         case .resourceNotFound, .unknownOperation: 404
         case .certificateState: 406
-        case .resourceAlreadyExists, .versionConflict: 409
+        case .resourceAlreadyExists, .versionConflict, .deleteConflict, .versionsLimitExceeded: 409
+        case .limitExceeded: 410
         case .requestTooLarge: 413
         case .internalFailure: 500
         case .serviceUnavailable: 503
@@ -58,6 +71,7 @@ public enum AWSError: Error, Sendable, Hashable {
         switch self {
         case .invalidRequest(let m), .resourceNotFound(let m), .resourceAlreadyExists(let m, _, _),
              .versionConflict(let m), .certificateState(let m), .requestTooLarge(let m), .accessDenied(let m),
+             .deleteConflict(let m), .versionsLimitExceeded(let m), .limitExceeded(let m), .malformedPolicy(let m),
              .unknownOperation(let m), .serviceUnavailable(let m), .internalFailure(let m):
             m
         }

@@ -98,19 +98,21 @@ struct DeterminismTests {
     @Test("a version-1 snapshot (before the node directory) restores as an empty directory")
     func versionOneSnapshot() throws {
         var h = Harness()
-        for c in everyCommand where !c.isNodeDirectoryCommand && !c.isVersion3Command { _ = h.apply(c) }
+        for c in everyCommand where !c.isNodeDirectoryCommand && !c.isVersion3Command && !c.isVersion4Command {
+            _ = h.apply(c)
+        }
         let v3 = h.state.snapshot()
-        // Version 1 is version 3 without the trailing node section and the four version-3 sections (here: five
-        // zero counts).
-        #expect(Array(v3.suffix(20)) == [UInt8](repeating: 0, count: 20))
-        var v1 = Array(v3.dropLast(20))
+        // Version 1 is the current version without the trailing node section, the four version-3 sections and the
+        // three version-4 ones (here: eight zero counts).
+        #expect(Array(v3.suffix(32)) == [UInt8](repeating: 0, count: 32))
+        var v1 = Array(v3.dropLast(32))
         v1[4] = 1
         let restored = try ClusterState.restore(v1)
         #expect(restored.snapshot() == v3)
         #expect(restored.nodeDirectory().isEmpty)
         #expect(restored.thing(tenant: acme, name: "bare") == h.state.thing(tenant: acme, name: "bare"))
         // A version-1 snapshot with a node section is not version 1.
-        v1 = Array(v3.dropLast(16))
+        v1 = Array(v3.dropLast(28))
         v1[4] = 1
         #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(v1) }
     }
@@ -118,11 +120,11 @@ struct DeterminismTests {
     @Test("a version-2 snapshot (before domains, certificates, prefixes) restores with those sections empty")
     func versionTwoSnapshot() throws {
         var h = Harness()
-        for c in everyCommand where !c.isVersion3Command { _ = h.apply(c) }
+        for c in everyCommand where !c.isVersion3Command && !c.isVersion4Command { _ = h.apply(c) }
         #expect(!h.state.nodeDirectory().isEmpty)
         let v3 = h.state.snapshot()
-        #expect(Array(v3.suffix(16)) == [UInt8](repeating: 0, count: 16))
-        var v2 = Array(v3.dropLast(16))
+        #expect(Array(v3.suffix(28)) == [UInt8](repeating: 0, count: 28))
+        var v2 = Array(v3.dropLast(28))
         v2[4] = 2
         let restored = try ClusterState.restore(v2)
         #expect(restored.snapshot() == v3)
@@ -131,7 +133,7 @@ struct DeterminismTests {
         #expect(restored.certificates(tenant: acme).isEmpty)
         #expect(restored.endpointPrefix(tenant: acme) == TenantEndpoint.derivedPrefix(for: acme))
         // A version-2 snapshot followed by version-3 sections is not version 2 (trailing bytes).
-        var padded = v3
+        var padded = Array(v3.dropLast(12))
         padded[4] = 2
         #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(padded) }
     }
@@ -139,9 +141,9 @@ struct DeterminismTests {
     @Test("domains, certificates and prefixes are in the snapshot and restore exactly, with the domain index")
     func version3Sections() throws {
         var h = Harness()
-        for c in everyCommand { _ = h.apply(c) }
+        for c in everyCommand where !c.isVersion4Command { _ = h.apply(c) }
         let snap = h.state.snapshot()
-        #expect(Array(snap.suffix(16)) != [UInt8](repeating: 0, count: 16))
+        #expect(Array(snap.dropLast(12).suffix(16)) != [UInt8](repeating: 0, count: 16))
         let r = try ClusterState.restore(snap)
         #expect(r.snapshot() == snap)
         #expect(r.domainConfigurations(tenant: acme) == h.state.domainConfigurations(tenant: acme))
@@ -165,24 +167,27 @@ struct DeterminismTests {
         // Splice globex's row after acme's: canonical order, but the domain name has two owners.
         let sa = a.snapshot(), sb = b.snapshot()
         let rowA = domainRow(sa), rowB = domainRow(sb)
-        let countAt = sa.count - 8 - 4 - rowA.count
+        let countAt = sa.count - Self.countsAfterDomains - 4 - rowA.count
         #expect(Array(sa[countAt..<(countAt + 4)]) == [0, 0, 0, 1])
-        let spliced = Array(sa[..<countAt]) + [0, 0, 0, 2] + rowA + rowB + [0, 0, 0, 0, 0, 0, 0, 0]
+        let spliced = Array(sa[..<countAt]) + [0, 0, 0, 2] + rowA + rowB + [UInt8](repeating: 0, count: Self.countsAfterDomains)
         #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(spliced) }
         // The same splice with distinct names restores (the test's splice itself is sound).
         var c = ClusterState()
         _ = c.apply(.createDomainConfiguration(domain(globex, "n", "iot.y.example")), index: 1)
-        let ok = Array(sa[..<countAt]) + [0, 0, 0, 2] + rowA + domainRow(c.snapshot()) + [0, 0, 0, 0, 0, 0, 0, 0]
+        let ok = Array(sa[..<countAt]) + [0, 0, 0, 2] + rowA + domainRow(c.snapshot())
+            + [UInt8](repeating: 0, count: Self.countsAfterDomains)
         #expect(try ClusterState.restore(ok).domainConfiguration(domainName: "iot.y.example")?.tenant == globex)
     }
 
     /// The one domain row of the snapshot of a state holding nothing else: after the header ("FLCS", version,
-    /// two u64) come seven empty counts (tenants … prefixes) and the domain count, and after the row two empty
-    /// counts (CAs, certificates).
+    /// two u64) come seven empty counts (tenants … prefixes) and the domain count, and after the row five empty
+    /// counts (CAs, certificates, policies, policy targets, thing principals).
+    static let countsAfterDomains = 5 * 4
+
     func domainRow(_ snap: [UInt8]) -> [UInt8] {
         let start = 4 + 1 + 8 + 8 + 7 * 4 + 4
         #expect(Array(snap[(start - 4)..<start]) == [0, 0, 0, 1])
-        return Array(snap[start..<(snap.count - 8)])
+        return Array(snap[start..<(snap.count - Self.countsAfterDomains)])
     }
 
     @Test("the node directory is in the snapshot, in id order, and restores exactly")

@@ -83,7 +83,27 @@ let everyCommand: [ClusterCommand] = [
     .registerCACertificate(CACertificate(tenant: globex, caCertificateId: caC, certificatePEM: chainPEM,
                                          status: .inactive, createdAtMs: 19)),
     .deleteCACertificate(tenant: globex, caCertificateId: caC),
+    // Version-4 commands (policies and attachments); they leave rows in every new section.
+    .createPolicy(tenant: acme, policyName: "devices", document: policyDoc, nowMs: 20),
+    .createPolicyVersion(tenant: acme, policyName: "devices", document: policyDoc2, setAsDefault: true, nowMs: 21),
+    .createPolicyVersion(tenant: acme, policyName: "devices", document: policyDoc, setAsDefault: false, nowMs: 22),
+    .setDefaultPolicyVersion(tenant: acme, policyName: "devices", versionId: 3, nowMs: 23),
+    .deletePolicyVersion(tenant: acme, policyName: "devices", versionId: 1),
+    .createPolicy(tenant: acme, policyName: "gone", document: policyDoc, nowMs: 24),
+    .deletePolicy(tenant: acme, policyName: "gone"),
+    .attachPolicy(tenant: acme, policyName: "devices", target: certArnA),
+    .attachPolicy(tenant: acme, policyName: "devices", target: "arn:aws:iot:us-east-1:111111111111:thinggroup/g"),
+    .detachPolicy(tenant: acme, policyName: "devices", target: "arn:aws:iot:us-east-1:111111111111:thinggroup/g"),
+    .createThing(.init(tenant: acme, thingName: "sensor-1", nowMs: 25)),
+    .attachThingPrincipal(tenant: acme, thingName: "sensor-1", principal: certArnA, type: .exclusive),
+    .createThing(.init(tenant: acme, thingName: "sensor-2", nowMs: 26)),
+    .attachThingPrincipal(tenant: acme, thingName: "sensor-2", principal: "us-east-1:cognito-id", type: .nonExclusive),
+    .detachThingPrincipal(tenant: acme, thingName: "sensor-2", principal: "us-east-1:cognito-id"),
 ]
+
+let policyDoc = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#
+let policyDoc2 = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#
+let certArnA = "arn:aws:iot:us-east-1:111111111111:cert/" + String(repeating: "a", count: 64)
 
 /// Random commands over small vocabularies, so creates collide, updates hit and miss, and versions conflict.
 struct CommandGenerator {
@@ -102,7 +122,7 @@ struct CommandGenerator {
     mutating func next(nowMs: Int64) -> ClusterCommand {
         let tenant = pick([acme, globex, TenantID("333333333333"), TenantID("bad")])
         let thing = pick(["t1", "t2", "t3", "bad name"])
-        switch rng.next() % 13 {
+        switch rng.next() % 14 {
         case 0: return .createTenant(tenant, name: pick(["A", "B"]))
         case 1: return .createAccessKey(AccessKey(tenant: tenant, accessKeyID: pick(["K1", "K2", "K3"]),
                                                   secretKey: "s", createdAtMs: nowMs))
@@ -170,6 +190,26 @@ struct CommandGenerator {
             default:
                 return .setTenantEndpointPrefix(tenant: tenant, prefix: chance(20) ? nil : pick(["p1", "p2", "-x"]))
             }
+        case 13:
+            let policy = pick(["p1", "p2", "bad name"])
+            let target = pick([certArnA, "arn:aws:iot:us-east-1:111111111111:thinggroup/g", ""])
+            switch rng.next() % 9 {
+            case 0: return .createPolicy(tenant: tenant, policyName: policy, document: pick([policyDoc, ""]), nowMs: nowMs)
+            case 1:
+                return .createPolicyVersion(tenant: tenant, policyName: policy, document: policyDoc2,
+                                            setAsDefault: chance(50), nowMs: nowMs)
+            case 2:
+                return .setDefaultPolicyVersion(tenant: tenant, policyName: policy, versionId: Int64(rng.next() % 4),
+                                                nowMs: nowMs)
+            case 3: return .deletePolicyVersion(tenant: tenant, policyName: policy, versionId: Int64(rng.next() % 4))
+            case 4: return .deletePolicy(tenant: tenant, policyName: policy)
+            case 5: return .attachPolicy(tenant: tenant, policyName: policy, target: target)
+            case 6: return .detachPolicy(tenant: tenant, policyName: policy, target: target)
+            case 7:
+                return .attachThingPrincipal(tenant: tenant, thingName: thing, principal: target,
+                                             type: pick(ThingPrincipalType.allCases))
+            default: return .detachThingPrincipal(tenant: tenant, thingName: thing, principal: target)
+            }
         default:
             return .deleteThing(tenant: tenant, thingName: thing,
                                 expectedVersion: chance(50) ? Int64(rng.next() % 4) : nil)
@@ -197,6 +237,16 @@ extension ClusterCommand {
              .registerCACertificate, .updateCACertificateStatus, .deleteCACertificate, .registerCertificate,
              .updateCertificateStatus, .deleteCertificate, .setTenantEndpointPrefix:
             true
+        default: false
+        }
+    }
+
+    var isVersion4Command: Bool {
+        switch self {
+        case .createPolicy, .createPolicyVersion, .setDefaultPolicyVersion, .deletePolicyVersion, .deletePolicy,
+             .attachPolicy, .detachPolicy, .attachThingPrincipal, .detachThingPrincipal:
+            true
+        case .createThing(let c): c.thingName.hasPrefix("sensor-")
         default: false
         }
     }

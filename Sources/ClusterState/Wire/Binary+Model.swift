@@ -156,6 +156,11 @@ extension BinaryReader {
         return s
     }
 
+    mutating func readThingPrincipalType() throws(BinaryReadError) -> ThingPrincipalType {
+        guard let t = ThingPrincipalType(rawValue: try readUInt8()) else { throw BinaryReadError() }
+        return t
+    }
+
     mutating func readCertificateStatus() throws(BinaryReadError) -> CertificateStatus {
         guard let s = CertificateStatus(rawValue: try readUInt8()) else { throw BinaryReadError() }
         return s
