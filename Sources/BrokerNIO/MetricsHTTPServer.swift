@@ -14,6 +14,8 @@ public struct HTTPAPIRequest: Sendable {
     public var body: [UInt8]?
     /// The peer's IP address as text (`127.0.0.1`, `::1`), nil when the socket has none.
     public var peerAddress: String?
+    /// Header names in lower case → the first value sent.
+    public var headers: [String: String] = [:]
 }
 
 /// The API hook's answer.
@@ -127,9 +129,13 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
                     respond(context, h, status: .notFound, type: "text/plain", body: Array("not found\n".utf8))
                     return
                 }
+                var headers: [String: String] = [:]
+                for (name, value) in h.headers where headers[name.lowercased()] == nil {
+                    headers[name.lowercased()] = value
+                }
                 let request = HTTPAPIRequest(
                     method: h.method.rawValue, uri: h.uri, body: body.map { Array($0.readableBytesView) },
-                    peerAddress: context.channel.remoteAddress?.ipAddress)
+                    peerAddress: context.channel.remoteAddress?.ipAddress, headers: headers)
                 body = nil
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 Task {

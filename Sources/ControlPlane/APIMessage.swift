@@ -12,22 +12,32 @@ public struct APIRequest: Sendable, Hashable {
     /// The peer's IP address as text (`127.0.0.1`, `::1`), nil when unknown. Until SigV4 (issue 5) the control
     /// plane answers loopback peers only.
     public var peerAddress: String?
+    /// Request headers, names in lower case (the first value of a repeated header).
+    public var headers: [String: String]
 
-    public init(method: String, path: String, query: String = "", body: [UInt8]? = [], peerAddress: String?) {
+    public init(method: String, path: String, query: String = "", body: [UInt8]? = [], peerAddress: String?,
+                headers: [String: String] = [:]) {
         self.method = method
         self.path = path
         self.query = query
         self.body = body
         self.peerAddress = peerAddress
+        self.headers = headers
     }
 
+    /// A header's value by case-insensitive name.
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+
     /// Splits a request target (`/things/a?maxResults=2`) into path and query.
-    public init(method: String, target: String, body: [UInt8]?, peerAddress: String?) {
+    public init(method: String, target: String, body: [UInt8]?, peerAddress: String?,
+                headers: [String: String] = [:]) {
         if let mark = target.firstIndex(of: "?") {
             self.init(method: method, path: String(target[..<mark]),
-                      query: String(target[target.index(after: mark)...]), body: body, peerAddress: peerAddress)
+                      query: String(target[target.index(after: mark)...]), body: body, peerAddress: peerAddress,
+                      headers: headers)
         } else {
-            self.init(method: method, path: target, query: "", body: body, peerAddress: peerAddress)
+            self.init(method: method, path: target, query: "", body: body, peerAddress: peerAddress,
+                      headers: headers)
         }
     }
 }

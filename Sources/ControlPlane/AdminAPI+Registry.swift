@@ -256,18 +256,6 @@ extension AWSError {
             what = "Certificate \(id)"
         case .listDomains, .listCertificates: what = "The resource"
         }
-        switch error {
-        case .resourceNotFound: self = .resourceNotFound("\(what) cannot be found.")
-        case .resourceAlreadyExists: self = .resourceAlreadyExists("\(what) already exists.")
-        case .versionConflict: self = .versionConflict("\(what) was changed concurrently.")
-        case .invalidRequest(let message): self = .invalidRequest(message)
-        case .certificateState(let message): self = .certificateState(message)
-        case .deleteConflict(let message): self = .deleteConflict(message)
-        case .versionsLimitExceeded(let message): self = .versionsLimitExceeded(message)
-        case .limitExceeded(let message): self = .limitExceeded(message)
-        case .unsupportedCommandVersion(let version):
-            self = .internalFailure("the cluster could not read command format \(version) (mixed node versions?)")
-        case .malformedCommand: self = .internalFailure("the cluster could not decode the command")
-        }
+        self.init(error, what: what)
     }
 }

@@ -26,16 +26,19 @@ public protocol ControlPlaneBackend: Sendable {
 /// it decides is in the pure `ThingsAPI` / `AdminAPI`.
 public struct ControlPlaneRouter: Sendable {
     public let things: ThingsAPI
+    public let policies: PoliciesAPI
     let backend: any ControlPlaneBackend
 
-    public init(things: ThingsAPI = ThingsAPI(), backend: any ControlPlaneBackend) {
+    public init(things: ThingsAPI = ThingsAPI(), policies: PoliciesAPI, backend: any ControlPlaneBackend) {
         self.things = things
+        self.policies = policies
         self.backend = backend
     }
 
     /// Whether this router serves `path` (the HTTP shell keeps `/metrics` and `/health` for itself).
     public static func serves(path: String) -> Bool {
         path == "/things" || path.hasPrefix("/things/") || path == "/cluster" || path.hasPrefix("/cluster/")
+            || PoliciesAPI.owns(path)
     }
 
     public func handle(_ request: APIRequest) async -> APIResponse {
@@ -46,6 +49,13 @@ public struct ControlPlaneRouter: Sendable {
         }
         guard request.body != nil else {
             return AWSError.requestTooLarge("the request body is over the server's limit").response
+        }
+        // Policy routes first: `/things/{name}/principals` belongs to them, not to the things API.
+        if let parsed = policies.parse(request) {
+            switch parsed {
+            case .success(let operation): return await run(operation)
+            case .failure(let error): return error.response
+            }
         }
         if let parsed = things.parse(request) {
             switch parsed {
@@ -75,6 +85,20 @@ public struct ControlPlaneRouter: Sendable {
         }
         let things = self.things
         return backend.read { things.respond(to: operation, outcome: outcome, state: $0) }
+    }
+
+    func run(_ operation: PolicyOperation) async -> APIResponse {
+        let policies = self.policies
+        guard let command = policies.command(for: operation, nowMs: backend.nowMs()) else {
+            return backend.read { policies.respond(to: operation, state: $0) }
+        }
+        let outcome: ClusterOutcome
+        do {
+            outcome = try await backend.propose(command)
+        } catch {
+            return error.response
+        }
+        return backend.read { policies.respond(to: operation, outcome: outcome, state: $0) }
     }
 
     func run(_ operation: AdminOperation) async -> APIResponse {

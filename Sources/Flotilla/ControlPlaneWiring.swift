@@ -12,14 +12,25 @@ import TLS
 enum ControlPlaneWiring {
     static func apiHandler(cluster: ClusterLifecycleService, region: String) -> MetricsHTTPService.APIHandler {
         let router = ControlPlaneRouter(
-            things: ThingsAPI(tenant: .default, region: region), backend: ClusterBackend(lifecycle: cluster))
+            things: ThingsAPI(tenant: .default, region: region),
+            policies: PoliciesAPI(tenant: .default, region: region, validateDocument: policyDocumentProblem),
+            backend: ClusterBackend(lifecycle: cluster))
         return { request in
             let answer = await router.handle(
                 APIRequest(method: request.method, target: request.uri, body: request.body,
-                           peerAddress: request.peerAddress))
+                           peerAddress: request.peerAddress, headers: request.headers))
             return HTTPAPIResponse(status: answer.status, headers: answer.headers, body: answer.body)
         }
     }
+}
+
+/// MalformedPolicyException's message for a document that is not a JSON object with a `Statement`, else nil.
+@Sendable func policyDocumentProblem(_ document: String) -> String? {
+    guard let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any] else {
+        return "The policy document is not a JSON object"
+    }
+    guard object["Statement"] != nil else { return "The policy document has no Statement" }
+    return nil
 }
 
 /// `ControlPlaneBackend` over the node's cluster service: writes through raft (forwarded to the leader from a

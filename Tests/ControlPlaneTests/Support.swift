@@ -54,14 +54,20 @@ struct Client {
     let router: ControlPlaneRouter
 
     init(region: String = "us-east-1") {
-        router = ControlPlaneRouter(things: ThingsAPI(tenant: .default, region: region), backend: backend)
+        router = ControlPlaneRouter(
+            things: ThingsAPI(tenant: .default, region: region),
+            policies: PoliciesAPI(tenant: .default, region: region, validateDocument: { doc in
+                doc.hasPrefix("{") && doc.contains("Statement") ? nil : "not a policy document"
+            }),
+            backend: backend)
     }
 
-    func call(_ method: String, _ target: String, json: String? = nil, peer: String? = "127.0.0.1") async
-        -> Answer
+    func call(_ method: String, _ target: String, json: String? = nil, peer: String? = "127.0.0.1",
+              headers: [String: String] = [:]) async -> Answer
     {
         let body = json.map { Array($0.utf8) } ?? []
-        return Answer(await router.handle(APIRequest(method: method, target: target, body: body, peerAddress: peer)))
+        return Answer(await router.handle(APIRequest(method: method, target: target, body: body, peerAddress: peer,
+                                                     headers: headers)))
     }
 }
 
