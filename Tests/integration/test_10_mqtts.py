@@ -20,31 +20,9 @@ from pathlib import Path
 import pytest
 
 from conftest import HOST, flotilla_bin, free_ports
+from pki import cert_id as pem_cert_id, make_ca, make_leaf
 
 WAIT = 15.0
-
-
-def openssl(*args: str, cwd: Path) -> None:
-    done = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, f"openssl {' '.join(args)}: {done.stderr}"
-
-
-def make_ca(d: Path, name: str) -> None:
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-            "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.pem",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-
-
-def make_leaf(d: Path, ca: str, name: str, *, server: bool, sans: str | None = None) -> None:
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={name}",
-            "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
-    ext = d / f"{name}.ext"
-    lines = ["basicConstraints=CA:FALSE", f"extendedKeyUsage={'serverAuth' if server else 'clientAuth'}"]
-    if sans:
-        lines.append(f"subjectAltName={sans}")
-    ext.write_text("\n".join(lines) + "\n")
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
-            "-days", "30", "-extfile", ext.name, "-out", f"{name}.pem", cwd=d)
 
 
 @pytest.fixture
@@ -99,10 +77,7 @@ def admin(node, *args: str) -> str:
 
 
 def cert_id(node, name: str) -> str:
-    der = subprocess.run(["openssl", "x509", "-in", str(node.pki / f"{name}.pem"), "-outform", "der"],
-                         capture_output=True, timeout=10, check=True).stdout
-    import hashlib
-    return hashlib.sha256(der).hexdigest()
+    return pem_cert_id(node.pki / f"{name}.pem")
 
 
 def tls_args(node, device: str | None) -> list[str]:
