@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from conftest import HOST, flotilla_bin, http_get
-from mqtt_raw import V311, RawClient, connect, unique
+from mqtt_raw import V311, RawClient, unique
 
 TIMEOUT = 5.0
 
@@ -136,9 +136,10 @@ def connack_over_tls(port: int, *, cert: Path, key: Path, servername: str | None
 
 
 def handshaken_socket(port: int, *, cert: Path, key: Path, servername: str | None = None,
-                      timeout: float = TIMEOUT) -> tuple[socket.socket, ssl.SSLObject]:
-    """A TCP socket on which a mutual-TLS handshake completed through an ssl.SSLObject over memory BIOs, so the test
-    can go on writing raw bytes underneath the TLS layer."""
+                      timeout: float = TIMEOUT) -> tuple[socket.socket, ssl.SSLObject, ssl.MemoryBIO]:
+    """A TCP socket on which a mutual-TLS handshake completed through an ssl.SSLObject over memory BIOs (returned
+    with the BIO it reads from), so the test can go on writing raw bytes underneath the TLS layer and still decrypt
+    what the server sends."""
     sock = socket.create_connection((HOST, port), timeout=timeout)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = client_context(cert, key).wrap_bio(incoming, outgoing, server_hostname=servername)
@@ -167,7 +168,25 @@ def handshaken_socket(port: int, *, cert: Path, key: Path, servername: str | Non
     except BaseException:
         sock.close()
         raise
-    return sock, tls
+    return sock, tls, incoming
+
+
+def decrypted_alert(tls: ssl.SSLObject, incoming: ssl.MemoryBIO, received: bytes) -> str:
+    """Feeds what the server sent after the handshake to the client's TLS state and returns the OpenSSL reason of
+    the alert it ends with (`''` if it ends without one)."""
+    incoming.write(received)
+    incoming.write_eof()
+    for _ in range(64):  # session tickets, then the alert: a handful of records
+        try:
+            if not tls.read(65536):
+                return ""
+        except ssl.SSLZeroReturnError:
+            return ""
+        except (ssl.SSLWantReadError, ssl.SSLEOFError):
+            return ""
+        except ssl.SSLError as e:
+            return e.reason or str(e)
+    return ""
 
 
 def send_and_read_to_close(port: int, data: bytes, *, sock: socket.socket | None = None,
