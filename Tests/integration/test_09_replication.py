@@ -21,20 +21,18 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import HOST, flotilla_bin, free_ports, port_accepts
+from cluster_kit import FAILOVER_TIMEOUT, LocalCluster
+from conftest import HOST, port_accepts
 from paho_client import V5, PahoClient
-from test_06_cluster import ELECTION_MS, FAILOVER_TIMEOUT, HEARTBEAT_MS, LocalCluster
 
 THINGS = 1000
 RETAINED = 1000
@@ -44,112 +42,13 @@ WAIT = 30.0
 @pytest.fixture
 def cluster(tmp_path):
     c = LocalCluster(tmp_path / "cluster")
-    up = c.script("up", "3")
-    extra: list[subprocess.Popen] = []
-    c.extra = extra
+    up = c.up()
     try:
         assert up.returncode == 0, f"cluster/up failed:\n{up.stdout}\n{up.stderr}\n{c.logs()}"
         yield c
     finally:
-        for p in extra:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
-        down = c.script("down")
+        down = c.down()
         assert down.returncode == 0, down.stderr
-
-
-# --- nodes ---------------------------------------------------------------------------------------------------------
-
-def ports(c: LocalCluster, i: int) -> SimpleNamespace:
-    """Node i's ports: the cluster/up layout for 1-3, a free block recorded on `c` for nodes started here."""
-    extra = getattr(c, "extra_ports", {})
-    if i in extra:
-        return extra[i]
-    k = c.base + 10 * (i - 1)
-    return SimpleNamespace(mqtt=k, api=k + 1, raft=k + 2, bus=k + 3)
-
-
-def start_node(c: LocalCluster, i: int, *, join: bool, peers: list[int]) -> subprocess.Popen:
-    """Starts node i as cluster/up would (same data dir, log and ports), or with --join for a new member."""
-    p = ports(c, i)
-    peer_list = ",".join(f"{j}@{HOST}:{ports(c, j).raft}:{ports(c, j).bus}" for j in peers if j != i)
-    args = [str(flotilla_bin()), "serve", "--node-id", str(i), "--data-dir", str(c.data / f"node-{i}"),
-            "--bind", HOST, "--mqtt-port", str(p.mqtt), "--metrics-port", str(p.api), "--raft-port", str(p.raft),
-            "--bus-port", str(p.bus), "--log-level", "debug", "--election-timeout-ms", str(ELECTION_MS),
-            "--heartbeat-timeout-ms", str(HEARTBEAT_MS), "--peers", peer_list, "--join" if join else "--bootstrap"]
-    log = open(c.data / f"node-{i}.log", "ab")
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    log.close()
-    (c.data / f"node-{i}.pid").write_text(f"{proc.pid}\n")  # cluster/down stops it too
-    c.extra.append(proc)
-    return proc
-
-
-def logs(c: LocalCluster, nodes) -> str:
-    out = []
-    for i in nodes:
-        path = c.data / f"node-{i}.log"
-        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
-        out.append(f"--- node-{i}.log (last 30 lines) ---\n" + "\n".join(lines[-30:]))
-    return "\n".join(out)
-
-
-def http(c: LocalCluster, i: int, method: str, path: str, body: bytes | None = None,
-         timeout: float = 15) -> tuple[int, dict]:
-    req = urllib.request.Request(f"http://{HOST}:{ports(c, i).api}{path}", data=body, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-    except (OSError, ValueError):
-        return 0, {}
-
-
-def status(c: LocalCluster, i: int) -> dict | None:
-    code, body = http(c, i, "GET", "/cluster/status", timeout=2)
-    return body if code == 200 else None
-
-
-def digest(c: LocalCluster, i: int) -> str | None:
-    code, body = http(c, i, "GET", "/cluster/state", timeout=5)
-    return f"{body['appliedIndex']}:{body['digest']}" if code == 200 else None
-
-
-def wait_for(what: str, condition, c: LocalCluster, nodes, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    views = {i: status(c, i) for i in nodes}
-    pytest.fail(f"timed out after {timeout}s waiting for {what}\nstatuses: {views}\n{logs(c, nodes)}", pytrace=False)
-
-
-def agreed_leader(c: LocalCluster, nodes) -> int | None:
-    views = [status(c, i) for i in nodes]
-    if any(v is None or v["leaderID"] is None for v in views):
-        return None
-    leaders = {(v["leaderID"], v["term"]) for v in views}
-    if len(leaders) != 1:
-        return None
-    leader = leaders.pop()[0]
-    return leader if leader in nodes else None
-
-
-def same_state(c: LocalCluster, nodes) -> str | None:
-    digests = {digest(c, i) for i in nodes}
-    return digests.pop() if len(digests) == 1 and None not in digests else None
-
-
-def cli(c: LocalCluster, via: int, *args: str) -> subprocess.CompletedProcess:
-    cmd = [str(flotilla_bin()), "cluster", *args, "--api", f"http://{HOST}:{ports(c, via).api}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    assert done.returncode == 0, f"{' '.join(cmd)} → {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 # --- writers -------------------------------------------------------------------------------------------------------
@@ -160,7 +59,7 @@ def create_thing(c: LocalCluster, nodes: list[int], n: int, deadline: float) -> 
     body = json.dumps({"attributePayload": {"attributes": {"n": str(n)}}}).encode()
     attempt = 0
     while time.monotonic() < deadline:
-        code, _ = http(c, nodes[(n + attempt) % len(nodes)], "POST", f"/things/{name}", body)
+        code, _ = c.http(nodes[(n + attempt) % len(nodes)], "POST", f"/things/{name}", body)
         if code == 200:  # CreateThing is idempotent for the same configuration, so a retry is safe
             return True
         attempt += 1
@@ -177,7 +76,7 @@ class RetainedWriter:
 
     def __init__(self, c: LocalCluster, node: int):
         self.node = node
-        self.client = PahoClient(SimpleNamespace(host=HOST, mqtt_port=ports(c, node).mqtt), version=V5)
+        self.client = PahoClient(SimpleNamespace(host=HOST, mqtt_port=c.ports(node).mqtt), version=V5)
         self.client.c.max_inflight_messages_set(200)
         self.client.c.max_queued_messages_set(0)
         self.sent: dict[int, tuple[str, bytes]] = {}
@@ -244,7 +143,7 @@ def list_things(c: LocalCluster, i: int) -> dict[str, dict]:
     token = ""
     for _ in range(100):  # 250 a page: 1,000 things are 4 pages; bounded
         path = "/things?maxResults=250" + (f"&nextToken={urllib.parse.quote(token)}" if token else "")
-        code, body = http(c, i, "GET", path)
+        code, body = c.http(i, "GET", path)
         assert code == 200, (i, code, body)
         for t in body["things"]:
             out[t["thingName"]] = t
@@ -256,7 +155,7 @@ def list_things(c: LocalCluster, i: int) -> dict[str, dict]:
 
 def retained_on(c: LocalCluster, i: int, flt: str, expected: int, timeout: float = 20) -> dict[str, bytes]:
     """Subscribes a new client on node i and collects the retained messages it is sent."""
-    sub = PahoClient(SimpleNamespace(host=HOST, mqtt_port=ports(c, i).mqtt), version=V5)
+    sub = PahoClient(SimpleNamespace(host=HOST, mqtt_port=c.ports(i).mqtt), version=V5)
     sub.connect()
     try:
         assert sub.subscribe(flt, 1) == [1]
@@ -275,18 +174,15 @@ def retained_on(c: LocalCluster, i: int, flt: str, expected: int, timeout: float
         sub.c.loop_stop()
 
 
-import urllib.parse  # noqa: E402  (used by list_things)
-
-
 # --- the test ------------------------------------------------------------------------------------------------------
 
 def test_acknowledged_writes_survive_leader_kill_and_nodes_catch_up(cluster):
     c = cluster
     ids = [1, 2, 3]
-    leader = wait_for("an agreed leader", lambda: agreed_leader(c, ids), c, ids)
+    leader = c.wait_for("an agreed leader", lambda: c.agreed_leader(ids), WAIT)
 
     # 1. Retained on node 1, delivered to a new subscriber on node 3 (acknowledged = committed).
-    pub = PahoClient(SimpleNamespace(host=HOST, mqtt_port=ports(c, 1).mqtt), version=V5)
+    pub = PahoClient(SimpleNamespace(host=HOST, mqtt_port=c.ports(1).mqtt), version=V5)
     pub.connect()
     pub.publish("from/node-1", b"hello from 1", qos=1, retain=True)
     pub.c.disconnect()
@@ -297,9 +193,9 @@ def test_acknowledged_writes_survive_leader_kill_and_nodes_catch_up(cluster):
     deadline = time.monotonic() + 120
     with ThreadPoolExecutor(max_workers=8) as pool:
         things_a = list(pool.map(lambda n: create_thing(c, ids, n, deadline), range(THINGS // 2)))
-    assert all(things_a), f"{things_a.count(False)} things not acknowledged before the kill\n{logs(c, ids)}"
+    assert all(things_a), f"{things_a.count(False)} things not acknowledged before the kill\n{c.logs(ids)}"
     retained_a = write_retained(c, ids, range(RETAINED // 2), deadline)
-    assert len(retained_a) == RETAINED // 2, f"only {len(retained_a)} retained acknowledged\n{logs(c, ids)}"
+    assert len(retained_a) == RETAINED // 2, f"only {len(retained_a)} retained acknowledged\n{c.logs(ids)}"
 
     # 3. SIGKILL the leader; the survivors elect a new one within 2 s while the second half is being written.
     survivors = [i for i in ids if i != leader]
@@ -319,14 +215,14 @@ def test_acknowledged_writes_survive_leader_kill_and_nodes_catch_up(cluster):
     writer.start()
     new_leader = None
     while time.monotonic() - killed_at < FAILOVER_TIMEOUT:
-        new_leader = agreed_leader(c, survivors)
+        new_leader = c.agreed_leader(survivors)
         if new_leader is not None:
             break
         time.sleep(0.02)
     failover = time.monotonic() - killed_at
     writer.join(timeout=150)
     assert not writer.is_alive(), "writers did not finish"
-    assert new_leader in survivors, f"no new leader within {FAILOVER_TIMEOUT}s\n{logs(c, ids)}"
+    assert new_leader in survivors, f"no new leader within {FAILOVER_TIMEOUT}s\n{c.logs(ids)}"
     print(f"\nleader {leader} killed; node {new_leader} leads after {failover:.2f}s")
     assert all(acked_things) and len(acked_things) == THINGS // 2, "things not acknowledged after the kill"
     assert len(acked_retained) == RETAINED // 2, f"only {len(acked_retained)} retained acknowledged after the kill"
@@ -346,34 +242,30 @@ def test_acknowledged_writes_survive_leader_kill_and_nodes_catch_up(cluster):
             f"node 1's retained message lost on node {i}"
 
     # 5. The killed node restarts on its data directory and catches up.
-    start_node(c, leader, join=False, peers=ids)
-    wait_for(f"node {leader} restarted to catch up", lambda: same_state(c, ids), c, ids, timeout=60)
+    c.start_node(leader, join=False, peers=ids)
+    c.wait_for(f"node {leader} restarted to catch up", lambda: c.same_state(ids), 60, nodes=ids)
 
     # 6. A fourth node joins; an old node is removed, wiped, and added back on an empty data directory.
-    mqtt4, api4, raft4, bus4 = free_ports(4)
-    c.extra_ports = {4: SimpleNamespace(mqtt=mqtt4, api=api4, raft=raft4, bus=bus4)}
-    start_node(c, 4, join=True, peers=[1, 2, 3, 4])
-    wait_for("node 4's API", lambda: port_accepts(HOST, api4), c, [4])
-    cli(c, survivors[0], "add", "4", "--raft-address", f"{HOST}:{raft4}", "--bus-address", f"{HOST}:{bus4}")
+    p4 = c.start_node(4, join=True, peers=[1, 2, 3, 4], fresh_ports=True).ports
+    c.wait_for("node 4's API", lambda: port_accepts(HOST, p4.api), WAIT, nodes=[4])
+    c.cli(survivors[0], "add", "4", "--raft-address", f"{HOST}:{p4.raft}", "--bus-address", f"{HOST}:{p4.bus}")
     all4 = [1, 2, 3, 4]
-    wait_for("four nodes with the same state", lambda: same_state(c, all4), c, all4, timeout=60)
+    c.wait_for("four nodes with the same state", lambda: c.same_state(all4), 60, nodes=all4)
 
     old = leader  # the node killed earlier
     others = [i for i in all4 if i != old]
-    cli(c, others[0], "remove", str(old))
-    wait_for(f"node {old} gone from the configuration",
-             lambda: all(old not in [p["id"] for p in (status(c, i) or {"peers": [{"id": old}]})["peers"]]
-                         for i in others), c, others)
-    proc = next(p for p in c.extra if p.args[3] == str(old))
-    proc.terminate()
-    proc.wait(timeout=15)
+    c.cli(others[0], "remove", str(old))
+    c.wait_for(f"node {old} gone from the configuration",
+               lambda: all(old not in [p["id"] for p in (c.status(i) or {"peers": [{"id": old}]})["peers"]]
+                         for i in others), WAIT, nodes=others)
+    c.started[old].stop(timeout=15)
     shutil.rmtree(c.data / f"node-{old}")
-    start_node(c, old, join=True, peers=all4)
-    wait_for(f"node {old}'s API", lambda: port_accepts(HOST, ports(c, old).api), c, [old])
-    r = ports(c, old)
-    cli(c, others[0], "add", str(old), "--raft-address", f"{HOST}:{r.raft}", "--bus-address", f"{HOST}:{r.bus}")
-    final = wait_for(f"node {old} (re-added on an empty data dir) with the same state as its peers",
-                     lambda: same_state(c, all4), c, all4, timeout=60)
+    c.start_node(old, join=True, peers=all4)
+    c.wait_for(f"node {old}'s API", lambda: port_accepts(HOST, c.ports(old).api), WAIT, nodes=[old])
+    r = c.ports(old)
+    c.cli(others[0], "add", str(old), "--raft-address", f"{HOST}:{r.raft}", "--bus-address", f"{HOST}:{r.bus}")
+    final = c.wait_for(f"node {old} (re-added on an empty data dir) with the same state as its peers",
+                       lambda: c.same_state(all4), 60, nodes=all4)
     print(f"all four nodes at state {final}")
     assert len(list_things(c, old)) == THINGS
     assert retained_on(c, old, "r/#", RETAINED) == acked_retained
