@@ -19,116 +19,35 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(os.environ.get("FLOTILLA_BIN", ROOT / ".build/release/flotilla"))
+os.environ.setdefault("FLOTILLA_BIN", str(ROOT / ".build/release/flotilla"))
+BIN = Path(os.environ["FLOTILLA_BIN"])
 KILLS = int(os.environ.get("KILLS", "20"))
 ELECTION_MS = os.environ.get("FAILOVER_ELECTION_MS", "")
 HEARTBEAT_MS = os.environ.get("FAILOVER_HEARTBEAT_MS", "")
-HOST = "127.0.0.1"
+
+# The integration tests' cluster kit: cluster/up on free ports, node restarts, status and state questions.
+sys.path.insert(0, str(ROOT / "Tests" / "integration"))
+from cluster_kit import LocalCluster  # noqa: E402
 
 
-def free_base(span: int) -> int:
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 32760 - span, 10)
-        socks = []
-        try:
-            for p in range(base, base + span):
-                s = socket.socket()
-                socks.append(s)
-                s.bind((HOST, p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    sys.exit("no free port block below 32768")
+def wait(c: LocalCluster, what: str, condition, timeout: float) -> None:
+    try:
+        c.wait_for(what, condition, timeout)
+    except AssertionError as e:
+        sys.exit(str(e))
 
 
-class Cluster:
-    def __init__(self, data: Path):
-        self.data = data
-        self.base = free_base(30)
-        self.env = dict(os.environ, FLOTILLA_BIN=str(BIN), CLUSTER_DATA=str(data), CLUSTER_BASE_PORT=str(self.base),
-                        CLUSTER_WAIT="60")
-        if ELECTION_MS:
-            self.env["CLUSTER_ELECTION_MS"] = ELECTION_MS
-        if HEARTBEAT_MS:
-            self.env["CLUSTER_HEARTBEAT_MS"] = HEARTBEAT_MS
-        self.args: dict[int, list[str]] = {}
-
-    def script(self, name: str, *args: str) -> None:
-        done = subprocess.run([str(ROOT / "cluster" / name), *args], env=self.env, capture_output=True, text=True,
-                              timeout=120)
-        if done.returncode != 0:
-            sys.exit(f"cluster/{name} failed:\n{done.stdout}\n{done.stderr}")
-
-    def api(self, i: int) -> int:
-        return self.base + 10 * (i - 1) + 1
-
-    def pid(self, i: int) -> int:
-        return int((self.data / f"node-{i}.pid").read_text())
-
-    def request(self, i: int, method: str, path: str, body: bytes | None = None, timeout: float = 15):
-        req = urllib.request.Request(f"http://{HOST}:{self.api(i)}{path}", data=body, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, json.loads(r.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            return e.code, {}
-        except (OSError, ValueError):
-            return 0, {}
-
-    def agreed_leader(self, nodes) -> int | None:
-        views = [self.request(i, "GET", "/cluster/status", timeout=2) for i in nodes]
-        if any(code != 200 or v.get("leaderID") is None for code, v in views):
-            return None
-        leaders = {(v["leaderID"], v["term"]) for _, v in views}
-        leader = leaders.pop()[0] if len(leaders) == 1 else None
-        return leader if leader in nodes else None
-
-    def same_state(self, nodes) -> bool:
-        digests = set()
-        for i in nodes:
-            code, v = self.request(i, "GET", "/cluster/state", timeout=5)
-            if code != 200:
-                return False
-            digests.add(v["digest"])
-        return len(digests) == 1
-
-    def restart(self, i: int) -> None:
-        """Starts node i again with the arguments cluster/up gave it (read back from /proc before the kill)."""
-        log = open(self.data / f"node-{i}.log", "ab")
-        proc = subprocess.Popen(self.args[i], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        log.close()
-        (self.data / f"node-{i}.pid").write_text(f"{proc.pid}\n")
-
-
-def wait(what: str, condition, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    sys.exit(f"timed out after {timeout}s waiting for {what}")
-
-
-def first_write(c: Cluster, survivors: list[int], kill_at: float, k: int) -> tuple[float, int]:
+def first_write(c: LocalCluster, survivors: list[int], kill_at: float, k: int) -> tuple[float, int]:
     """Sends a write to every survivor at once; returns (seconds from the kill to the first 200, that node)."""
     done = threading.Event()
     result: list[tuple[float, int]] = []
@@ -137,7 +56,7 @@ def first_write(c: Cluster, survivors: list[int], kill_at: float, k: int) -> tup
     def writer(i: int) -> None:
         n = 0
         while not done.is_set() and time.monotonic() - kill_at < 30:
-            code, _ = c.request(i, "POST", f"/things/failover-{k}-{i}-{n}", b"{}", timeout=15)
+            code, _ = c.http(i, "POST", f"/things/failover-{k}-{i}-{n}", b"{}", timeout=15)
             if code == 200:
                 with lock:
                     if not result:
@@ -160,17 +79,18 @@ def main() -> None:
     if not BIN.exists():
         sys.exit(f"{BIN} not found: swift build -c release --product flotilla")
     data = Path(tempfile.mkdtemp(prefix="flotilla-failover."))
-    c = Cluster(data)
-    c.script("up", "3")
+    c = LocalCluster(data, 3, election_ms=int(ELECTION_MS) if ELECTION_MS else None,
+                     heartbeat_ms=int(HEARTBEAT_MS) if HEARTBEAT_MS else None, log_level="info", wait_s=60)
+    up = c.up()
+    if up.returncode != 0:
+        sys.exit(f"cluster/up failed:\n{up.stdout}\n{up.stderr}")
     ids = [1, 2, 3]
-    for i in ids:  # the command lines cluster/up used, to restart a node the same way
-        c.args[i] = Path(f"/proc/{c.pid(i)}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
     times: list[float] = []
     elections: list[float] = []
     try:
         for k in range(1, KILLS + 1):
-            wait("an agreed leader", lambda: c.agreed_leader(ids) is not None, 60)
-            wait("equal state on all nodes", lambda: c.same_state(ids), 60)
+            wait(c, "an agreed leader", lambda: c.agreed_leader(ids) is not None, 60)
+            wait(c, "equal state on all nodes", lambda: c.same_state(ids), 60)
             leader = c.agreed_leader(ids)
             survivors = [i for i in ids if i != leader]
             elected: list[float] = []
@@ -192,9 +112,9 @@ def main() -> None:
             elections.append(elected[0] if elected else float("nan"))
             print(f"kill {k:2d}: leader {leader} killed; new leader agreed after {elections[-1]:.3f} s; "
                   f"first write committed via node {via} after {seconds:.3f} s", flush=True)
-            c.restart(leader)
+            c.start_node(leader, join=False, peers=ids)  # on its data directory, as cluster/up started it
     finally:
-        subprocess.run([str(ROOT / "cluster" / "down")], env=c.env, capture_output=True, timeout=120)
+        c.down()
     ordered = sorted(times)
     summary = {
         "kills": len(times), "min_s": ordered[0], "median_s": statistics.median(ordered),

@@ -1,4 +1,4 @@
-"""Local clusters of real `flotilla serve` processes for the integration tests (and benchmarks/failover.py).
+"""Local clusters of real `flotilla serve` processes for the integration tests and benchmarks/failover.py.
 
 - `LocalCluster`: nodes 1..N started by `cluster/up N` (what `make cluster` runs) on a free block of ports, node I
   on B+10(I-1)+0..3 (MQTT, metrics/API, raft, bus); `start_node` starts more nodes — a restart on a node's data
@@ -98,16 +98,21 @@ class Node:
     def pid(self) -> int:
         return self.process.pid
 
-    def start(self, peers: dict[int, Ports], *, join: bool = False, log_level: str = "debug") -> "Node":
+    def start(self, peers: dict[int, Ports], *, join: bool = False, log_level: str = "debug",
+              election_ms: int | None = ELECTION_MS, heartbeat_ms: int | None = HEARTBEAT_MS) -> "Node":
         """Starts the process; `peers` maps the other members' ids to their ports (this node's own id is skipped).
-        All members bootstrap together, or (`join`) the node waits to be added with `flotilla cluster add`."""
+        All members bootstrap together, or (`join`) the node waits to be added with `flotilla cluster add`. Raft
+        timings default to the test settings; None leaves the node's own default."""
         peer_list = ",".join(f"{j}@{HOST}:{p.raft}:{p.bus}" for j, p in sorted(peers.items()) if j != self.id)
         p = self.ports
         self.args = [str(flotilla_bin()), "serve", "--node-id", str(self.id), "--data-dir", str(self.data_dir),
                      "--bind", HOST, "--mqtt-port", str(p.mqtt), "--metrics-port", str(p.api),
                      "--raft-port", str(p.raft), "--bus-port", str(p.bus), "--log-level", log_level,
-                     "--election-timeout-ms", str(ELECTION_MS), "--heartbeat-timeout-ms", str(HEARTBEAT_MS),
                      "--join" if join else "--bootstrap"]
+        if election_ms:
+            self.args += ["--election-timeout-ms", str(election_ms)]
+        if heartbeat_ms:
+            self.args += ["--heartbeat-timeout-ms", str(heartbeat_ms)]
         if peer_list:
             self.args += ["--peers", peer_list]
         self.args += self.extra_args
@@ -231,6 +236,7 @@ class LocalCluster(ClusterBase):
                  heartbeat_ms: int | None = HEARTBEAT_MS, log_level: str = "debug", wait_s: int = 30):
         self.data = data
         self.size = size
+        self.timings = dict(log_level=log_level, election_ms=election_ms, heartbeat_ms=heartbeat_ms)
         self.base = free_port_block(10 * size)
         self.env = dict(os.environ, FLOTILLA_BIN=str(flotilla_bin()), CLUSTER_DATA=str(data),
                         CLUSTER_BASE_PORT=str(self.base), CLUSTER_LOG_LEVEL=log_level, CLUSTER_WAIT=str(wait_s))
@@ -268,11 +274,12 @@ class LocalCluster(ClusterBase):
         return int((self.data / f"node-{i}.pid").read_text().strip())
 
     def start_node(self, i: int, *, join: bool, peers: Iterable[int], fresh_ports: bool = False) -> Node:
-        """Starts node i on its data directory and log: on the ports it had (cluster/up's layout for 1..size) or,
-        with `fresh_ports`, on new ones (a new member). Its pid file lets cluster/down stop it too."""
+        """Starts node i on its data directory and log, with the cluster's log level and raft timings: on the ports
+        it had (cluster/up's layout for 1..size) or, with `fresh_ports`, on new ones (a new member). Its pid file
+        lets cluster/down stop it too."""
         node = Node(i, self.data / f"node-{i}", self.log_path(i), ports=None if fresh_ports else self.ports(i))
         members = {j: (node.ports if j == i else self.ports(j)) for j in peers}
-        node.start(members, join=join)
+        node.start(members, join=join, **self.timings)
         (self.data / f"node-{i}.pid").write_text(f"{node.pid}\n")
         self.started[i] = node
         return node
