@@ -36,7 +36,10 @@ enum PatternToken: Hashable, Sendable {
 
     /// Greedy match with one backtrack point (the last `*`): linear for patterns with one `*`, O(n·m) at worst.
     static func matches(_ pattern: [PatternToken], _ text: String) -> Bool {
-        let s = Array(text.unicodeScalars)
+        matches(pattern, Array(text.unicodeScalars))
+    }
+
+    static func matches(_ pattern: [PatternToken], _ s: [Unicode.Scalar]) -> Bool {
         var p = 0
         var i = 0
         var starP = -1
@@ -83,11 +86,14 @@ struct Template: Hashable, Sendable {
     }
 
     let parts: [Part]
+    /// The compiled pattern when there is no variable to substitute (most resources): built once, at parse.
+    let staticPattern: [PatternToken]?
 
     /// `variables == false` (Version other than 2012-10-17) keeps `${…}` as ordinary text.
     init(parsing raw: String, variables: Bool) {
         guard variables, raw.contains("${") else {
             parts = [.text(raw)]
+            staticPattern = PatternToken.compile(raw)
             return
         }
         var parts: [Part] = []
@@ -110,6 +116,7 @@ struct Template: Hashable, Sendable {
         text += rest
         if !text.isEmpty { parts.append(.text(text)) }
         self.parts = parts
+        self.staticPattern = nil
     }
 
     /// `key` or `key, 'default'` (IAM's default-value form; spaces around the comma allowed).
@@ -145,6 +152,7 @@ struct Template: Hashable, Sendable {
 
     /// The pattern with variables substituted as literal text, or nil if one cannot be resolved.
     func pattern(in context: AuthorizationContext) -> [PatternToken]? {
+        if let staticPattern { return staticPattern }
         var out: [PatternToken] = []
         for part in parts {
             switch part {

@@ -44,10 +44,11 @@ public struct Evaluation: Hashable, Sendable {
 public enum PolicyEngine {
     public static func evaluate(request: AuthorizationRequest, policies: [PolicyDocument]) -> Decision {
         let action = asciiLowercased(request.action)
+        let resource = Array(request.resource.unicodeScalars)
         var allowed = false
         for policy in policies {
             for statement in policy.statements where statement.effect == .deny || !allowed {
-                guard statement.matches(action: action, request: request) else { continue }
+                guard statement.matches(action: action, resource: resource, request: request) else { continue }
                 if statement.effect == .deny { return .deny(.explicit) }
                 allowed = true
             }
@@ -59,12 +60,13 @@ public enum PolicyEngine {
     /// denied.
     public static func explain(request: AuthorizationRequest, policies: [PolicyDocument]) -> Evaluation {
         let action = asciiLowercased(request.action)
+        let resource = Array(request.resource.unicodeScalars)
         var allowing: [Int] = []
         var denying: [Int] = []
         for (i, policy) in policies.enumerated() {
             var allows = false
             var denies = false
-            for statement in policy.statements where statement.matches(action: action, request: request) {
+            for statement in policy.statements where statement.matches(action: action, resource: resource, request: request) {
                 if statement.effect == .deny { denies = true } else { allows = true }
             }
             if allows { allowing.append(i) }
@@ -76,15 +78,15 @@ public enum PolicyEngine {
 }
 
 extension PolicyStatement {
-    /// `action` is already lower-cased.
-    func matches(action: String, request: AuthorizationRequest) -> Bool {
+    /// `action` is the request's action lower-cased, `resource` its resource ARN as scalars.
+    func matches(action: String, resource: [Unicode.Scalar], request: AuthorizationRequest) -> Bool {
         let actionListed = actionPatterns.contains { PatternToken.matches($0, action) }
         guard actionListed != isNotAction else { return false }
-        guard resourceMatches(request.resource, in: request.context) else { return false }
+        guard resourceMatches(resource, in: request.context) else { return false }
         return conditions.allSatisfy { $0.holds(in: request.context) }
     }
 
-    private func resourceMatches(_ resource: String, in context: AuthorizationContext) -> Bool {
+    private func resourceMatches(_ resource: [Unicode.Scalar], in context: AuthorizationContext) -> Bool {
         if isNotResource {
             for t in resourceTemplates {
                 guard let p = t.pattern(in: context) else { return false }  // unresolvable: statement does not match
