@@ -26,7 +26,8 @@ extension AuthorizationContext {
         case "iot:certificate.serialnumber": return certificate?.serialNumber.map { [$0] }
         case "iot:certificate.availablekeys": return certificate.map(Self.availableKeys)
         case "aws:sourceip": return sourceIP.map { [$0] }
-        case "aws:currenttime": return currentTime.map { [PolicyDate.iso8601(milliseconds: $0.nanoseconds / 1_000_000)] }
+        case "aws:currenttime":
+            return currentTime.map { [PolicyDate.iso8601(milliseconds: Self.floorDiv($0.nanoseconds, 1_000_000))] }
         case "aws:epochtime": return currentTime.map { [String(Self.floorDiv($0.nanoseconds, 1_000_000_000))] }
         case "aws:securetransport": return secureTransport.map { [$0 ? "true" : "false"] }
         case "aws:principalaccount": return [account.accountID]
@@ -38,11 +39,13 @@ extension AuthorizationContext {
             let name = key.dropFirst(attributesPrefix.count).dropLast()
             return thing?.attributes[String(name)].map { [$0] }
         }
-        if lower.hasPrefix("iot:certificate.subject.") {
-            return certificate.flatMap { Self.field($0.subject, String(lower.dropFirst("iot:certificate.subject.".count))) }
+        let subjectPrefix = "iot:certificate.subject."
+        let issuerPrefix = "iot:certificate.issuer."
+        if lower.hasPrefix(subjectPrefix) {
+            return certificate.flatMap { Self.field($0.subject, String(lower.dropFirst(subjectPrefix.count))) }
         }
-        if lower.hasPrefix("iot:certificate.issuer.") {
-            return certificate.flatMap { Self.field($0.issuer, String(lower.dropFirst("iot:certificate.issuer.".count))) }
+        if lower.hasPrefix(issuerPrefix) {
+            return certificate.flatMap { Self.field($0.issuer, String(lower.dropFirst(issuerPrefix.count))) }
         }
         for (k, v) in additionalKeys where asciiLowercased(k) == lower { return v }
         return nil
@@ -67,8 +70,12 @@ extension AuthorizationContext {
 
     private static func availableKeys(_ c: CertificateFields) -> [String] {
         var keys: [String] = []
-        for (k, v) in c.subject.sorted(by: { $0.key < $1.key }) where !v.isEmpty { keys.append("iot:Certificate.Subject.\(k)") }
-        for (k, v) in c.issuer.sorted(by: { $0.key < $1.key }) where !v.isEmpty { keys.append("iot:Certificate.Issuer.\(k)") }
+        for (k, v) in c.subject.sorted(by: { $0.key < $1.key }) where !v.isEmpty {
+            keys.append("iot:Certificate.Subject.\(k)")
+        }
+        for (k, v) in c.issuer.sorted(by: { $0.key < $1.key }) where !v.isEmpty {
+            keys.append("iot:Certificate.Issuer.\(k)")
+        }
         if c.serialNumber != nil { keys.append("iot:Certificate.SerialNumber") }
         return keys
     }

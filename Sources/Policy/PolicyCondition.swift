@@ -32,7 +32,9 @@ public struct PolicyCondition: Hashable, Sendable {
     let templates: [Template]
 
     /// Parses a whole `Condition` object into one entry per operator and key.
-    static func parseBlock(_ json: PolicyJSON, statement i: Int, variables: Bool) throws(PolicyError) -> [PolicyCondition] {
+    static func parseBlock(
+        _ json: PolicyJSON, statement i: Int, variables: Bool
+    ) throws(PolicyError) -> [PolicyCondition] {
         guard case .object(let rawOps) = json else {
             throw .invalidType(element: "Condition", statement: i, expected: "an object")
         }
@@ -44,7 +46,8 @@ public struct PolicyCondition: Hashable, Sendable {
             guard case .object(let rawKeys) = body else {
                 throw .invalidType(element: "Condition \(opName)", statement: i, expected: "an object")
             }
-            for (key, value) in try PolicyDocument.uniqueMembers(rawKeys, where: "condition \(opName) of statement \(i + 1)") {
+            let keys = try PolicyDocument.uniqueMembers(rawKeys, where: "condition \(opName) of statement \(i + 1)")
+            for (key, value) in keys {
                 let values = try Self.values(value, op: opName, key: key, statement: i)
                 if op == .null, !values.allSatisfy({ ["true", "false"].contains(asciiLowercased($0)) }) {
                     throw .invalidConditionValue(operator: opName, key: key, statement: i)
@@ -58,7 +61,9 @@ public struct PolicyCondition: Hashable, Sendable {
         return out
     }
 
-    private static func values(_ json: PolicyJSON, op: String, key: String, statement i: Int) throws(PolicyError) -> [String] {
+    private static func values(
+        _ json: PolicyJSON, op: String, key: String, statement i: Int
+    ) throws(PolicyError) -> [String] {
         func scalar(_ v: PolicyJSON) -> String? {
             switch v {
             case .string(let s): s
@@ -130,7 +135,9 @@ public struct PolicyCondition: Hashable, Sendable {
         switch qualifier {
         case .forAllValues: return requestValues.allSatisfy(satisfies)
         case .forAnyValue: return requestValues.contains(where: satisfies)
-        case .none: return `operator`.isNegated ? requestValues.allSatisfy(satisfies) : requestValues.contains(where: satisfies)
+        case .none:
+            return `operator`.isNegated
+                ? requestValues.allSatisfy(satisfies) : requestValues.contains(where: satisfies)
         }
     }
 }

@@ -5,7 +5,8 @@ enum PolicyDate {
     static func parse(_ text: String) -> Int64? {
         let s = Array(text.utf8)
         guard !s.isEmpty else { return nil }
-        if s.allSatisfy({ isDigit($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }), !s.dropFirst().contains(UInt8(ascii: "-")) {
+        let numeric = s.allSatisfy { isDigit($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
+        if numeric, !s.dropFirst().contains(UInt8(ascii: "-")) {
             guard let seconds = Double(text), seconds.isFinite, abs(seconds) < 1e14 else { return nil }
             return Int64((seconds * 1000).rounded(.down))
         }

@@ -204,7 +204,11 @@ public struct PolicyStatement: Hashable, Sendable {
 func asciiLowercased(_ s: String) -> String {
     var scalars = String.UnicodeScalarView()
     for c in s.unicodeScalars {
-        if c.value >= 0x41 && c.value <= 0x5A { scalars.append(Unicode.Scalar(c.value + 0x20)!) } else { scalars.append(c) }
+        if c.value >= 0x41 && c.value <= 0x5A {
+            scalars.append(Unicode.Scalar(c.value + 0x20)!)
+        } else {
+            scalars.append(c)
+        }
     }
     return String(scalars)
 }

@@ -66,7 +66,8 @@ public enum PolicyEngine {
         for (i, policy) in policies.enumerated() {
             var allows = false
             var denies = false
-            for statement in policy.statements where statement.matches(action: action, resource: resource, request: request) {
+            for statement in policy.statements
+            where statement.matches(action: action, resource: resource, request: request) {
                 if statement.effect == .deny { denies = true } else { allows = true }
             }
             if allows { allowing.append(i) }
@@ -95,6 +96,8 @@ extension PolicyStatement {
             return true
         }
         // An entry whose variable cannot be resolved cannot match; the other entries still can.
-        return resourceTemplates.contains { t in t.pattern(in: context).map { PatternToken.matches($0, resource) } ?? false }
+        return resourceTemplates.contains { t in
+            t.pattern(in: context).map { PatternToken.matches($0, resource) } ?? false
+        }
     }
 }

@@ -186,7 +186,9 @@ enum PolicyJSON: Hashable, Sendable {
             var scalars = String.UnicodeScalarView()
             var runStart = index
             func flushRun(_ end: Int) {
-                if end > runStart { scalars.append(contentsOf: String(decoding: bytes[runStart..<end], as: UTF8.self).unicodeScalars) }
+                if end > runStart {
+                    scalars.append(contentsOf: String(decoding: bytes[runStart..<end], as: UTF8.self).unicodeScalars)
+                }
             }
             while true {
                 guard index < bytes.count else { throw error("unterminated string") }
@@ -219,7 +221,8 @@ enum PolicyJSON: Hashable, Sendable {
                     var code = try readHex4()
                     if (0xD800...0xDBFF).contains(code) {
                         // A high surrogate must be followed by an escaped low surrogate.
-                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                            bytes[index + 1] == UInt8(ascii: "u")
                         else { throw error("unpaired surrogate in \\u escape") }
                         index += 2
                         let low = try readHex4()

@@ -13,7 +13,8 @@ public enum PolicyLimits {
     public static func isValidPolicyName(_ name: String) -> Bool {
         guard !name.isEmpty, name.unicodeScalars.count <= maxNameLength else { return false }
         return name.unicodeScalars.allSatisfy { c in
-            ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "_+=,.@-".unicodeScalars.contains(c)
+            ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)
+                || "_+=,.@-".unicodeScalars.contains(c)
         }
     }
 }
