@@ -222,6 +222,9 @@ let package = Package(
         // Issue 4, TLS: a pure SNI → domain-entry selector (L1), and the OpenSSL shell (L3) behind which the system
         // libssl stays (STYLE C7): only TLS imports COpenSSL.
         .target(name: "TLSConfig", swiftSettings: strict),
+        // Issue 5, IoT policies: documents parsed from their JSON text (no Foundation) and a pure evaluator (L1).
+        .target(name: "Policy", dependencies: ["IoTTypes"], swiftSettings: strict),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "IoTTypes"], swiftSettings: strict),
         .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
