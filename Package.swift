@@ -64,7 +64,7 @@ let package = Package(
             name: "Flotilla",
             dependencies: [
                 "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus", "ClusterBrokerStore",
-                "ControlPlane", "ClusterState", "IoTTypes", "RaftBench", "TLS", "TLSConfig",
+                "ControlPlane", "ClusterState", "IoTTypes", "Policy", "RaftBench", "TLS", "TLSConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

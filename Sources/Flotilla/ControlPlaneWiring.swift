@@ -5,6 +5,7 @@ import ClusterState
 import ControlPlane
 import Foundation
 import IoTTypes
+import Policy
 import TLS
 
 /// The control plane on this node: `ControlPlaneRouter` served by the metrics listener (interim, until issue 5
@@ -24,13 +25,14 @@ enum ControlPlaneWiring {
     }
 }
 
-/// MalformedPolicyException's message for a document that is not a JSON object with a `Statement`, else nil.
+/// MalformedPolicyException's message for a document the policy engine cannot read, else nil.
 @Sendable func policyDocumentProblem(_ document: String) -> String? {
-    guard let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any] else {
-        return "The policy document is not a JSON object"
+    do {
+        _ = try PolicyDocument(json: document)
+        return nil
+    } catch {
+        return error.message
     }
-    guard object["Statement"] != nil else { return "The policy document has no Statement" }
-    return nil
 }
 
 /// `ControlPlaneBackend` over the node's cluster service: writes through raft (forwarded to the leader from a
