@@ -27,6 +27,9 @@ public struct BrokerLimits: Sendable, Hashable {
     public var maxMessageExpiry: UInt32 = 604_800
     /// Messages queued per session (offline or over the in-flight window); newer messages are dropped beyond it.
     public var maxQueuedMessages: Int = 1000
+    /// Seconds a new connection has to send CONNECT before it is closed ([MQTT-3.1.4] "reasonable time"), so idle
+    /// sockets cannot hold connection slots.
+    public var connectTimeout: UInt16 = 10
     public var maxQoS: QoS = .exactlyOnce
     public var retainAvailable: Bool = true
 

@@ -74,6 +74,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         counted = true
         core.metrics.connections.increment()
         core.metrics.connectionsAccepted.increment()
+        if let context { perform(machine.onConnectionOpened(now: now), context: context) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

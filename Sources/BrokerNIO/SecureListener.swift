@@ -59,6 +59,7 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
     let routeFromEvent: @Sendable (Any) -> SecureRoute?
     /// Set while waiting for the first bytes of a connection whose protocol ALPN did not name.
     private var detecting: SecureRoute?
+    private var detectDeadline: Scheduled<Void>?
 
     init(core: BrokerCore, logger: Logger, routeFromEvent: @escaping @Sendable (Any) -> SecureRoute?) {
         self.core = core
@@ -78,7 +79,14 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
             case .http:
                 try Self.addHTTPHandlers(pipeline, core: core, route: route, logger: logger)
             case .detect:
-                detecting = route  // stay until the first bytes arrive
+                detecting = route  // stay until the first bytes arrive, for as long as a CONNECT may take
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                detectDeadline = context.eventLoop.scheduleTask(in: .seconds(Int64(core.limits.connectTimeout))) {
+                    let (starter, context) = bound.value
+                    guard starter.detecting != nil else { return }
+                    starter.logger.info("secure listener: no request or CONNECT in time; closing")
+                    context.close(promise: nil)
+                }
                 return
             }
             pipeline.removeHandler(context: context, promise: nil)
@@ -88,6 +96,10 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
         }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        detectDeadline?.cancel()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard var route = detecting, let first = unwrapInboundIn(data).readableBytesView.first else {
             // Plaintext before the layer established the connection cannot happen with TLS; refuse it anyway.
@@ -95,6 +107,7 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
         }
         route.application = first == 0x10 ? .mqtt : .http
         detecting = nil
+        detectDeadline?.cancel()
         do {
             let pipeline = context.pipeline.syncOperations
             switch route.application {

@@ -58,6 +58,8 @@ public enum TLSRefusalReason: Sendable, Equatable {
     case noApplicationProtocol
     /// Not TLS, a malformed record, or any other handshake or record-layer failure (OpenSSL's reason).
     case protocolError(String)
+    /// The handshake did not complete within the listener's `handshakeTimeout`.
+    case handshakeTimeout
 
     /// The metric label.
     public var label: String {
@@ -67,6 +69,7 @@ public enum TLSRefusalReason: Sendable, Equatable {
         case .certificate(let r): "certificate_\(r.rawValue)"
         case .noApplicationProtocol: "no_application_protocol"
         case .protocolError: "protocol_error"
+        case .handshakeTimeout: "handshake_timeout"
         }
     }
 }

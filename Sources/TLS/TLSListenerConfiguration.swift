@@ -48,6 +48,9 @@ public struct TLSListenerConfiguration: Sendable {
     /// Decides a presented client certificate (status ACTIVE for the tenant, chains to a registered CA, …).
     public var decideCertificate: @Sendable (CertificateCheck) -> CertificateDecision
     public var logger: Logger
+    /// How long a client has to complete the handshake before it is refused (`handshake_timeout`), so a socket
+    /// that sends nothing, or half a ClientHello, cannot hold a connection slot.
+    public var handshakeTimeout: Duration = .seconds(10)
     /// Called for every refusal, after logging and counting (tests and audit hooks).
     public var onRefusal: (@Sendable (TLSRefusalReason) -> Void)?
 

@@ -31,6 +31,7 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var state = State.idle
     private var bufferedWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var flushAfterHandshake = false
+    private var handshakeDeadline: Scheduled<Void>?
 
     public init(configuration: TLSListenerConfiguration) {
         self.configuration = configuration
@@ -40,6 +41,14 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
         do {
             connection = try TLSConnection(configuration: configuration)
             state = .handshaking
+            let timeout = configuration.handshakeTimeout.components
+            let nanos = timeout.seconds * 1_000_000_000 + timeout.attoseconds / 1_000_000_000
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            handshakeDeadline = context.eventLoop.scheduleTask(in: .nanoseconds(nanos)) {
+                let (handler, context) = bound.value
+                guard handler.state == .handshaking else { return }
+                handler.refuse(context: context, reason: .handshakeTimeout, errors: [])
+            }
         } catch {
             configuration.logger.error("tls: cannot create a connection", metadata: ["tls.error": "\(error)"])
             state = .closed
@@ -48,6 +57,8 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        handshakeDeadline?.cancel()
+        handshakeDeadline = nil
         failBufferedWrites(ChannelError.ioOnClosedChannel)
         connection = nil
     }
@@ -63,6 +74,8 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        handshakeDeadline?.cancel()
+        handshakeDeadline = nil
         state = .closed
         failBufferedWrites(ChannelError.eof)
         context.fireChannelInactive()
@@ -77,6 +90,8 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
             refuse(context: context, reason: connection.refusal ?? Self.classify(errors), errors: errors)
         case .complete:
             state = .active
+            handshakeDeadline?.cancel()
+            handshakeDeadline = nil
             let event = TLSHandshakeCompleted(
                 serverName: connection.serverName, contextName: connection.context.name, alpn: connection.alpn,
                 protocolVersion: connection.protocolVersion, peerCertificate: connection.peerCertificate)

@@ -153,6 +153,20 @@ import Testing
         #expect(!ch.isActive)
     }
 
+    @Test("[MQTT-3.1.4] a connection that sends no CONNECT within the connect timeout is closed, silently")
+    func connectTimeout() throws {
+        let h = Harness()
+        let idle = try h.channel()
+        let prompt = try h.channel()
+        h.loop.advanceTime(by: .seconds(Int64(h.core.limits.connectTimeout) - 1))
+        #expect(idle.isActive)
+        _ = try h.connect(prompt, id: "prompt", keepAlive: 60)
+        h.loop.advanceTime(by: .seconds(2))
+        #expect(try h.received(idle, version: .v5).isEmpty)  // nothing to say to a client that said nothing
+        #expect(!idle.isActive)
+        #expect(prompt.isActive)  // CONNECT in time: keep alive rules from here
+    }
+
     @Test("[MQTT-3.1.4-3] the same client id connecting again takes over: old v5 connection gets 0x8E, session moves")
     func takeover() throws {
         let h = Harness()

@@ -11,6 +11,23 @@ import TopicTrie
 
     func payload(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
 
+    @Test("the connect deadline: armed once when the connection opens, closes with 0xA0 before CONNECT only")
+    func connectDeadline() {
+        var m = SessionStateMachine()
+        let armed = m.onConnectionOpened(now: t0)
+        #expect(armed == [.armKeepAlive(at: t0.adding(seconds: 10))])
+        #expect(m.onConnectionOpened(now: t0.adding(seconds: 5)).isEmpty)
+        #expect(m.onKeepAliveCheck(now: t0.adding(seconds: 9)) == [.armKeepAlive(at: t0.adding(seconds: 10))])
+        #expect(m.onKeepAliveCheck(now: t0.adding(seconds: 10)) == [.close(.maximumConnectTime)])
+        #expect(m.phase == .closed)
+
+        var late = SessionStateMachine()
+        _ = late.onConnectionOpened(now: t0)
+        _ = late.onPacket(.connect(ConnectPacket(protocolVersion: .v5, keepAlive: 60, clientID: "c")), now: t0.adding(seconds: 3))
+        // After CONNECT the old deadline means nothing: the check only re-arms keep alive.
+        #expect(!late.onKeepAliveCheck(now: t0.adding(seconds: 11)).contains(.close(.maximumConnectTime)))
+    }
+
     /// A machine that has completed CONNECT/CONNACK for `clientID`.
     func connected(_ version: ProtocolVersion = .v5, clientID: String = "c1", keepAlive: UInt16 = 60,
                    properties: MQTTProperties = [], cleanStart: Bool = true, will: WillMessage? = nil,

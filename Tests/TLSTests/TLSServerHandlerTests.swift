@@ -248,6 +248,29 @@ func device1Client(sni: String?, alpn: [String] = []) -> TestTLSClient {
         #expect(!server.channel.isActive)
     }
 
+    @Test("a client that never finishes the handshake is refused after the handshake timeout")
+    func test_handshakeTimeout() throws {
+        let server = try Server()
+        // Half a ClientHello, then silence.
+        try server.channel.writeInbound(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]))
+        server.channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(server.channel.isActive)
+        server.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(server.refusals.all == [.handshakeTimeout])
+        #expect(!server.channel.isActive)
+    }
+
+    @Test("a completed handshake is not timed out later")
+    func test_handshakeTimeout_notAfterCompletion() throws {
+        let server = try Server()
+        let client = device1Client(sni: "a.example.test")
+        try interactInMemory(client, server.channel)
+        #expect(server.recorder.events.count == 1)
+        server.channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(server.refusals.all.isEmpty)
+        #expect(server.channel.isActive)
+    }
+
     @Test func test_alpn_noCommonProtocol_refused() throws {
         let server = try Server(alpn: TLSListenerConfiguration.awsALPNPreference, certificates: .awsALPN)
         let client = device1Client(sni: "a.example.test", alpn: ["h2"])

@@ -67,6 +67,8 @@ public struct SessionStateMachine: Sendable {
     public internal(set) var keepAlive: UInt16 = 0
     public internal(set) var session: SessionState
     var lastActivity: Timestamp = .zero
+    /// Set when the connection opened: CONNECT must arrive before it.
+    var connectDeadline: Timestamp?
     var cleanStart = true
     var assignedClientID = false
     var sessionExpiry: UInt32 = 0
@@ -164,9 +166,28 @@ public struct SessionStateMachine: Sendable {
 
     // MARK: - Timers and connection events
 
-    /// The keep-alive check fired. Closes with 0x8D if nothing arrived for 1.5× keep alive ([MQTT-3.1.2-22]).
+    /// The network connection is up (or, behind TLS, established): CONNECT must arrive within
+    /// `limits.connectTimeout`, checked by the same timer as keep alive.
+    public mutating func onConnectionOpened(now: Timestamp) -> [Action] {
+        guard phase == .awaitingConnect, connectDeadline == nil else { return [] }
+        let deadline = now.adding(seconds: Int64(limits.connectTimeout))
+        connectDeadline = deadline
+        return [.armKeepAlive(at: deadline)]
+    }
+
+    /// The keep-alive check fired. Closes with 0x8D if nothing arrived for 1.5× keep alive ([MQTT-3.1.2-22]);
+    /// before CONNECT, closes (silently: there is no session to tell) once the connect deadline has passed.
     public mutating func onKeepAliveCheck(now: Timestamp) -> [Action] {
         var actions: [Action] = []
+        if phase == .awaitingConnect, let deadline = connectDeadline {
+            if now >= deadline {
+                phase = .closed
+                actions.append(.close(.maximumConnectTime))
+            } else {
+                actions.append(.armKeepAlive(at: deadline))
+            }
+            return actions
+        }
         guard phase == .connected, keepAlive > 0 else { return actions }
         let deadline = lastActivity.adding(nanoseconds: Int64(keepAlive) * 1_500_000_000)
         if now >= deadline {
