@@ -26,7 +26,8 @@ enum SigV4Time {
         guard clock.count == 3, let hour = digits(Array(clock[0].utf8)[...]),
               let minute = digits(Array(clock[1].utf8)[...]), let second = digits(Array(clock[2].utf8)[...]),
               let offset = zoneOffset(fields[4]),
-              let local = epoch(year: year, month: Int64(month) + 1, day: day, hour: hour, minute: minute, second: second)
+              let local = epoch(
+                  year: year, month: Int64(month) + 1, day: day, hour: hour, minute: minute, second: second)
         else { return nil }
         return local - offset
     }
