@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // L0
@@ -219,6 +220,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Issue 5, SigV4: a pure verifier of AWS Signature Version 4 (header and presigned-query forms). `now`, the
+        // key lookup and the accepted regions and services are injected; swift-crypto supplies SHA-256 and HMAC.
+        .target(name: "SigV4", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(
+            name: "SigV4Tests", dependencies: ["SigV4"], exclude: ["make-vectors.py"], swiftSettings: strict),
         // Issue 4, TLS: a pure SNI → domain-entry selector (L1), and the OpenSSL shell (L3) behind which the system
         // libssl stays (STYLE C7): only TLS imports COpenSSL.
         .target(name: "TLSConfig", swiftSettings: strict),
