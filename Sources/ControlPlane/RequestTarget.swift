@@ -1,3 +1,5 @@
+import IoTTypes
+
 /// Path labels and query parameters of a request target, percent-decoded (AWS-IOT-SPEC §11.1: "uri labels are
 /// percent-encoded (decode %2F, %3A, %24)"). The path is split on `/` before decoding, so an encoded `%2F` stays
 /// inside its label (and then fails name validation) instead of adding a segment.
@@ -29,31 +31,7 @@ struct RequestTarget {
         self.query = query
     }
 
-    /// `%XX` → byte; `+` → space in query components (form encoding); the result must be UTF-8.
     static func percentDecode(_ text: Substring, plusIsSpace: Bool) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var it = text.utf8.makeIterator()
-        while let b = it.next() {
-            switch b {
-            case UInt8(ascii: "%"):
-                guard let hi = it.next().flatMap(hexValue), let lo = it.next().flatMap(hexValue) else { return nil }
-                bytes.append(hi << 4 | lo)
-            case UInt8(ascii: "+") where plusIsSpace:
-                bytes.append(UInt8(ascii: " "))
-            default:
-                bytes.append(b)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        PercentEncoding.decode(text, plusIsSpace: plusIsSpace)
     }
 }
