@@ -312,7 +312,7 @@ hs_row() {  # hs_row MODE LABEL
     echo "- versions: $(openssl version); $MOSQ_VERSION; flotilla and mqtt-load at commit $COMMIT; $(swift --version 2>/dev/null | head -1)"
     echo "- certificates: the node's development CA and server certificate ($SERVER_KEY_TYPE, $SERVER_KEY_BITS),"\
         "client certificate from ops/make-device-cert.sh; the same files for s_server, mosquitto and Flotilla"
-    echo "- mqtt-load: swift-nio-ssl (BoringSSL) client, TLS 1.2/1.3 (negotiates 1.3), payload $PAYLOAD B,"\
+    echo "- mqtt-load: swift-nio-ssl (BoringSSL) client, TLS 1.2/1.3 offered, payload $PAYLOAD B,"\
         "warm-up $WARMUP s, measured $DURATION s, p2p $PAIRS pairs, fanout $FAN subscribers, SO_SNDBUF $SNDBUF B,"\
         "SO_RCVBUF $RCVBUF B, $THREADS event-loop threads"
 } >"$WORK/section.md"
