@@ -16,8 +16,8 @@ enum LoadError: Error, CustomStringConvertible {
     }
 }
 
-/// TLS of every client of a run (`--tls`): one context (trust anchors, client certificate), so all clients of a run
-/// share one client session cache policy and one certificate.
+/// TLS of every client of a run (`--tls`): one context (trust anchors, client certificate) shared by all clients,
+/// so every client makes the same handshake with the same certificate.
 struct TLSClient: Sendable {
     let context: NIOSSLContext
     /// SNI and the name the server certificate is checked against; nil: no SNI, checked against the IP address.
