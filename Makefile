@@ -8,7 +8,7 @@ ARGS   ?=
 # Binary the integration tests start (override to test another build).
 FLOTILLA_BIN ?= $(CURDIR)/.build/debug/flotilla
 
-.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench bench-raft bench-failover fuzz
+.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench bench-tls bench-raft bench-failover fuzz
 
 ## make run: install missing dependencies, build the release binary, start a single embedded node with its TLS
 ## listeners (8883 mutual TLS, 8443 ALPN/HTTPS/WebSocket) on development certificates made on first start
@@ -52,6 +52,12 @@ test-integration:
 
 bench:
 	bash benchmarks/run.sh
+
+## make bench-tls: mutual-TLS handshakes/s (Flotilla vs openssl s_server) and QoS 0 over TLS (Flotilla vs
+## mosquitto), release builds, about 3 min; results in benchmarks/results/ and benchmarks/README.md. Not part of
+## `make test`.
+bench-tls:
+	bash benchmarks/tls.sh
 
 # Extra flags for `flotilla bench raft`, e.g. make bench-raft BENCH_RAFT_ARGS="--concurrency 256 --duration 5"
 BENCH_RAFT_ARGS ?=

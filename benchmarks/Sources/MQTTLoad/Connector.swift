@@ -1,6 +1,7 @@
 import LoadClientCodec
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Errors of the load generator itself (as opposed to counters of a run).
 enum LoadError: Error, CustomStringConvertible {
@@ -15,7 +16,28 @@ enum LoadError: Error, CustomStringConvertible {
     }
 }
 
-/// Opens benchmark clients: TCP connect, then the MQTT handshake, then the channel is handed back.
+/// TLS of every client of a run (`--tls`): one context (trust anchors, client certificate) shared by all clients,
+/// so every client makes the same handshake with the same certificate.
+struct TLSClient: Sendable {
+    let context: NIOSSLContext
+    /// SNI and the name the server certificate is checked against; nil: no SNI, checked against the IP address.
+    let serverName: String?
+
+    /// Mutual TLS 1.2/1.3 with full verification of the server certificate against `caFile`.
+    init(caFile: String, certificateFile: String, keyFile: String, serverName: String?) throws {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.trustRoots = .file(caFile)
+        configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+        configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+        configuration.certificateVerification = .fullVerification
+        self.context = try NIOSSLContext(configuration: configuration)
+        self.serverName = serverName
+    }
+}
+
+/// Opens benchmark clients: TCP connect (then the TLS handshake with `--tls`), then the MQTT handshake, then the
+/// channel is handed back.
 struct Connector: Sendable {
     let group: EventLoopGroup
     let host: String
@@ -27,6 +49,8 @@ struct Connector: Sendable {
     /// SO_RCVBUF of every client socket; 0 keeps the kernel's autotuning (up to net.ipv4.tcp_rmem's maximum, which
     /// can be tens of MiB, where a lagging subscriber would hide a broker's queue in its own kernel buffer).
     let receiveBufferBytes: Int
+    /// nil: plain TCP.
+    let tls: TLSClient?
 
     /// Connects one client; the future succeeds once CONNACK (and SUBACK for subscribers) arrived.
     func connect(_ settings: ClientSettings) -> EventLoopFuture<Channel> {
@@ -54,6 +78,12 @@ struct Connector: Sendable {
             bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls = self.tls {
+                        // NIOSSLClientHandler holds CONNECT (written on channelActive) until the handshake is done.
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName)
+                        )
+                    }
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(ClientPacketDecoder()),
                         LoadClientHandler(settings: settings, ready: ready)

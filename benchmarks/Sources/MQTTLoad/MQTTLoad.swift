@@ -67,6 +67,18 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("broker-pid"), help: "Broker pid for VmRSS (idle) and CPU (all) from /proc.")
     var brokerPID: Int32?
 
+    @Flag(help: "Mutual TLS 1.2/1.3 (swift-nio-ssl) instead of plain TCP; needs --ca, --cert and --key.")
+    var tls = false
+    @Option(help: "--tls: PEM file of the CA(s) the server certificate must chain to.")
+    var ca: String?
+    @Option(help: "--tls: PEM client certificate (chain) presented by every client.")
+    var cert: String?
+    @Option(help: "--tls: PEM private key of --cert.")
+    var key: String?
+    @Option(name: .customLong("server-name"),
+            help: "--tls: SNI and the name checked in the server certificate (default: no SNI, check the IP address).")
+    var serverName: String?
+
     func validate() throws {
         guard Self.isLoopback(self.host) else {
             throw ValidationError("--host must be a loopback address (127.0.0.0/8, ::1 or localhost)")
@@ -93,6 +105,13 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--rcvbuf must be 0 or 4096...67108864")
         }
         guard (1...64).contains(self.threads) else { throw ValidationError("--threads must be 1...64") }
+        if self.tls {
+            guard self.ca != nil, self.cert != nil, self.key != nil else {
+                throw ValidationError("--tls needs --ca, --cert and --key")
+            }
+        } else if self.ca != nil || self.cert != nil || self.key != nil || self.serverName != nil {
+            throw ValidationError("--ca, --cert, --key and --server-name only apply with --tls")
+        }
     }
 
     static func isLoopback(_ host: String) -> Bool {
@@ -102,6 +121,14 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        var tlsClient: TLSClient?
+        if self.tls, let ca = self.ca, let cert = self.cert, let key = self.key {
+            do {
+                tlsClient = try TLSClient(caFile: ca, certificateFile: cert, keyFile: key, serverName: self.serverName)
+            } catch {
+                throw ValidationError("--tls: cannot load the certificates: \(error)")
+            }
+        }
         let plan = RunPlan(
             scenario: self.scenario,
             label: self.label,
@@ -124,7 +151,8 @@ struct RunCommand: AsyncParsableCommand {
             receiveBuffer: self.rcvbuf,
             handshakeTimeout: .seconds(Int64(self.handshakeTimeout)),
             brokerPID: self.brokerPID,
-            runID: String(UInt32.random(in: 0...UInt32.max), radix: 16)
+            runID: String(UInt32.random(in: 0...UInt32.max), radix: 16),
+            tls: tlsClient
         )
         let group = MultiThreadedEventLoopGroup(numberOfThreads: plan.threads)
         let result: RunResult

@@ -9,6 +9,8 @@ struct RunResult: Codable, Sendable {
     var durationS: Double
     var warmupS: Double?
     var threads: Int
+    /// "tls" for `--tls` runs; nil (older lines) or "tcp" otherwise.
+    var transport: String?
     var publishers: Int?
     /// Client settings that shape the load (identical for every broker of a comparison).
     var maxInflight: Int?
@@ -67,6 +69,7 @@ struct RunResult: Codable, Sendable {
         var parts = ["\(self.broker) \(self.scenario)"]
         if let qos { parts[0] += " qos\(qos)" }
         if let payload { parts[0] += " \(payload)B" }
+        if let transport, transport != "tcp" { parts[0] += " over \(transport)" }
         if let receivedPerS, let publishedPerS {
             parts.append("delivered \(Format.rate(receivedPerS)) msg/s, published \(Format.rate(publishedPerS)) msg/s")
         }

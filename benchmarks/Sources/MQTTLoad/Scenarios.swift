@@ -38,6 +38,8 @@ struct RunPlan: Sendable {
     var handshakeTimeout: TimeAmount
     var brokerPID: Int32?
     var runID: String
+    /// nil: plain TCP.
+    var tls: TLSClient?
 
     func settings(_ id: String, _ role: ClientRole) -> ClientSettings {
         ClientSettings(
@@ -94,7 +96,8 @@ func runPubSub(_ plan: RunPlan, group: EventLoopGroup) async -> RunResult {
         host: plan.host,
         port: plan.port,
         sendBufferBytes: plan.sendBuffer,
-        receiveBufferBytes: plan.receiveBuffer
+        receiveBufferBytes: plan.receiveBuffer,
+        tls: plan.tls
     )
     let (publisherSettings, subscriberSettings) = plan.topology()
     var result = RunResult(
@@ -110,6 +113,7 @@ func runPubSub(_ plan: RunPlan, group: EventLoopGroup) async -> RunResult {
         errors: 0,
         loadavg1m: ProcStats.loadAverage1m()
     )
+    result.transport = plan.tls == nil ? "tcp" : "tls"
     result.maxInflight = plan.qos > 0 ? plan.maxInflight : nil
     result.ratePerPublisher = plan.rate
     result.sndbuf = plan.sendBuffer
@@ -199,7 +203,8 @@ func runIdle(_ plan: RunPlan, group: EventLoopGroup) async -> RunResult {
         host: plan.host,
         port: plan.port,
         sendBufferBytes: plan.sendBuffer,
-        receiveBufferBytes: plan.receiveBuffer
+        receiveBufferBytes: plan.receiveBuffer,
+        tls: plan.tls
     )
     var result = RunResult(
         broker: plan.label,
@@ -210,6 +215,7 @@ func runIdle(_ plan: RunPlan, group: EventLoopGroup) async -> RunResult {
         loadavg1m: ProcStats.loadAverage1m(),
         connections: plan.connections
     )
+    result.transport = plan.tls == nil ? "tcp" : "tls"
     result.openFileLimit = ProcStats.raiseOpenFileLimit(to: UInt64(plan.connections + 1_024))
     result.rssBeforeKb = plan.brokerPID.flatMap { ProcStats.residentKilobytes(pid: $0) }
 
