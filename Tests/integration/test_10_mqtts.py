@@ -37,6 +37,8 @@ def tls_node(tmp_path):
     make_leaf(d, "other-ca", "stranger", server=False)
     make_ca(d, "brand-ca")
     make_leaf(d, "brand-ca", "mqtt.brand.test", server=True, sans="DNS:mqtt.brand.test")
+    make_ca(d, "acme-ca")
+    make_leaf(d, "acme-ca", "iot.acme.test", server=True, sans="DNS:iot.acme.test")
 
     mqtt, api, raft, bus, mqtts = free_ports(5)
     log = open(tmp_path / "node.log", "ab")
@@ -143,6 +145,13 @@ def test_domain_added_at_runtime_is_served_by_sni(tls_node):
           "--private-key", str(node.pki / "mqtt.brand.test.key"))
     after = served_subject(node, "mqtt.brand.test")
     assert "CN=mqtt.brand.test" in after.replace(" ", ""), after
+    # A second domain, of another tenant: each name gets its own certificate.
+    admin(node, "domain", "create", "acme-main", "--tenant", "111111111111", "--domain-name", "iot.acme.test",
+          "--certificate-chain", str(node.pki / "iot.acme.test.pem"),
+          "--private-key", str(node.pki / "iot.acme.test.key"))
+    acme = served_subject(node, "iot.acme.test")
+    assert "CN=iot.acme.test" in acme.replace(" ", ""), acme
+    assert "CN=mqtt.brand.test" in served_subject(node, "mqtt.brand.test").replace(" ", "")
     other = served_subject(node, "other.example.test")
     assert "CN=server" in other.replace(" ", ""), other
 
