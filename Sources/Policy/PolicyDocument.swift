@@ -19,7 +19,7 @@ public struct PolicyDocument: Hashable, Sendable {
     public static let currentVersion = "2012-10-17"
     /// AWS's limit for IoT policy documents and for documents a custom authorizer returns: 2048 characters,
     /// whitespace excluded (AWS-IOT-SPEC §2.3, §2.4).
-    public static let awsMaxCharacters = PolicyLimits.maxDocumentCharacters
+    public static let awsMaxCharacters = 2048
 
     /// Whether `${…}` in resources and condition values are policy variables (true only for `2012-10-17`).
     public var substitutesVariables: Bool { version == Self.currentVersion }

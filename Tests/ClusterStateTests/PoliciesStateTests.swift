@@ -216,3 +216,14 @@ struct PoliciesStateTests {
                                                   type: .nonExclusive), index: 999).isInvalidRequest)
     }
 }
+
+@Suite struct PolicyNameTests {
+    @Test("policy names: [\\w+=,.@-]+, 1–128", arguments: [
+        ("MyPolicy", true), ("a_b+c=d,e.f@g-h", true), (String(repeating: "p", count: 128), true),
+        ("", false), (String(repeating: "p", count: 129), false), ("has space", false), ("slash/no", false),
+        ("ünïcode", false), ("star*", false),
+    ] as [(String, Bool)])
+    func test_policyName(name: String, valid: Bool) {
+        #expect(PolicyRules.isValidPolicyName(name) == valid)
+    }
+}

@@ -107,14 +107,3 @@ extension String {
         return replacement + dropFirst(prefix.count)
     }
 }
-
-@Suite struct PolicyLimitsTests {
-    @Test("policy names: [\\w+=,.@-]+, 1–128", arguments: [
-        ("MyPolicy", true), ("a_b+c=d,e.f@g-h", true), (String(repeating: "p", count: 128), true),
-        ("", false), (String(repeating: "p", count: 129), false), ("has space", false), ("slash/no", false),
-        ("ünïcode", false), ("star*", false),
-    ] as [(String, Bool)])
-    func test_policyName(name: String, valid: Bool) {
-        #expect(PolicyLimits.isValidPolicyName(name) == valid)
-    }
-}
