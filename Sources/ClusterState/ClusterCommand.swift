@@ -128,6 +128,31 @@ public enum ClusterCommand: Sendable, Hashable {
     }
 }
 
+extension ClusterCommand {
+    /// Domain configurations and CA certificates: what a TLS server identity is built from
+    /// (`ClusterState.tlsSourceGeneration`).
+    var changesTLSSource: Bool {
+        switch self {
+        case .createDomainConfiguration, .updateDomainConfigurationStatus, .deleteDomainConfiguration,
+             .registerCACertificate, .updateCACertificateStatus, .deleteCACertificate:
+            true
+        default: false
+        }
+    }
+
+    /// Policies, attachments and certificate status: what an authorization decision is built from
+    /// (`ClusterState.authorizationGeneration`).
+    var changesAuthorization: Bool {
+        switch self {
+        case .createPolicy, .createPolicyVersion, .setDefaultPolicyVersion, .deletePolicyVersion, .deletePolicy,
+             .attachPolicy, .detachPolicy, .attachThingPrincipal, .detachThingPrincipal,
+             .registerCertificate, .updateCertificateStatus, .deleteCertificate:
+            true
+        default: false
+        }
+    }
+}
+
 /// What a successful command returns to its proposer.
 public enum ClusterResult: Sendable, Hashable {
     /// Nothing to report.

@@ -72,6 +72,8 @@ public struct ClusterState: Sendable {
     /// Applies one command committed at log `index`.
     public mutating func apply(_ command: ClusterCommand, index: UInt64) -> ClusterOutcome {
         lastAppliedIndex = index
+        if command.changesTLSSource { tlsSourceGeneration &+= 1 }
+        if command.changesAuthorization { authorizationGeneration &+= 1 }
         switch command {
         case .createTenant(let id, let name):
             return onCreateTenant(id, name: name)
@@ -116,61 +118,43 @@ public struct ClusterState: Sendable {
             nodeAddresses[nodeID] = nil
             return .success(.done)
         case .createDomainConfiguration(let d):
-            tlsSourceGeneration &+= 1
             return onCreateDomainConfiguration(d)
         case .updateDomainConfigurationStatus(let tenant, let name, let status, let nowMs):
-            tlsSourceGeneration &+= 1
             return onUpdateDomainConfigurationStatus(tenant: tenant, name: name, status: status, nowMs: nowMs)
         case .deleteDomainConfiguration(let tenant, let name):
-            tlsSourceGeneration &+= 1
             return onDeleteDomainConfiguration(tenant: tenant, name: name)
         case .registerCACertificate(let c):
-            tlsSourceGeneration &+= 1
             return onRegisterCACertificate(c)
         case .updateCACertificateStatus(let tenant, let id, let status, let nowMs):
-            tlsSourceGeneration &+= 1
             return onUpdateCACertificateStatus(tenant: tenant, id: id, status: status, nowMs: nowMs)
         case .deleteCACertificate(let tenant, let id):
-            tlsSourceGeneration &+= 1
             return onDeleteCACertificate(tenant: tenant, id: id)
         case .registerCertificate(let c):
-            authorizationGeneration &+= 1
             return onRegisterCertificate(c)
         case .updateCertificateStatus(let tenant, let id, let status, let nowMs):
-            authorizationGeneration &+= 1
             return onUpdateCertificateStatus(tenant: tenant, id: id, status: status, nowMs: nowMs)
         case .deleteCertificate(let tenant, let id):
-            authorizationGeneration &+= 1
             return onDeleteCertificate(tenant: tenant, id: id)
         case .setTenantEndpointPrefix(let tenant, let prefix):
             return onSetTenantEndpointPrefix(tenant: tenant, prefix: prefix)
         case .createPolicy(let tenant, let name, let document, let nowMs):
-            authorizationGeneration &+= 1
             return onCreatePolicy(tenant: tenant, name: name, document: document, nowMs: nowMs)
         case .createPolicyVersion(let tenant, let name, let document, let setAsDefault, let nowMs):
-            authorizationGeneration &+= 1
             return onCreatePolicyVersion(tenant: tenant, name: name, document: document, setAsDefault: setAsDefault,
                                          nowMs: nowMs)
         case .setDefaultPolicyVersion(let tenant, let name, let versionId, let nowMs):
-            authorizationGeneration &+= 1
             return onSetDefaultPolicyVersion(tenant: tenant, name: name, versionId: versionId, nowMs: nowMs)
         case .deletePolicyVersion(let tenant, let name, let versionId):
-            authorizationGeneration &+= 1
             return onDeletePolicyVersion(tenant: tenant, name: name, versionId: versionId)
         case .deletePolicy(let tenant, let name):
-            authorizationGeneration &+= 1
             return onDeletePolicy(tenant: tenant, name: name)
         case .attachPolicy(let tenant, let name, let target):
-            authorizationGeneration &+= 1
             return onAttachPolicy(tenant: tenant, name: name, target: target)
         case .detachPolicy(let tenant, let name, let target):
-            authorizationGeneration &+= 1
             return onDetachPolicy(tenant: tenant, name: name, target: target)
         case .attachThingPrincipal(let tenant, let thing, let principal, let type):
-            authorizationGeneration &+= 1
             return onAttachThingPrincipal(tenant: tenant, thing: thing, principal: principal, type: type)
         case .detachThingPrincipal(let tenant, let thing, let principal):
-            authorizationGeneration &+= 1
             return onDetachThingPrincipal(tenant: tenant, thing: thing, principal: principal)
         }
     }

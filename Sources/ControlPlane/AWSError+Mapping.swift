@@ -15,20 +15,9 @@ extension AWSError {
                 resourceArn: existing?.thingArn(region: region))
         case .versionConflict:
             self = .versionConflict("The version for thing \(thingName) does not match the expected version.")
-        case .invalidRequest(let message):
-            self = .invalidRequest(message)
-        case .unsupportedCommandVersion(let version):
-            self = .internalFailure("the cluster could not read command format \(version) (mixed node versions?)")
-        case .malformedCommand:
-            self = .internalFailure("the cluster could not decode the command")
-        case .certificateState(let message):
-            self = .certificateState(message)
-        case .deleteConflict(let message):
-            self = .deleteConflict(message)
-        case .versionsLimitExceeded(let message):
-            self = .versionsLimitExceeded(message)
-        case .limitExceeded(let message):
-            self = .limitExceeded(message)
+        case .invalidRequest, .unsupportedCommandVersion, .malformedCommand, .certificateState, .deleteConflict,
+             .versionsLimitExceeded, .limitExceeded:
+            self.init(error, what: "Thing \(thingName)")
         }
     }
 }
