@@ -69,29 +69,13 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard let route = routeFromEvent(event) else { return context.fireUserInboundEventTriggered(event) }
-        do {
-            let pipeline = context.pipeline.syncOperations
-            switch route.application {
-            case .mqtt:
-                try pipeline.addHandler(
-                    MQTTConnectionHandler(core: core, tenant: route.tenant, principal: route.principal, logger: logger),
-                    position: .after(self))
-            case .http:
-                try Self.addHTTPHandlers(pipeline, core: core, route: route, logger: logger)
-            case .detect:
-                detecting = route  // stay until the first bytes arrive, for as long as a CONNECT may take
-                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                detectDeadline = context.eventLoop.scheduleTask(in: .seconds(Int64(core.limits.connectTimeout))) {
-                    let (starter, context) = bound.value
-                    guard starter.detecting != nil else { return }
-                    starter.logger.info("secure listener: no request or CONNECT in time; closing")
-                    context.close(promise: nil)
-                }
-                return
-            }
-            pipeline.removeHandler(context: context, promise: nil)
-        } catch {
-            logger.warning("secure listener: could not start the session", metadata: ["error": "\(error)"])
+        guard route.application == .detect else { return start(route, context: context, firstRead: nil) }
+        detecting = route  // stay until the first bytes arrive, for as long as a CONNECT may take
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        detectDeadline = context.eventLoop.scheduleTask(in: .seconds(Int64(core.limits.connectTimeout))) {
+            let (starter, context) = bound.value
+            guard starter.detecting != nil else { return }
+            starter.logger.info("secure listener: no request or CONNECT in time; closing")
             context.close(promise: nil)
         }
     }
@@ -108,6 +92,12 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
         route.application = first == 0x10 ? .mqtt : .http
         detecting = nil
         detectDeadline?.cancel()
+        start(route, context: context, firstRead: data)
+    }
+
+    /// Puts the route's application handlers behind this one, hands them `firstRead` (the bytes that decided a
+    /// `.detect` route), and leaves the pipeline.
+    private func start(_ route: SecureRoute, context: ChannelHandlerContext, firstRead: NIOAny?) {
         do {
             let pipeline = context.pipeline.syncOperations
             switch route.application {
@@ -115,10 +105,10 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
                 try pipeline.addHandler(
                     MQTTConnectionHandler(core: core, tenant: route.tenant, principal: route.principal, logger: logger),
                     position: .after(self))
-            default:
+            case .http, .detect:
                 try Self.addHTTPHandlers(pipeline, core: core, route: route, logger: logger)
             }
-            context.fireChannelRead(data)
+            if let firstRead { context.fireChannelRead(firstRead) }
             pipeline.removeHandler(context: context, promise: nil)
         } catch {
             logger.warning("secure listener: could not start the session", metadata: ["error": "\(error)"])

@@ -15,23 +15,14 @@ struct RequestTarget {
         if raw.last == "" && raw.count > 1 { raw = raw.dropLast() }  // `/things/` is `/things`
         var segments: [String] = []
         for part in raw {
-            guard let decoded = Self.percentDecode(part, plusIsSpace: false) else { return nil }
+            guard let decoded = PercentEncoding.decode(part) else { return nil }
             segments.append(decoded)
         }
         if segments == [""] { segments = [] }
+        guard let items = PercentEncoding.queryItems(rawQuery) else { return nil }
         var query: [String: String] = [:]
-        for pair in rawQuery.split(separator: "&") where !pair.isEmpty {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = Self.percentDecode(parts[0], plusIsSpace: true),
-                  let value = Self.percentDecode(parts.count > 1 ? parts[1] : "", plusIsSpace: true)
-            else { return nil }
-            if query[name] == nil { query[name] = value }
-        }
+        for (name, value) in items where query[name] == nil { query[name] = value }
         self.segments = segments
         self.query = query
-    }
-
-    static func percentDecode(_ text: Substring, plusIsSpace: Bool) -> String? {
-        PercentEncoding.decode(text, plusIsSpace: plusIsSpace)
     }
 }

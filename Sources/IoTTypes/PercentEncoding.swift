@@ -20,6 +20,20 @@ public enum PercentEncoding {
         return String(validating: bytes, as: UTF8.self)
     }
 
+    /// `a=1&b=x%2Fy&c` → `[("a", "1"), ("b", "x/y"), ("c", "")]`, in order, repeats kept (form encoding: `+` is a
+    /// space); nil when a component does not decode.
+    public static func queryItems(_ query: String) -> [(name: String, value: String)]? {
+        var out: [(name: String, value: String)] = []
+        for pair in query.split(separator: "&") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = decode(parts[0], plusIsSpace: true),
+                let value = decode(parts.count > 1 ? parts[1] : "", plusIsSpace: true)
+            else { return nil }
+            out.append((name, value))
+        }
+        return out
+    }
+
     static func hexValue(_ c: UInt8) -> UInt8? {
         switch c {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import TLSConfig
 
 /// Everything a TLS listener (8883, 8443, …) decides, shared by its connections.
@@ -50,7 +51,7 @@ public struct TLSListenerConfiguration: Sendable {
     public var logger: Logger
     /// How long a client has to complete the handshake before it is refused (`handshake_timeout`), so a socket
     /// that sends nothing, or half a ClientHello, cannot hold a connection slot.
-    public var handshakeTimeout: Duration = .seconds(10)
+    public var handshakeTimeout: TimeAmount = .seconds(10)
     /// Called for every refusal, after logging and counting (tests and audit hooks).
     public var onRefusal: (@Sendable (TLSRefusalReason) -> Void)?
 

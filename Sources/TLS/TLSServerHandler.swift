@@ -41,10 +41,8 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
         do {
             connection = try TLSConnection(configuration: configuration)
             state = .handshaking
-            let timeout = configuration.handshakeTimeout.components
-            let nanos = timeout.seconds * 1_000_000_000 + timeout.attoseconds / 1_000_000_000
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            handshakeDeadline = context.eventLoop.scheduleTask(in: .nanoseconds(nanos)) {
+            handshakeDeadline = context.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
                 let (handler, context) = bound.value
                 guard handler.state == .handshaking else { return }
                 handler.refuse(context: context, reason: .handshakeTimeout, errors: [])

@@ -125,7 +125,8 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func respond(error: DataPlaneError, keepAlive: Bool, context: ChannelHandlerContext) {
-        let body = #"{"message":"\#(Self.jsonEscaped(error.message))"}"#
+        let body = String(decoding: (try? JSONEncoder().encode(["message": error.message])) ?? Data("{}".utf8),
+                          as: UTF8.self)
         respond(status: HTTPResponseStatus(statusCode: error.status), body: body, keepAlive: keepAlive,
                 context: context, extraHeaders: [("x-amzn-ErrorType", error.type)])
     }
@@ -154,20 +155,6 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     static func split(_ uri: String) -> (path: String, query: String) {
         guard let q = uri.firstIndex(of: "?") else { return (uri, "") }
         return (String(uri[..<q]), String(uri[uri.index(after: q)...]))
-    }
-
-    static func jsonEscaped(_ s: String) -> String {
-        var out = ""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 }
 

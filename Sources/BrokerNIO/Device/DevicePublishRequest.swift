@@ -36,7 +36,7 @@ enum DevicePublishRequest {
         encodedTopic: String, query: String, header: (String) -> String?, body: ByteBuffer, tenant: TenantID,
         now: Timestamp, limits: BrokerLimits
     ) throws(DataPlaneError) -> BrokerMessage {
-        guard let topic = percentDecoded(encodedTopic) else { throw .invalidRequest("The topic is not valid UTF-8") }
+        guard let topic = PercentEncoding.decode(encodedTopic) else { throw .invalidRequest("The topic is not valid UTF-8") }
         do {
             try Topic.validateName(topic, limits: limits.topic)
         } catch {
@@ -46,7 +46,8 @@ enum DevicePublishRequest {
         var retain = false
         var properties = MQTTProperties()
         var expiresAt: Timestamp?
-        for (name, value) in try queryItems(query) {
+        guard let items = PercentEncoding.queryItems(query) else { throw .invalidRequest("Malformed query string") }
+        for (name, value) in items {
             switch name {
             case "qos":
                 switch value {
@@ -121,22 +122,5 @@ enum DevicePublishRequest {
             }
         }
         return out
-    }
-
-    static func queryItems(_ query: String) throws(DataPlaneError) -> [(String, String)] {
-        var out: [(String, String)] = []
-        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let rawValue = parts.count > 1 ? String(parts[1]) : ""
-            guard let name = percentDecoded(String(parts[0]), plusIsSpace: true),
-                let value = percentDecoded(rawValue, plusIsSpace: true)
-            else { throw .invalidRequest("Malformed query string") }
-            out.append((name, value))
-        }
-        return out
-    }
-
-    static func percentDecoded(_ s: String, plusIsSpace: Bool = false) -> String? {
-        PercentEncoding.decode(s, plusIsSpace: plusIsSpace)
     }
 }
