@@ -37,16 +37,9 @@ MOSQ_PID=""
 FLOT_PID=""
 STATUS=0
 
-log() { printf '[run.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-
-stop_pid() {  # stop_pid PID NAME: TERM, wait up to 10 s, then KILL. Only ever our own child processes.
-    local pid=$1 name=$2
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || { log "stopped $name ($pid)"; return 0; }; sleep 0.2; done
-    log "$name ($pid) ignored SIGTERM for 10 s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-}
+LOG_TAG=run.sh
+# shellcheck source=benchmarks/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 cleanup() {
     stop_pid "$MOSQ_PID" mosquitto
@@ -54,25 +47,6 @@ cleanup() {
     rm -rf "$WORK/flotilla-data"
 }
 trap cleanup EXIT
-
-free_port() {  # a free TCP port below the ephemeral range (32768+), so 10k client sockets never collide with it
-    local port
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 12000))
-        if [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then echo "$port"; return 0; fi
-    done
-    log "no free port found"; return 1
-}
-
-wait_listening() {  # wait_listening PORT PID NAME: up to 30 s
-    local port=$1 pid=$2 name=$3
-    for _ in $(seq 1 150); do
-        kill -0 "$pid" 2>/dev/null || { log "$name exited during start-up"; return 1; }
-        [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]] && return 0
-        sleep 0.2
-    done
-    log "$name is not listening on $port after 30 s"; return 1
-}
 
 # --- 1. tools ---------------------------------------------------------------------------------------------------
 MOSQUITTO_BIN=$(command -v mosquitto || true)
@@ -103,7 +77,8 @@ fi
 
 # --- 2. brokers: both restarted fresh before every scenario, so no run inherits another's memory or backlog ---
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-MOSQ_PORT=$(free_port)
+PORTS=$(free_ports 3)
+read -r MOSQ_PORT FLOT_PORT METRICS_PORT <<<"$PORTS"
 cat >"$WORK/mosquitto.conf" <<EOF
 listener $MOSQ_PORT 127.0.0.1
 allow_anonymous true
@@ -112,16 +87,11 @@ max_inflight_messages 100
 max_queued_messages 1000
 log_dest stdout
 EOF
-FLOT_PORT=""
 FLOT_NOTE=""
 FLOT_PID=""
 MOSQ_PID=""
-if [[ "$FLOTILLA" != skip ]]; then
-    FLOT_PORT=$(free_port)
-    while [[ "$FLOT_PORT" == "$MOSQ_PORT" ]]; do FLOT_PORT=$(free_port); done
-    METRICS_PORT=$(free_port)
-    while [[ "$METRICS_PORT" == "$MOSQ_PORT" || "$METRICS_PORT" == "$FLOT_PORT" ]]; do METRICS_PORT=$(free_port); done
-else
+if [[ "$FLOTILLA" == skip ]]; then
+    FLOT_PORT=""
     FLOT_NOTE="flotilla was skipped (FLOTILLA=skip); its column is empty."
 fi
 

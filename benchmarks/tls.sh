@@ -41,16 +41,9 @@ SSERVER_PID=""
 MOSQ_PID=""
 STATUS=0
 
-log() { printf '[tls.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-
-stop_pid() {  # stop_pid PID NAME: TERM, wait up to 10 s, then KILL. Only ever our own child processes.
-    local pid=$1 name=$2
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || { log "stopped $name ($pid)"; return 0; }; sleep 0.2; done
-    log "$name ($pid) ignored SIGTERM for 10 s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-}
+LOG_TAG=tls.sh
+# shellcheck source=benchmarks/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 cleanup() {
     stop_pid "$SSERVER_PID" "openssl s_server"
@@ -58,27 +51,6 @@ cleanup() {
     stop_pid "$FLOT_PID" flotilla
 }
 trap cleanup EXIT
-
-USED_PORTS=" "
-free_port() {  # a free TCP port in 20000-32000, below the ephemeral range; never one handed out before
-    local port
-    for _ in $(seq 1 200); do
-        port=$((20000 + RANDOM % 12000))
-        [[ "$USED_PORTS" == *" $port "* ]] && continue
-        if [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then USED_PORTS="$USED_PORTS$port "; echo "$port"; return 0; fi
-    done
-    log "no free port found"; return 1
-}
-
-wait_listening() {  # wait_listening PORT PID NAME: up to 30 s
-    local port=$1 pid=$2 name=$3
-    for _ in $(seq 1 150); do
-        kill -0 "$pid" 2>/dev/null || { log "$name exited during start-up"; return 1; }
-        [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]] && return 0
-        sleep 0.2
-    done
-    log "$name is not listening on $port after 30 s"; return 1
-}
 
 cpu_ticks() {  # utime + stime of a process, in clock ticks
     awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
@@ -107,8 +79,8 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- 2. Flotilla, which makes the certificates everyone uses ----------------------------------------------------
 # With --mqtts-port and no --tls-cert the node makes <data>/tls/{dev-ca,server}.{pem,key} on first start and
 # registers dev-ca ACTIVE for the default tenant; ops/make-device-cert.sh signs the client certificate with it.
-FLOT_MQTT=$(free_port); FLOT_METRICS=$(free_port); FLOT_RAFT=$(free_port); FLOT_BUS=$(free_port)
-FLOT_TLS=$(free_port); SSERVER_PORT=$(free_port); MOSQ_TLS=$(free_port)
+PORTS=$(free_ports 7)
+read -r FLOT_MQTT FLOT_METRICS FLOT_RAFT FLOT_BUS FLOT_TLS SSERVER_PORT MOSQ_TLS <<<"$PORTS"
 DATA="$WORK/flotilla-data"
 mkdir -p "$DATA"
 "$FLOTILLA_BIN" serve --data-dir "$DATA" --bind 127.0.0.1 --mqtt-port "$FLOT_MQTT" --metrics-port "$FLOT_METRICS" \
