@@ -1,6 +1,6 @@
 """The things API of the AWS `iot` control plane, against the real binary (one node), with real AWS clients.
 
-- The AWS CLI (`aws iot … --endpoint-url`, dummy credentials: the signature is not checked yet, issue 5) creates,
+- The AWS CLI (`aws iot … --endpoint-url`, through aws_kit) creates,
   describes, updates, lists (auto-paginated over small pages) and deletes things.
 - boto3 sees the model's error shapes (ResourceNotFound 404, ResourceAlreadyExists 409, VersionConflict 409,
   InvalidRequest 400); urllib checks the raw wire: the `x-amzn-ErrorType` header, the `{"message"}` body, and
@@ -10,49 +10,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import pytest
 
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_PAGER": ""}
-
-
-def aws_cli() -> list[str]:
-    exe = shutil.which("aws")
-    if exe:
-        return [exe]
-    try:
-        import awscli  # noqa: F401
-    except ImportError:
-        pytest.fail("the AWS CLI is not installed (scripts/install-deps.sh installs awscli)", pytrace=False)
-    return [sys.executable, "-m", "awscli"]
-
-
-def aws(broker, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    cmd = aws_cli() + ["iot", *args, "--endpoint-url", broker.metrics_url, "--output", "json"]
-    done = subprocess.run(cmd, env=dict(os.environ, **AWS_ENV), capture_output=True, text=True, timeout=60)
-    if ok:
-        assert done.returncode == 0, f"{' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def aws_json(broker, *args: str) -> dict:
-    out = aws(broker, *args).stdout
-    return json.loads(out) if out.strip() else {}
+from aws_kit import aws, aws_json, client
 
 
 @pytest.fixture
 def iot(broker):
-    boto3 = pytest.importorskip("boto3")
-    from botocore.config import Config
-    return boto3.client("iot", endpoint_url=broker.metrics_url, region_name="us-east-1", aws_access_key_id="x",
-                        aws_secret_access_key="y", config=Config(retries={"max_attempts": 1}))
+    return client(broker)
 
 
 def raw(broker, method: str, path: str, body: bytes | None = None) -> tuple[int, dict, dict]:

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from test_07_things_api import aws, aws_json
+from aws_kit import aws, aws_json, client, error_code
 
 DOC = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "iot:Connect", "Resource": "arn:aws:iot:us-east-1:000000000000:client/${iot:ClientId}"}]})
@@ -21,15 +21,7 @@ CERT_ARN = "arn:aws:iot:us-east-1:000000000000:cert/" + "ab" * 32
 
 @pytest.fixture
 def iot(broker):
-    boto3 = pytest.importorskip("boto3")
-    from botocore.config import Config
-    return boto3.client("iot", endpoint_url=broker.metrics_url, region_name="us-east-1", aws_access_key_id="x",
-                        aws_secret_access_key="y", config=Config(retries={"max_attempts": 1}))
-
-
-def error_code(excinfo) -> tuple[str, int]:
-    e = excinfo.value
-    return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+    return client(broker)
 
 
 def test_policy_lifecycle_with_the_cli(broker):
