@@ -20,25 +20,46 @@ public protocol ControlPlaneBackend: Sendable {
     func certificateID(pem: String) -> String?
 }
 
+/// One family of AWS operations (things, policies, certificates, …) as pure functions: request → operation,
+/// operation → the command to propose (nil for reads), and the answer from the applied outcome or from the state.
+/// Built per request for the caller's tenant (`ControlPlaneContext`); the router runs it against the backend.
+public protocol ControlPlaneAPI: Sendable {
+    associatedtype Operation: Sendable
+    /// nil when the route is not one of this API's operations.
+    func parse(_ request: APIRequest) -> Result<Operation, AWSError>?
+    /// The write to propose, or nil when the operation only reads.
+    func command(for operation: Operation, nowMs: Int64) -> ClusterCommand?
+    /// The answer to a read, from this node's applied state.
+    func respond(to operation: Operation, state: ClusterState) -> APIResponse
+    /// The answer to a write, from its applied outcome (and the state just after it).
+    func respond(to operation: Operation, outcome: ClusterOutcome, state: ClusterState) -> APIResponse
+}
+
+/// Who a request acts for: the tenant (found from the request's access key) and the region its ARNs name.
+public struct ControlPlaneContext: Sendable, Hashable {
+    public var tenant: TenantID
+    public var region: String
+    public init(tenant: TenantID, region: String) {
+        self.tenant = tenant
+        self.region = region
+    }
+}
+
 /// The control plane's front door, shared by every HTTP shell: checks the peer (loopback only, until SigV4),
-/// hands the request to the things API or the admin API, runs the result against the backend — writes through
-/// raft, reads on the local applied state — and renders the answer. Async only where the backend is; everything
-/// it decides is in the pure `ThingsAPI` / `AdminAPI`.
+/// hands the request to each API in turn (the first that parses it owns it) or to the admin API, runs the result
+/// against the backend — writes through raft, reads on the local applied state — and renders the answer. Async
+/// only where the backend is; everything it decides is in the pure APIs.
 public struct ControlPlaneRouter: Sendable {
-    public let things: ThingsAPI
-    public let policies: PoliciesAPI
+    public let region: String
+    /// Policy documents' validator (the policy engine's parser), injected so this module does not import it.
+    public let validatePolicyDocument: @Sendable (String) -> String?
     let backend: any ControlPlaneBackend
 
-    public init(things: ThingsAPI = ThingsAPI(), policies: PoliciesAPI, backend: any ControlPlaneBackend) {
-        self.things = things
-        self.policies = policies
+    public init(region: String, validatePolicyDocument: @escaping @Sendable (String) -> String?,
+                backend: any ControlPlaneBackend) {
+        self.region = region
+        self.validatePolicyDocument = validatePolicyDocument
         self.backend = backend
-    }
-
-    /// Whether this router serves `path` (the HTTP shell keeps `/metrics` and `/health` for itself).
-    public static func serves(path: String) -> Bool {
-        path == "/things" || path.hasPrefix("/things/") || path == "/cluster" || path.hasPrefix("/cluster/")
-            || PoliciesAPI.owns(path)
     }
 
     public func handle(_ request: APIRequest) async -> APIResponse {
@@ -50,19 +71,8 @@ public struct ControlPlaneRouter: Sendable {
         guard request.body != nil else {
             return AWSError.requestTooLarge("the request body is over the server's limit").response
         }
-        // Policy routes first: `/things/{name}/principals` belongs to them, not to the things API.
-        if let parsed = policies.parse(request) {
-            switch parsed {
-            case .success(let operation): return await run(operation)
-            case .failure(let error): return error.response
-            }
-        }
-        if let parsed = things.parse(request) {
-            switch parsed {
-            case .success(let operation): return await run(operation)
-            case .failure(let error): return error.response
-            }
-        }
+        let context = ControlPlaneContext(tenant: .default, region: region)
+        if let answer = await serveAWS(request, context: context) { return answer }
         if let parsed = AdminAPI.parse(request, certificateID: backend.certificateID(pem:)) {
             switch parsed {
             case .success(let operation): return await run(operation)
@@ -72,25 +82,25 @@ public struct ControlPlaneRouter: Sendable {
         return AWSError.unknownOperation("no operation \(request.method) \(request.path)").response
     }
 
-    func run(_ operation: ThingsOperation) async -> APIResponse {
-        guard let command = things.command(for: operation, nowMs: backend.nowMs()) else {
-            let things = self.things
-            return backend.read { things.respond(to: operation, state: $0) }
-        }
-        let outcome: ClusterOutcome
-        do {
-            outcome = try await backend.propose(command)
-        } catch {
-            return error.response
-        }
-        let things = self.things
-        return backend.read { things.respond(to: operation, outcome: outcome, state: $0) }
+    /// The AWS-shaped operations, for one tenant. Order matters where routes overlap: the policy routes own
+    /// `/things/{name}/principals`, so they come before the things API.
+    func serveAWS(_ request: APIRequest, context: ControlPlaneContext) async -> APIResponse? {
+        if let a = await serve(PoliciesAPI(tenant: context.tenant, region: context.region,
+                                           validateDocument: validatePolicyDocument), request) { return a }
+        if let a = await serve(ThingsAPI(tenant: context.tenant, region: context.region), request) { return a }
+        return nil
     }
 
-    func run(_ operation: PolicyOperation) async -> APIResponse {
-        let policies = self.policies
-        guard let command = policies.command(for: operation, nowMs: backend.nowMs()) else {
-            return backend.read { policies.respond(to: operation, state: $0) }
+    /// Runs `api` on `request` if it owns the route: parse, then propose (writes) or read, then answer.
+    func serve<API: ControlPlaneAPI>(_ api: API, _ request: APIRequest) async -> APIResponse? {
+        guard let parsed = api.parse(request) else { return nil }
+        let operation: API.Operation
+        switch parsed {
+        case .success(let op): operation = op
+        case .failure(let error): return error.response
+        }
+        guard let command = api.command(for: operation, nowMs: backend.nowMs()) else {
+            return backend.read { api.respond(to: operation, state: $0) }
         }
         let outcome: ClusterOutcome
         do {
@@ -98,7 +108,7 @@ public struct ControlPlaneRouter: Sendable {
         } catch {
             return error.response
         }
-        return backend.read { policies.respond(to: operation, outcome: outcome, state: $0) }
+        return backend.read { api.respond(to: operation, outcome: outcome, state: $0) }
     }
 
     func run(_ operation: AdminOperation) async -> APIResponse {

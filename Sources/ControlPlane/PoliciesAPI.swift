@@ -20,7 +20,7 @@ import IoTTypes
 /// | Attach/DetachThingPrincipal | `PUT` / `DELETE /things/{thingName}/principals`, header `x-amzn-principal` |
 /// | ListThingPrincipals     | `GET /things/{thingName}/principals`            |
 /// | ListPrincipalThings     | `GET /principals/things`, header `x-amzn-principal` |
-public struct PoliciesAPI: Sendable {
+public struct PoliciesAPI: ControlPlaneAPI {
     public var tenant: TenantID
     public var region: String
     /// nil when the document is a valid IoT policy, else MalformedPolicyException's message.

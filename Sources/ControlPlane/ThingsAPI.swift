@@ -14,7 +14,7 @@ import IoTTypes
 /// | UpdateThing   | `PATCH /things/{thingName}`      | thingTypeName, removeThingType, attributePayload{attributes, merge}, expectedVersion | `{}` |
 /// | DeleteThing   | `DELETE /things/{thingName}`     | ?expectedVersion                              | `{}` |
 /// | ListThings    | `GET /things`                    | ?maxResults (1–250) ?nextToken ?attributeName ?attributeValue ?usePrefixAttributeValue ?thingTypeName | things[{thingName, thingTypeName, thingArn, attributes, version}], nextToken |
-public struct ThingsAPI: Sendable {
+public struct ThingsAPI: ControlPlaneAPI {
     /// Whose things (every request, until SigV4 names the tenant per request).
     public var tenant: TenantID
     /// The region in ARNs (`arn:aws:iot:<region>:<account>:thing/<name>`).

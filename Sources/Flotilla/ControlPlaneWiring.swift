@@ -13,9 +13,7 @@ import TLS
 enum ControlPlaneWiring {
     static func apiHandler(cluster: ClusterLifecycleService, region: String) -> MetricsHTTPService.APIHandler {
         let router = ControlPlaneRouter(
-            things: ThingsAPI(tenant: .default, region: region),
-            policies: PoliciesAPI(tenant: .default, region: region, validateDocument: policyDocumentProblem),
-            backend: ClusterBackend(lifecycle: cluster))
+            region: region, validatePolicyDocument: policyDocumentProblem, backend: ClusterBackend(lifecycle: cluster))
         return { request in
             let answer = await router.handle(
                 APIRequest(method: request.method, target: request.uri, body: request.body,

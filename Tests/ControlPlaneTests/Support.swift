@@ -55,10 +55,10 @@ struct Client {
 
     init(region: String = "us-east-1") {
         router = ControlPlaneRouter(
-            things: ThingsAPI(tenant: .default, region: region),
-            policies: PoliciesAPI(tenant: .default, region: region, validateDocument: { doc in
+            region: region,
+            validatePolicyDocument: { doc in
                 doc.hasPrefix("{") && doc.contains("Statement") ? nil : "not a policy document"
-            }),
+            },
             backend: backend)
     }
 
