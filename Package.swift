@@ -175,9 +175,9 @@ let package = Package(
         // L3 ControlPlane: the AWS `iot` API (things so far) and the cluster admin routes as pure request →
         // command / read → response mappings, plus a router over a backend protocol. No NIO and no clock: the HTTP
         // shell and the ClusterService backend live in Flotilla (issue 5 moves the shell to Hummingbird).
-        .target(name: "ControlPlane", dependencies: ["ClusterState", "IoTTypes"], swiftSettings: strict),
+        .target(name: "ControlPlane", dependencies: ["ClusterState", "IoTTypes", "SigV4"], swiftSettings: strict),
         .testTarget(
-            name: "ControlPlaneTests", dependencies: ["ControlPlane", "ClusterState", "IoTTypes"],
+            name: "ControlPlaneTests", dependencies: ["ControlPlane", "ClusterState", "IoTTypes", "SigV4"],
             swiftSettings: strict),
         // `flotilla bench raft` (issue 3): commit throughput and latency through ClusterService on 1 and 3 local
         // nodes. Here, not in benchmarks/ (a standalone package that must not link the broker it measures),

@@ -14,7 +14,7 @@ public struct HTTPAPIRequest: Sendable {
     public var body: [UInt8]?
     /// The peer's IP address as text (`127.0.0.1`, `::1`), nil when the socket has none.
     public var peerAddress: String?
-    /// Header names in lower case → the first value sent.
+    /// Header names in lower case → the value sent (a repeated header's values joined with `,`).
     public var headers: [String: String] = [:]
 }
 
@@ -130,8 +130,9 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
                     return
                 }
                 var headers: [String: String] = [:]
-                for (name, value) in h.headers where headers[name.lowercased()] == nil {
-                    headers[name.lowercased()] = value
+                for (name, value) in h.headers {  // repeated headers joined with "," (RFC 9110 §5.3, SigV4)
+                    let key = name.lowercased()
+                    headers[key] = headers[key].map { "\($0),\(value)" } ?? value
                 }
                 let request = HTTPAPIRequest(
                     method: h.method.rawValue, uri: h.uri, body: body.map { Array($0.readableBytesView) },

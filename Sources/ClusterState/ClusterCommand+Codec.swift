@@ -41,6 +41,7 @@ extension ClusterCommand {
         case detachPolicy = 30
         case attachThingPrincipal = 31
         case detachThingPrincipal = 32
+        case bootstrapAccessKey = 75
     }
 
     /// The bytes to propose.
@@ -59,6 +60,10 @@ extension ClusterCommand {
             w.write(Tag.deleteAccessKey.rawValue)
             w.write(tenant)
             w.write(id)
+        case .bootstrapAccessKey(let key, let name):
+            w.write(Tag.bootstrapAccessKey.rawValue)
+            w.write(key)
+            w.write(name)
         case .setRetained(let m):
             w.write(Tag.setRetained.rawValue)
             w.write(m)
@@ -227,6 +232,8 @@ extension ClusterCommand {
             return .createAccessKey(try r.readAccessKey())
         case .deleteAccessKey:
             return .deleteAccessKey(tenant: try r.readTenant(), accessKeyID: try r.readString())
+        case .bootstrapAccessKey:
+            return .bootstrapAccessKey(try r.readAccessKey(), tenantName: try r.readString())
         case .setRetained:
             return .setRetained(try r.readRetainedMessage())
         case .clearRetained:

@@ -13,6 +13,10 @@ public enum ClusterCommand: Sendable, Hashable {
     case createAccessKey(AccessKey)
     /// Removes an access key.
     case deleteAccessKey(tenant: TenantID, accessKeyID: String)
+    /// The embedded default's first credentials: creates the key's tenant if it does not exist and adds the key only
+    /// when the tenant has none — first writer wins, so nodes starting together agree on one key
+    /// (resourceAlreadyExists for the others).
+    case bootstrapAccessKey(AccessKey, tenantName: String)
     /// Stores the retained message of a topic ([MQTT-3.3.1-5]); an empty payload clears it ([MQTT-3.3.1-6]).
     case setRetained(RetainedMessage)
     /// Clears the retained message of a topic (no error when there is none).

@@ -81,6 +81,12 @@ public struct ClusterState: Sendable {
             return onCreateAccessKey(key)
         case .deleteAccessKey(let tenant, let id):
             return onDeleteAccessKey(tenant: tenant, accessKeyID: id)
+        case .bootstrapAccessKey(let key, let name):
+            guard accessKeys[key.tenant]?.isEmpty ?? true else { return .failure(.resourceAlreadyExists) }
+            if tenants[key.tenant] == nil, case .failure(let why) = onCreateTenant(key.tenant, name: name) {
+                return .failure(why)
+            }
+            return onCreateAccessKey(key)
         case .setRetained(let message):
             return onSetRetained(message)
         case .clearRetained(let tenant, let topic):
@@ -210,6 +216,16 @@ public struct ClusterState: Sendable {
     // MARK: - Reads (local applied state; the shell adds a barrier when a read must be linearizable)
 
     public func tenant(_ id: TenantID) -> Tenant? { tenants[id] }
+
+    /// Every tenant, by account id.
+    public func allTenants() -> [Tenant] { tenants.values.sorted { $0.id < $1.id } }
+
+    /// A tenant's access keys, oldest first (then by id).
+    public func accessKeys(tenant: TenantID) -> [AccessKey] {
+        (accessKeys[tenant] ?? [:]).values.sorted {
+            ($0.createdAtMs, $0.accessKeyID) < ($1.createdAtMs, $1.accessKeyID)
+        }
+    }
 
     /// The key and its tenant, for SigV4.
     public func accessKey(id: String) -> AccessKey? {

@@ -12,7 +12,7 @@ public struct APIRequest: Sendable, Hashable {
     /// The peer's IP address as text (`127.0.0.1`, `::1`), nil when unknown. Until SigV4 (issue 5) the control
     /// plane answers loopback peers only.
     public var peerAddress: String?
-    /// Request headers, names in lower case (the first value of a repeated header).
+    /// Request headers, names in lower case; a repeated header's values joined with `,` (RFC 9110 §5.3).
     public var headers: [String: String]
 
     public init(method: String, path: String, query: String = "", body: [UInt8]? = [], peerAddress: String?,

@@ -1,4 +1,5 @@
 import ClusterState
+import SigV4
 
 // The one mapping from the replicated state's errors to AWS error shapes (STYLE C6: exhaustive, no `default:`).
 // Messages follow AWS's wording where it is known (AWS-IOT-SPEC §11.1).
@@ -38,5 +39,12 @@ extension AWSError {
             self = .internalFailure("the cluster could not read command format \(version) (mixed node versions?)")
         case .malformedCommand: self = .internalFailure("the cluster could not decode the command")
         }
+    }
+}
+
+extension AWSError {
+    /// A failed signature check, as the verifier words and classifies it.
+    init(_ error: SigV4Error) {
+        self = .unauthenticated(type: error.errorType, status: error.httpStatus, error.message)
     }
 }

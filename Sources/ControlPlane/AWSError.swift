@@ -24,8 +24,12 @@ public enum AWSError: Error, Sendable, Hashable {
     case malformedPolicy(String)
     /// 413, reported as InvalidRequestException (the `iot` model has no 413 shape): the body is over the limit.
     case requestTooLarge(String)
-    /// 403 AccessDeniedException: the interim loopback-only rule (no SigV4 yet) refused the peer.
+    /// 403 AccessDeniedException: an operator route (`/cluster/…`) asked from a non-loopback peer.
     case accessDenied(String)
+    /// The request's signature did not verify (SigV4): the verifier's error type and status, as AWS's front door
+    /// answers them (MissingAuthenticationTokenException, InvalidSignatureException, UnrecognizedClientException
+    /// 403; IncompleteSignatureException 400).
+    case unauthenticated(type: String, status: Int, String)
     /// 404 UnknownOperationException: no operation has this method and path.
     case unknownOperation(String)
     /// 503 ServiceUnavailableException: no raft leader, no quorum, no answer in time, shutting down.
@@ -46,6 +50,7 @@ public enum AWSError: Error, Sendable, Hashable {
         case .limitExceeded: "LimitExceededException"
         case .malformedPolicy: "MalformedPolicyException"
         case .accessDenied: "AccessDeniedException"
+        case .unauthenticated(let type, _, _): type
         case .unknownOperation: "UnknownOperationException"
         case .serviceUnavailable: "ServiceUnavailableException"
         case .internalFailure: "InternalFailureException"
@@ -64,6 +69,7 @@ public enum AWSError: Error, Sendable, Hashable {
         case .requestTooLarge: 413
         case .internalFailure: 500
         case .serviceUnavailable: 503
+        case .unauthenticated(_, let status, _): status
         }
     }
 
@@ -72,7 +78,8 @@ public enum AWSError: Error, Sendable, Hashable {
         case .invalidRequest(let m), .resourceNotFound(let m), .resourceAlreadyExists(let m, _, _),
              .versionConflict(let m), .certificateState(let m), .requestTooLarge(let m), .accessDenied(let m),
              .deleteConflict(let m), .versionsLimitExceeded(let m), .limitExceeded(let m), .malformedPolicy(let m),
-             .unknownOperation(let m), .serviceUnavailable(let m), .internalFailure(let m):
+             .unknownOperation(let m), .serviceUnavailable(let m), .internalFailure(let m),
+             .unauthenticated(_, _, let m):
             m
         }
     }

@@ -1,5 +1,6 @@
 import ClusterState
 import IoTTypes
+import SigV4
 
 /// What the control plane needs from the node it runs on. The shell implements it over `ClusterService` (and maps
 /// that service's errors to `AWSError` there, once); tests implement it over an in-memory `ClusterState`.
@@ -45,40 +46,66 @@ public struct ControlPlaneContext: Sendable, Hashable {
     }
 }
 
-/// The control plane's front door, shared by every HTTP shell: checks the peer (loopback only, until SigV4),
-/// hands the request to each API in turn (the first that parses it owns it) or to the admin API, runs the result
-/// against the backend — writes through raft, reads on the local applied state — and renders the answer. Async
-/// only where the backend is; everything it decides is in the pure APIs.
+/// The control plane's front door, shared by every HTTP shell. AWS operations must be signed (SigV4, services
+/// `iot`, `iotdata`/`iotdevicegateway`, `iot-jobs-data`, the node's region, 15 minutes of clock skew): the access key
+/// names the tenant the request acts for, so no request can reach another tenant's objects. The operator routes
+/// (`/cluster/…`: membership, status, tenants, access keys, certificates and domains by PEM) answer loopback peers
+/// only, unsigned: they are for the machine's operator, like a database's local socket. The router hands each
+/// request to the APIs in turn (the first that parses it owns it), runs the result against the backend — writes
+/// through raft, reads on the local applied state — and renders the answer. Async only where the backend is;
+/// everything it decides is in the pure APIs.
 public struct ControlPlaneRouter: Sendable {
+    /// Credential-scope services a signature may name.
+    public static let signingServices: Set<String> = ["iot", "iotdata", "iotdevicegateway", "iot-jobs-data"]
+
     public let region: String
     /// Policy documents' validator (the policy engine's parser), injected so this module does not import it.
     public let validatePolicyDocument: @Sendable (String) -> String?
     let backend: any ControlPlaneBackend
+    let verifier: SigV4Verifier
 
     public init(region: String, validatePolicyDocument: @escaping @Sendable (String) -> String?,
                 backend: any ControlPlaneBackend) {
         self.region = region
         self.validatePolicyDocument = validatePolicyDocument
         self.backend = backend
+        self.verifier = SigV4Verifier(services: Self.signingServices, regions: [region]) { [backend] id in
+            backend.read { $0.accessKey(id: id) }.map {
+                SigV4Secret(secretAccessKey: $0.secretKey, account: $0.tenant.accountID)
+            }
+        }
     }
 
+    /// The operator routes' prefix.
+    static func isOperatorRoute(_ path: String) -> Bool { path == "/cluster" || path.hasPrefix("/cluster/") }
+
     public func handle(_ request: APIRequest) async -> APIResponse {
-        // Interim (no SigV4 until issue 5): loopback peers only. See ops/configuration.md.
-        guard let peer = request.peerAddress, Loopback.contains(peer) else {
-            return AWSError.accessDenied(
-                "this endpoint answers loopback clients only until request signing (SigV4) is supported").response
-        }
         guard request.body != nil else {
             return AWSError.requestTooLarge("the request body is over the server's limit").response
         }
-        let context = ControlPlaneContext(tenant: .default, region: region)
-        if let answer = await serveAWS(request, context: context) { return answer }
-        if let parsed = AdminAPI.parse(request, certificateID: backend.certificateID(pem:)) {
-            switch parsed {
-            case .success(let operation): return await run(operation)
-            case .failure(let error): return error.response
+        if Self.isOperatorRoute(request.path) {
+            guard let peer = request.peerAddress, Loopback.contains(peer) else {
+                return AWSError.accessDenied("the /cluster operator routes answer loopback clients only").response
             }
+            if let parsed = AdminAPI.parse(request, certificateID: backend.certificateID(pem:)) {
+                switch parsed {
+                case .success(let operation): return await run(operation)
+                case .failure(let error): return error.response
+                }
+            }
+            return AWSError.unknownOperation("no operation \(request.method) \(request.path)").response
         }
+        let identity: SigV4Identity
+        do {
+            identity = try verifier.verify(SigV4Request(
+                method: request.method, path: request.path, query: request.query,
+                headers: request.headers.map { (name: $0.key, value: $0.value) },
+                payload: .bytes(request.body ?? []), now: backend.nowMs() / 1000))
+        } catch {
+            return AWSError(error).response
+        }
+        let context = ControlPlaneContext(tenant: TenantID(identity.account), region: region)
+        if let answer = await serveAWS(request, context: context) { return answer }
         return AWSError.unknownOperation("no operation \(request.method) \(request.path)").response
     }
 

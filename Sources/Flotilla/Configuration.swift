@@ -5,13 +5,14 @@ import Yams
 
 /// `flotilla serve` settings: defaults, overridden by the YAML file (`--config`), overridden by flags.
 /// Every key is documented in ops/configuration.md.
-struct NodeConfiguration: Codable, Sendable {
+struct NodeConfiguration: Decodable, Sendable {
     /// Raft server id (> 0, unique in the cluster).
     var nodeID: UInt64 = 1
     var dataDir: String = "./flotilla-data"
     var bind: String = "127.0.0.1"
     var mqttPort: Int = 1883
-    var metricsPort: Int = 8080
+    /// The control plane (AWS `iot` REST API, SigV4), `/metrics` and `/health`. `metrics_port` is its old name.
+    var apiPort: Int = 8080
     var logLevel: String = "info"
     /// Raft transport and cluster bus ports (both bound on `bind`).
     var raftPort: Int = 7000
@@ -39,6 +40,9 @@ struct NodeConfiguration: Codable, Sendable {
     /// A TLS ClientHello naming no known domain: `default` serves the default endpoint, `reject` refuses with
     /// `unrecognized_name`.
     var tlsUnknownSNI: String = "default"
+    /// Make sure the default tenant has an access key and write it to `<data_dir>/aws-credentials` (profile
+    /// `flotilla`), so the AWS CLI works at once. Off in production, where `flotilla admin` issues keys.
+    var defaultCredentials: Bool = true
     var limits: Limits = Limits()
 
     struct Limits: Codable, Sendable {
@@ -61,7 +65,8 @@ struct NodeConfiguration: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case nodeID = "node_id", dataDir = "data_dir", bind, mqttPort = "mqtt_port", metricsPort = "metrics_port"
+        case nodeID = "node_id", dataDir = "data_dir", bind, mqttPort = "mqtt_port", apiPort = "api_port"
+        case metricsPort = "metrics_port", defaultCredentials = "default_credentials"
         case logLevel = "log_level", limits
         case raftPort = "raft_port", busPort = "bus_port", peers, bootstrap, join
         case electionTimeoutMs = "election_timeout_ms", heartbeatTimeoutMs = "heartbeat_timeout_ms"
@@ -78,7 +83,9 @@ struct NodeConfiguration: Codable, Sendable {
         dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? d.dataDir
         bind = try c.decodeIfPresent(String.self, forKey: .bind) ?? d.bind
         mqttPort = try c.decodeIfPresent(Int.self, forKey: .mqttPort) ?? d.mqttPort
-        metricsPort = try c.decodeIfPresent(Int.self, forKey: .metricsPort) ?? d.metricsPort
+        apiPort = try c.decodeIfPresent(Int.self, forKey: .apiPort)
+            ?? c.decodeIfPresent(Int.self, forKey: .metricsPort) ?? d.apiPort
+        defaultCredentials = try c.decodeIfPresent(Bool.self, forKey: .defaultCredentials) ?? d.defaultCredentials
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
         raftPort = try c.decodeIfPresent(Int.self, forKey: .raftPort) ?? d.raftPort

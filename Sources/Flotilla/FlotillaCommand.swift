@@ -35,8 +35,12 @@ struct Serve: AsyncParsableCommand {
     var bind: String?
     @Option(name: .long, help: "MQTT over TCP port (default 1883).")
     var mqttPort: Int?
-    @Option(name: .long, help: "Port for GET /metrics and /health (default 8080).")
+    @Option(name: .long, help: "Control plane port: the AWS iot API (SigV4), /metrics and /health (default 8080).")
+    var apiPort: Int?
+    @Option(name: .long, help: ArgumentHelp("The old name of --api-port.", visibility: .hidden))
     var metricsPort: Int?
+    @Flag(inversion: .prefixedNo, help: "Give the default tenant an access key and write <data-dir>/aws-credentials (default on).")
+    var defaultCredentials: Bool?
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
     @Option(name: .long, help: "This node's raft id, a positive integer unique in the cluster (default 1).")
@@ -75,7 +79,8 @@ struct Serve: AsyncParsableCommand {
         if let v = dataDir { cfg.dataDir = v }
         if let v = bind { cfg.bind = v }
         if let v = mqttPort { cfg.mqttPort = v }
-        if let v = metricsPort { cfg.metricsPort = v }
+        if let v = apiPort ?? metricsPort { cfg.apiPort = v }
+        if let v = defaultCredentials { cfg.defaultCredentials = v }
         if let v = logLevel { cfg.logLevel = v }
         if let v = nodeId { cfg.nodeID = v }
         if let v = raftPort { cfg.raftPort = v }
@@ -197,6 +202,9 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let registerCA = developmentCA
+        let credentials = cfg.defaultCredentials
+        let apiURL = "http://\(cfg.bind.contains(":") ? "[\(cfg.bind)]" : cfg.bind):\(cfg.apiPort)"
+        let (dataDir, region) = (cfg.dataDir, cfg.region)
         let broker = BrokerService(
             core: core, listener: MQTTListenerConfiguration(host: cfg.bind, port: cfg.mqttPort), group: group,
             logger: logger,
@@ -207,6 +215,10 @@ struct Serve: AsyncParsableCommand {
                     logger.warning("MQTT listener starting before the cluster state is current (no leader yet)",
                                    metadata: ["wait": "\(readyTimeout)"])
                 }
+                if credentials {
+                    await DefaultCredentials.ensure(cluster: clusterService, dataDir: dataDir, apiURL: apiURL,
+                                                    region: region, logger: logger)
+                }
                 if let developmentCA = registerCA {
                     await DevelopmentCARegistration.register(pemPath: developmentCA, cluster: clusterService,
                                                             logger: logger)
@@ -215,7 +227,7 @@ struct Serve: AsyncParsableCommand {
             secureListeners: secureListeners)
         let cluster = ClusterLifecycleService(cluster: clusterService, mode: startMode, logger: logger)
         let metricsService = MetricsHTTPService(
-            host: cfg.bind, port: cfg.metricsPort, group: group, logger: logger,
+            host: cfg.bind, port: cfg.apiPort, group: group, logger: logger,
             api: ControlPlaneWiring.apiHandler(cluster: cluster, region: cfg.region)
         ) {
             var buffer: [UInt8] = []
@@ -225,7 +237,7 @@ struct Serve: AsyncParsableCommand {
         logger.notice(
             "flotilla starting",
             metadata: [
-                "mqtt": "mqtt://\(cfg.bind):\(cfg.mqttPort)", "metrics": "http://\(cfg.bind):\(cfg.metricsPort)/metrics",
+                "mqtt": "mqtt://\(cfg.bind):\(cfg.mqttPort)", "api": "\(apiURL)",
                 "data_dir": "\(cfg.dataDir)", "raft": "\(cfg.bind):\(cfg.raftPort)", "bus": "\(cfg.bind):\(cfg.busPort)",
                 "peers": "\(peerSpecs.map { "\($0.id)@\($0.host):\($0.raftPort):\($0.busPort)" }.joined(separator: ","))",
             ])

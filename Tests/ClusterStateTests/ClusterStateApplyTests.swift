@@ -54,6 +54,28 @@ struct ClusterStateApplyTests {
         #expect(h.apply(.deleteAccessKey(tenant: acme, accessKeyID: "AKIA1")) == .failure(.resourceNotFound))
     }
 
+    @Test("bootstrap key: creates its tenant, first writer wins, refused once the tenant has any key")
+    func bootstrapAccessKey() {
+        var h = Harness()
+        let first = AccessKey(tenant: acme, accessKeyID: "AKIAFIRST", secretKey: "s1", createdAtMs: 1)
+        var second = first
+        second.accessKeyID = "AKIASECOND"
+        #expect(h.apply(.bootstrapAccessKey(first, tenantName: "Acme")) == .success(.done))
+        #expect(h.state.tenant(acme)?.name == "Acme")
+        #expect(h.apply(.bootstrapAccessKey(second, tenantName: "Acme")) == .failure(.resourceAlreadyExists))
+        #expect(h.state.accessKeys(tenant: acme).map(\.accessKeyID) == ["AKIAFIRST"])
+        // A tenant that exists without keys (made by the admin) takes its first key this way too.
+        _ = h.apply(.createTenant(globex, name: "Globex"))
+        var g = second
+        g.tenant = globex
+        #expect(h.apply(.bootstrapAccessKey(g, tenantName: "ignored")) == .success(.done))
+        #expect(h.state.tenant(globex)?.name == "Globex")
+        var bad = first
+        bad.tenant = TenantID("12ab")
+        bad.accessKeyID = "AKIABAD"
+        #expect(h.apply(.bootstrapAccessKey(bad, tenantName: "x")) == .failure(.invalidRequest("account id must be 12 digits")))
+    }
+
     // MARK: Retained messages
 
     @Test("retained: set, replace, clear, empty payload clears, wildcard topic refused [MQTT-3.3.1-5/6]")

@@ -26,6 +26,7 @@ let everyCommand: [ClusterCommand] = [
     .createTenant(acme, name: "Acme"),
     .createAccessKey(AccessKey(tenant: acme, accessKeyID: "AKIA1", secretKey: "s3cr3t", createdAtMs: 1_700_000_000_000)),
     .deleteAccessKey(tenant: acme, accessKeyID: "AKIA1"),
+    .bootstrapAccessKey(AccessKey(tenant: .default, accessKeyID: "AKIA0", secretKey: "s", createdAtMs: 5), tenantName: "default"),
     .setRetained(RetainedMessage(tenant: acme, topic: "a/b", payload: [1, 2, 3], qos: .atLeastOnce)),
     .setRetained(RetainedMessage(
         tenant: globex, topic: "sensors/é/temp", payload: Array("21.5".utf8), qos: .exactlyOnce,

@@ -2,6 +2,7 @@ import ClusterState
 import ControlPlane
 import Foundation
 import IoTTypes
+import SigV4
 import Synchronization
 
 /// A node in memory: proposals apply to one `ClusterState` at once (a one-voter cluster without raft), membership
@@ -14,17 +15,21 @@ final class FakeBackend: ControlPlaneBackend {
     let status = Mutex<String?>("{\"nodeID\":1}\n")
     let clock: Int64
 
-    init(nowMs: Int64 = 1_700_000_000_000) { clock = nowMs }
+    /// The default tenant's access key, present from the start (as the embedded default bootstraps it).
+    static let defaultKey = AccessKey(tenant: .default, accessKeyID: "AKIADEFAULT0000000001",
+                                      secretKey: "default-secret", createdAtMs: 0)
+
+    init(nowMs: Int64 = 1_700_000_000_000) {
+        clock = nowMs
+        state.withLock { _ = $0.apply(.bootstrapAccessKey(Self.defaultKey, tenantName: "default"), index: 1) }
+    }
 
     func nowMs() -> Int64 { clock }
 
     func propose(_ command: ClusterCommand) async throws(AWSError) -> ClusterOutcome {
         if let error = failure.withLock({ $0 }) { throw error }
-        let index = proposals.withLock { p in
-            p.append(command)
-            return UInt64(p.count)
-        }
-        return state.withLock { $0.apply(command, index: index) }
+        proposals.withLock { $0.append(command) }
+        return state.withLock { $0.apply(command, index: $0.lastAppliedIndex + 1) }
     }
 
     func read<T>(_ body: (ClusterState) -> T) -> T {
@@ -62,12 +67,33 @@ struct Client {
             backend: backend)
     }
 
+    /// Calls the router as a client would: signed with `key` (the default tenant's unless given; nil sends the
+    /// request unsigned), from `peer`.
     func call(_ method: String, _ target: String, json: String? = nil, peer: String? = "127.0.0.1",
-              headers: [String: String] = [:]) async -> Answer
+              headers: [String: String] = [:], key: AccessKey? = FakeBackend.defaultKey) async -> Answer
     {
         let body = json.map { Array($0.utf8) } ?? []
-        return Answer(await router.handle(APIRequest(method: method, target: target, body: body, peerAddress: peer,
-                                                     headers: headers)))
+        var request = APIRequest(method: method, target: target, body: body, peerAddress: peer, headers: headers)
+        if let key {
+            request = Self.signed(request, key: key, region: router.region, now: backend.nowMs() / 1000)
+        }
+        return Answer(await router.handle(request))
+    }
+
+    /// `request` with SigV4 headers for `key` (service `iot`), `host` added when missing.
+    static func signed(_ request: APIRequest, key: AccessKey, region: String, service: String = "iot",
+                       now: Int64) -> APIRequest
+    {
+        var r = request
+        if r.headers["host"] == nil { r.headers["host"] = "127.0.0.1:8080" }
+        let signer = SigV4Signer(accessKeyId: key.accessKeyID, secretAccessKey: key.secretKey, region: region,
+                                 service: service)
+        for (name, value) in signer.sign(method: r.method, path: r.path, query: r.query,
+                                         headers: r.headers.map { (name: $0.key, value: $0.value) },
+                                         body: r.body ?? [], now: now) {
+            r.headers[name] = value
+        }
+        return r
     }
 }
 

@@ -88,3 +88,34 @@ def error_code(excinfo) -> tuple[str, int]:
     """(error type, HTTP status) of a botocore ClientError caught by `pytest.raises`."""
     e = excinfo.value
     return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def raw(broker, method: str, path: str, body: bytes | None = None, creds: Creds | None = None,
+        sign: bool = True, headers: dict | None = None, service: str = "iot") -> tuple[int, dict, dict]:
+    """One HTTP request to the control plane, SigV4-signed with botocore's signer unless `sign=False`:
+    (status, headers with lower-case names, JSON body). HTTP errors are returned, not raised."""
+    import urllib.error
+    import urllib.request
+    url = api_url(broker) + path
+    all_headers = dict(headers or {})
+    if body is not None:
+        all_headers.setdefault("content-type", "application/json")
+    if sign:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        c = creds or credentials(broker)
+        request = AWSRequest(method=method, url=url, data=body or b"", headers=all_headers)
+        SigV4Auth(Credentials(c.access_key_id, c.secret_access_key), service, REGION).add_auth(request)
+        all_headers = dict(request.headers.items())
+    req = urllib.request.Request(url, data=body, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            status, got, text = r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        status, got, text = e.code, e.headers, e.read()
+    try:
+        parsed = json.loads(text) if text else {}
+    except ValueError:
+        parsed = {"_text": text.decode("utf-8", "replace")}
+    return status, {k.lower(): v for k, v in got.items()}, parsed

@@ -107,7 +107,7 @@ class Broker:
             "--data-dir", str(self.data_dir),
             "--bind", self.host,
             "--mqtt-port", str(self.mqtt_port),
-            "--metrics-port", str(self.metrics_port),
+            "--api-port", str(self.metrics_port),
             "--raft-port", str(self.raft_port),
             "--bus-port", str(self.bus_port),
             "--log-level", LOG_LEVEL,
@@ -133,6 +133,15 @@ class Broker:
     @property
     def metrics_url(self) -> str:
         return f"http://{self.host}:{self.metrics_port}"
+
+    # The control plane, /metrics and /health share one port (`--api-port`); `metrics_*` are the older names.
+    @property
+    def api_port(self) -> int:
+        return self.metrics_port
+
+    @property
+    def api_url(self) -> str:
+        return self.metrics_url
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> "Broker":

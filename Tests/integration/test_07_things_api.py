@@ -10,30 +10,15 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 
 import pytest
 
-from aws_kit import aws, aws_json, client
+from aws_kit import aws, aws_json, client, raw
 
 
 @pytest.fixture
 def iot(broker):
     return client(broker)
-
-
-def raw(broker, method: str, path: str, body: bytes | None = None) -> tuple[int, dict, dict]:
-    """(status, headers (lower-case names), JSON body) of one request; HTTP errors are returned, not raised."""
-    req = urllib.request.Request(broker.metrics_url + path, data=body, method=method)
-    if body is not None:
-        req.add_header("content-type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            status, headers, text = r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        status, headers, text = e.code, e.headers, e.read()
-    return status, {k.lower(): v for k, v in headers.items()}, json.loads(text) if text else {}
 
 
 def test_aws_cli_create_describe_update_list_delete(broker):
@@ -131,3 +116,23 @@ def test_raw_wire_error_format(broker):
     assert (status, headers["x-amzn-errortype"]) == (404, "UnknownOperationException")
     # The listener still serves metrics and health alongside the API.
     assert raw(broker, "GET", "/health")[0] == 200
+
+
+def test_default_credentials_and_signatures(broker):
+    """The node writes its default tenant's key (0600); unsigned or wrongly signed requests are refused as AWS does."""
+    import stat
+    from aws_kit import Creds, credentials
+    path = broker.data_dir / "aws-credentials"
+    assert path.exists() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    good = credentials(broker)
+    assert good.access_key_id.startswith("AKIA") and len(good.access_key_id) == 20 and len(good.secret_access_key) == 40
+    assert good.secret_access_key not in broker.log_text()  # the secret is in the file, never in the log
+
+    status, headers, body = raw(broker, "GET", "/things", sign=False)
+    assert (status, headers.get("x-amzn-errortype")) == (403, "MissingAuthenticationTokenException")
+    bad = aws(broker, "list-things", ok=False, creds=Creds(good.access_key_id, "wrong" + good.secret_access_key[5:]))
+    assert bad.returncode != 0 and "InvalidSignatureException" in bad.stderr
+    unknown = aws(broker, "list-things", ok=False, creds=Creds("AKIAUNKNOWNUNKNOWN00", good.secret_access_key))
+    assert unknown.returncode != 0 and "UnrecognizedClientException" in unknown.stderr
+    # The operator routes are unsigned, loopback only.
+    assert raw(broker, "GET", "/cluster/status", sign=False)[0] == 200
