@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // L0
@@ -65,7 +66,7 @@ let package = Package(
             name: "Flotilla",
             dependencies: [
                 "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus", "ClusterBrokerStore",
-                "ControlPlane", "ClusterState", "IoTTypes", "Policy", "RaftBench", "TLS", "TLSConfig",
+                "ControlPlane", "ControlPlaneHTTP", "ClusterState", "IoTTypes", "Policy", "RaftBench", "TLS", "TLSConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -176,6 +177,17 @@ let package = Package(
         // command / read → response mappings, plus a router over a backend protocol. No NIO and no clock: the HTTP
         // shell and the ClusterService backend live in Flotilla (issue 5 moves the shell to Hummingbird).
         .target(name: "ControlPlane", dependencies: ["ClusterState", "IoTTypes", "SigV4"], swiftSettings: strict),
+        // L3 shell: the control plane's HTTP server (Hummingbird), /metrics and /health.
+        .target(
+            name: "ControlPlaneHTTP",
+            dependencies: [
+                "ControlPlane",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "ControlPlaneTests", dependencies: ["ControlPlane", "ClusterState", "IoTTypes", "SigV4"],
             swiftSettings: strict),

@@ -8,18 +8,12 @@ import IoTTypes
 import Policy
 import TLS
 
-/// The control plane on this node: `ControlPlaneRouter` served by the metrics listener (interim, until issue 5
-/// gives it its own Hummingbird server with SigV4), with the node's `ClusterService` as the backend.
+/// The control plane on this node: `ControlPlaneRouter` with the node's `ClusterService` as the backend, served by
+/// the Hummingbird shell on `--api-port`.
 enum ControlPlaneWiring {
-    static func apiHandler(cluster: ClusterLifecycleService, region: String) -> MetricsHTTPService.APIHandler {
-        let router = ControlPlaneRouter(
+    static func router(cluster: ClusterLifecycleService, region: String) -> ControlPlaneRouter {
+        ControlPlaneRouter(
             region: region, validatePolicyDocument: policyDocumentProblem, backend: ClusterBackend(lifecycle: cluster))
-        return { request in
-            let answer = await router.handle(
-                APIRequest(method: request.method, target: request.uri, body: request.body,
-                           peerAddress: request.peerAddress, headers: request.headers))
-            return HTTPAPIResponse(status: answer.status, headers: answer.headers, body: answer.body)
-        }
     }
 }
 

@@ -5,6 +5,7 @@ import ClusterBrokerStore
 import ClusterBus
 import ClusterNode
 import ClusterService
+import ControlPlaneHTTP
 import Foundation
 import Logging
 import Metrics
@@ -25,7 +26,7 @@ struct FlotillaCommand: AsyncParsableCommand {
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a node. With no options: one node on 127.0.0.1, MQTT on 1883, metrics on 8080.")
+        abstract: "Run a node. With no options: one node on 127.0.0.1, MQTT on 1883, the AWS API, metrics and health on 8080.")
 
     @Option(name: .long, help: "YAML configuration file (see ops/configuration.md).")
     var config: String?
@@ -226,9 +227,9 @@ struct Serve: AsyncParsableCommand {
             },
             secureListeners: secureListeners)
         let cluster = ClusterLifecycleService(cluster: clusterService, mode: startMode, logger: logger)
-        let metricsService = MetricsHTTPService(
+        let apiService = ControlPlaneHTTPServer(
             host: cfg.bind, port: cfg.apiPort, group: group, logger: logger,
-            api: ControlPlaneWiring.apiHandler(cluster: cluster, region: cfg.region)
+            router: ControlPlaneWiring.router(cluster: cluster, region: cfg.region)
         ) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
@@ -241,13 +242,13 @@ struct Serve: AsyncParsableCommand {
                 "data_dir": "\(cfg.dataDir)", "raft": "\(cfg.bind):\(cfg.raftPort)", "bus": "\(cfg.bind):\(cfg.busPort)",
                 "peers": "\(peerSpecs.map { "\($0.id)@\($0.host):\($0.raftPort):\($0.busPort)" }.joined(separator: ","))",
             ])
-        // Registration order is start order; shutdown runs in reverse (broker drains before metrics stop, and
+        // Registration order is start order; shutdown runs in reverse (broker drains before the API stops, and
         // the cluster service stops last).
         let services = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: cluster),
-                    .init(service: metricsService),
+                    .init(service: apiService),
                     .init(service: broker),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

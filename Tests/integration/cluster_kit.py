@@ -106,7 +106,7 @@ class Node:
         peer_list = ",".join(f"{j}@{HOST}:{p.raft}:{p.bus}" for j, p in sorted(peers.items()) if j != self.id)
         p = self.ports
         self.args = [str(flotilla_bin()), "serve", "--node-id", str(self.id), "--data-dir", str(self.data_dir),
-                     "--bind", HOST, "--mqtt-port", str(p.mqtt), "--metrics-port", str(p.api),
+                     "--bind", HOST, "--mqtt-port", str(p.mqtt), "--api-port", str(p.api),
                      "--raft-port", str(p.raft), "--bus-port", str(p.bus), "--log-level", log_level,
                      "--join" if join else "--bootstrap"]
         if election_ms:
@@ -154,8 +154,13 @@ class ClusterBase:
 
     def http(self, i: int, method: str, path: str, body: bytes | None = None,
              timeout: float = 15) -> tuple[int, dict]:
-        """(status, JSON body); HTTP errors are returned, and a node that does not answer is (0, {})."""
-        req = urllib.request.Request(f"http://{HOST}:{self.api_port(i)}{path}", data=body, method=method)
+        """(status, JSON body); HTTP errors are returned, and a node that does not answer is (0, {}). AWS operations
+        are SigV4-signed with the default tenant's key (any node's `aws-credentials`); `/cluster/…` goes unsigned."""
+        url = f"http://{HOST}:{self.api_port(i)}{path}"
+        headers = {}
+        if not path.startswith("/cluster"):
+            headers = self.sign(method, url, body)
+        req = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, json.loads(r.read() or b"{}")
@@ -166,6 +171,26 @@ class ClusterBase:
                 return e.code, {}
         except (OSError, ValueError):
             return 0, {}
+
+    def credentials(self) -> tuple[str, str]:
+        """The default tenant's key, from the first node that has written its `aws-credentials`."""
+        import configparser
+        for node in self.nodes.values():
+            path = node.data_dir / "aws-credentials"
+            if path.exists():
+                ini = configparser.ConfigParser()
+                ini.read(path)
+                return ini["flotilla"]["aws_access_key_id"], ini["flotilla"]["aws_secret_access_key"]
+        return "x", "y"
+
+    def sign(self, method: str, url: str, body: bytes | None) -> dict:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        key, secret = self.credentials()
+        request = AWSRequest(method=method, url=url, data=body or b"")
+        SigV4Auth(Credentials(key, secret), "iot", "us-east-1").add_auth(request)
+        return dict(request.headers.items())
 
     def status(self, i: int) -> dict | None:
         """Node i's GET /cluster/status, None if it does not answer."""
