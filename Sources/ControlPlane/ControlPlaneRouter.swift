@@ -63,12 +63,19 @@ public struct ControlPlaneRouter: Sendable {
     public let validatePolicyDocument: @Sendable (String) -> String?
     let backend: any ControlPlaneBackend
     let verifier: SigV4Verifier
+    /// New access keys (`flotilla admin access-key create`): a secure generator unless a test injects one.
+    let newAccessKey: @Sendable (TenantID) -> AccessKey
 
     public init(region: String, validatePolicyDocument: @escaping @Sendable (String) -> String?,
-                backend: any ControlPlaneBackend) {
+                backend: any ControlPlaneBackend,
+                newAccessKey: @escaping @Sendable (TenantID) -> AccessKey = { tenant in
+                    var rng = SystemRandomNumberGenerator()
+                    return AccessKey.generate(tenant: tenant, nowMs: 0, using: &rng)
+                }) {
         self.region = region
         self.validatePolicyDocument = validatePolicyDocument
         self.backend = backend
+        self.newAccessKey = newAccessKey
         self.verifier = SigV4Verifier(services: Self.signingServices, regions: [region]) { [backend] id in
             backend.read { $0.accessKey(id: id) }.map {
                 SigV4Secret(secretAccessKey: $0.secretKey, account: $0.tenant.accountID)
@@ -87,6 +94,7 @@ public struct ControlPlaneRouter: Sendable {
             guard let peer = request.peerAddress, Loopback.contains(peer) else {
                 return AWSError.accessDenied("the /cluster operator routes answer loopback clients only").response
             }
+            if let answer = await serve(TenantsAdminAPI(newKey: newAccessKey), request) { return answer }
             if let parsed = AdminAPI.parse(request, certificateID: backend.certificateID(pem:)) {
                 switch parsed {
                 case .success(let operation): return await run(operation)

@@ -7,8 +7,8 @@ import Foundation
 struct RegistryAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
-        abstract: "Manage domain configurations and certificates through any node's HTTP API (loopback only).",
-        subcommands: [Domain.self, Cert.self])
+        abstract: "Manage tenants, access keys, domain configurations and certificates through any node's operator routes (loopback only).",
+        subcommands: [Tenant.self, AccessKeyCommand.self, Domain.self, Cert.self])
 
     struct TenantOption: ParsableArguments {
         @Option(name: .long, help: "The tenant's 12-digit account id (default: the default tenant).")

@@ -152,6 +152,9 @@ class ClusterBase:
     def log_path(self, i: int) -> Path:
         raise NotImplementedError
 
+    def data_path(self, i: int) -> Path:
+        raise NotImplementedError
+
     def http(self, i: int, method: str, path: str, body: bytes | None = None,
              timeout: float = 15) -> tuple[int, dict]:
         """(status, JSON body); HTTP errors are returned, and a node that does not answer is (0, {}). AWS operations
@@ -175,8 +178,8 @@ class ClusterBase:
     def credentials(self) -> tuple[str, str]:
         """The default tenant's key, from the first node that has written its `aws-credentials`."""
         import configparser
-        for node in self.nodes.values():
-            path = node.data_dir / "aws-credentials"
+        for i in self.node_ids():
+            path = self.data_path(i) / "aws-credentials"
             if path.exists():
                 ini = configparser.ConfigParser()
                 ini.read(path)
@@ -295,6 +298,9 @@ class LocalCluster(ClusterBase):
     def log_path(self, i: int) -> Path:
         return self.data / f"node-{i}.log"
 
+    def data_path(self, i: int) -> Path:
+        return self.data / f"node-{i}"
+
     def pid(self, i: int) -> int:
         return int((self.data / f"node-{i}.pid").read_text().strip())
 
@@ -340,6 +346,9 @@ class Cluster(ClusterBase):
 
     def log_path(self, i: int) -> Path:
         return self.nodes[i].log_path
+
+    def data_path(self, i: int) -> Path:
+        return self.nodes[i].data_dir
 
     def start(self, timeout: float = 30.0) -> None:
         """Starts every node, then waits until all of them name the same leader in the same term."""

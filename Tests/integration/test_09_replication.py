@@ -24,12 +24,12 @@ import signal
 import threading
 import time
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
 
+from aws_kit import raw
 from cluster_kit import FAILOVER_TIMEOUT, LocalCluster
 from conftest import HOST, port_accepts
 from paho_client import V5, PahoClient
@@ -280,9 +280,7 @@ def test_single_node_retained_and_things_survive_a_restart(fresh_broker):
     pub.publish("persist/me", b"still here", qos=1, retain=True)
     pub.c.disconnect()
     pub.c.loop_stop()
-    req = urllib.request.Request(f"http://{HOST}:{b.metrics_port}/things/persistent", data=b"{}", method="POST")
-    with urllib.request.urlopen(req, timeout=15) as r:
-        assert r.status == 200
+    assert raw(b, "POST", "/things/persistent", b"{}")[0] == 200
     code, _ = b.terminate()
     assert code == 0
     b.start()
@@ -295,5 +293,5 @@ def test_single_node_retained_and_things_survive_a_restart(fresh_broker):
     finally:
         sub.c.disconnect()
         sub.c.loop_stop()
-    with urllib.request.urlopen(f"http://{HOST}:{b.metrics_port}/things/persistent", timeout=15) as r:
-        assert json.loads(r.read())["thingName"] == "persistent"
+    status, _, thing = raw(b, "GET", "/things/persistent")
+    assert status == 200 and thing["thingName"] == "persistent"
