@@ -11,11 +11,15 @@ import TLS
 /// The control plane on this node: `ControlPlaneRouter` served by the metrics listener (interim, until issue 5
 /// gives it its own Hummingbird server with SigV4), with the node's `ClusterService` as the backend.
 enum ControlPlaneWiring {
-    static func apiHandler(cluster: ClusterLifecycleService, region: String) -> MetricsHTTPService.APIHandler {
-        let router = ControlPlaneRouter(
+    static func apiHandler(cluster: ClusterLifecycleService, region: String, endpointDomain: String)
+        -> MetricsHTTPService.APIHandler
+    {
+        var router = ControlPlaneRouter(
             region: region, validatePolicyDocument: policyDocumentProblem, backend: ClusterBackend(lifecycle: cluster))
+        router.endpointDomain = endpointDomain
+        let configured = router
         return { request in
-            let answer = await router.handle(
+            let answer = await configured.handle(
                 APIRequest(method: request.method, target: request.uri, body: request.body,
                            peerAddress: request.peerAddress, headers: request.headers))
             return HTTPAPIResponse(status: answer.status, headers: answer.headers, body: answer.body)
@@ -54,6 +58,20 @@ struct ClusterBackend: ControlPlaneBackend {
     func clusterStatusJSON() -> String? { lifecycle.statusJSON() }
 
     func certificateID(pem: String) -> String? { (try? certificateIDs(pem: pem))?.first }
+
+    func inspectServerCertificate(chainPEM: String, privateKeyPEM: String) -> Result<ServerCertificateFacts, AWSError> {
+        do {
+            let i = try ServerCertificateInspection(chainPEM: chainPEM, privateKeyPEM: privateKeyPEM)
+            return .success(ServerCertificateFacts(sha256Hex: i.sha256Hex, domainNames: i.dnsNames,
+                                                   notBeforeMs: i.notBeforeMs, notAfterMs: i.notAfterMs))
+        } catch {
+            switch error {
+            case .unreadable(let why): return .failure(.invalidRequest(why))
+            case .keyMismatch:
+                return .failure(.certificateValidation("The private key does not match the certificate."))
+            }
+        }
+    }
 
     func changeMembership(_ change: MembershipRequest) async throws(AWSError) -> UInt64? {
         let mapped: MembershipChange
