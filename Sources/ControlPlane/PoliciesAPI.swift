@@ -146,11 +146,15 @@ public struct PoliciesAPI: ControlPlaneAPI {
         }
     }
 
-    /// CreatePolicy's `tags` member.
+    /// CreatePolicy's `tags` member. Over 50 is InvalidRequestException here: the model gives CreatePolicy no
+    /// LimitExceededException.
     private func createTags(_ body: [UInt8]) -> Result<[ResourceTag], AWSError> {
         JSONBody.decode(TagsMemberBody.self, from: body).flatMap { b in
             let tags = (b.tags ?? []).map { ResourceTag(key: $0.Key ?? "", value: $0.Value ?? "") }
             if let problem = TagRules.problem(tags) { return .failure(.invalidRequest(problem)) }
+            guard tags.count <= TagRules.maxTagsPerResource else {
+                return .failure(.invalidRequest("at most \(TagRules.maxTagsPerResource) tags"))
+            }
             return .success(tags)
         }
     }
