@@ -35,4 +35,23 @@ static inline int copenssl_sk_x509_num(const STACK_OF(X509) *sk) { return sk_X50
 static inline X509 *copenssl_sk_x509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
 /* EVP_PKEY_Q_keygen is variadic and EVP_EC_gen a macro; Swift imports neither. Development certificates only. */
 static inline EVP_PKEY *copenssl_ec_p256_keygen(void) { return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"); }
+/* The subjectAltName DNS entries of a certificate, each followed by '\n', into out (cap bytes). Returns the
+ * bytes written, 0 when there is no such entry, -1 when out is too small. (GENERAL_NAME stacks are macros.) */
+static inline int copenssl_x509_dns_names(X509 *x, char *out, int cap) {
+    GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    int used = 0;
+    if (names == NULL) return 0;
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *n = sk_GENERAL_NAME_value(names, i);
+        if (n->type != GEN_DNS) continue;
+        const unsigned char *data = ASN1_STRING_get0_data(n->d.dNSName);
+        int len = ASN1_STRING_length(n->d.dNSName);
+        if (len < 0 || used + len + 1 > cap) { GENERAL_NAMES_free(names); return -1; }
+        for (int j = 0; j < len; j++) out[used + j] = (char)data[j];
+        used += len;
+        out[used++] = '\n';
+    }
+    GENERAL_NAMES_free(names);
+    return used;
+}
 #endif

@@ -41,6 +41,14 @@ extension ClusterCommand {
         case detachPolicy = 30
         case attachThingPrincipal = 31
         case detachThingPrincipal = 32
+        case importServerCertificate = 60
+        case deleteServerCertificate = 61
+        case createDomainConfigurationFromCertificate = 62
+        case updateDomainConfiguration = 63
+        case deleteDisabledDomainConfiguration = 64
+        case tagResource = 65
+        case untagResource = 66
+        case createWithTags = 67
         case bootstrapAccessKey = 75
     }
 
@@ -203,6 +211,60 @@ extension ClusterCommand {
             w.write(tenant)
             w.write(thing)
             w.write(principal)
+        case .importServerCertificate(let c):
+            w.write(Tag.importServerCertificate.rawValue)
+            w.write(c)
+        case .deleteServerCertificate(let tenant, let id):
+            w.write(Tag.deleteServerCertificate.rawValue)
+            w.write(tenant)
+            w.write(id)
+        case .createDomainConfigurationFromCertificate(let c):
+            w.write(Tag.createDomainConfigurationFromCertificate.rawValue)
+            w.write(c.tenant)
+            w.write(c.domainConfigurationName)
+            w.write(c.domainName)
+            w.write(c.serverCertificateId)
+            w.write(c.defaultAuthorizerName) { $0.write($1) }
+            w.write(c.details)
+            w.write(c.nowMs)
+        case .updateDomainConfiguration(let u):
+            w.write(Tag.updateDomainConfiguration.rawValue)
+            w.write(u.tenant)
+            w.write(u.domainConfigurationName)
+            w.write(u.status) { $0.write($1.rawValue) }
+            switch u.authorizer {
+            case .keep: w.write(UInt8(0))
+            case .remove: w.write(UInt8(1))
+            case .set(let name, let allow):
+                w.write(UInt8(2))
+                w.write(name) { $0.write($1) }
+                w.write(allow) { $0.write($1) }
+            }
+            w.write(u.securityPolicy) { $0.write($1) }
+            w.write(u.authenticationType) { $0.write($1) }
+            w.write(u.applicationProtocol) { $0.write($1) }
+            w.write(u.nowMs)
+        case .deleteDisabledDomainConfiguration(let tenant, let name):
+            w.write(Tag.deleteDisabledDomainConfiguration.rawValue)
+            w.write(tenant)
+            w.write(name)
+        case .tagResource(let tenant, let resource, let tags):
+            w.write(Tag.tagResource.rawValue)
+            w.write(tenant)
+            w.write(resource)
+            w.write(tags)
+        case .untagResource(let tenant, let resource, let keys):
+            w.write(Tag.untagResource.rawValue)
+            w.write(tenant)
+            w.write(resource)
+            w.writeCount(keys.count)
+            for k in keys { w.write(k) }
+        case .createWithTags(let inner, let tenant, let resource, let tags):
+            w.write(Tag.createWithTags.rawValue)
+            w.write(inner.encoded())
+            w.write(tenant)
+            w.write(resource)
+            w.write(tags)
         }
         return w.bytes
     }
@@ -332,6 +394,62 @@ extension ClusterCommand {
         case .detachThingPrincipal:
             return .detachThingPrincipal(tenant: try r.readTenant(), thingName: try r.readString(),
                                          principal: try r.readString())
+        case .importServerCertificate:
+            return .importServerCertificate(try r.readServerCertificate())
+        case .deleteServerCertificate:
+            return .deleteServerCertificate(tenant: try r.readTenant(), certificateId: try r.readString())
+        case .createDomainConfigurationFromCertificate:
+            let tenant = try r.readTenant()
+            let name = try r.readString()
+            let domainName = try r.readString()
+            let certificateId = try r.readString()
+            let authorizer = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            let details = try r.readDomainDetails()
+            return .createDomainConfigurationFromCertificate(CreateDomainConfiguration(
+                tenant: tenant, domainConfigurationName: name, domainName: domainName,
+                serverCertificateId: certificateId, defaultAuthorizerName: authorizer, details: details,
+                nowMs: try r.readInt64()))
+        case .updateDomainConfiguration:
+            let tenant = try r.readTenant()
+            let name = try r.readString()
+            let status = try r.readOptional { r throws(BinaryReadError) in try r.readDomainStatus() }
+            let authorizer: AuthorizerChange
+            switch try r.readUInt8() {
+            case 0: authorizer = .keep
+            case 1: authorizer = .remove
+            case 2:
+                authorizer = .set(
+                    defaultAuthorizerName: try r.readOptional { r throws(BinaryReadError) in try r.readString() },
+                    allowAuthorizerOverride: try r.readOptional { r throws(BinaryReadError) in try r.readBool() })
+            default: throw BinaryReadError()
+            }
+            let policy = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            let authentication = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            let application = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            return .updateDomainConfiguration(UpdateDomainConfiguration(
+                tenant: tenant, domainConfigurationName: name, status: status, authorizer: authorizer,
+                securityPolicy: policy, authenticationType: authentication, applicationProtocol: application,
+                nowMs: try r.readInt64()))
+        case .deleteDisabledDomainConfiguration:
+            return .deleteDisabledDomainConfiguration(tenant: try r.readTenant(),
+                                                      domainConfigurationName: try r.readString())
+        case .tagResource:
+            return .tagResource(tenant: try r.readTenant(), resource: try r.readString(), tags: try r.readTags())
+        case .untagResource:
+            let tenant = try r.readTenant()
+            let resource = try r.readString()
+            var keys: [String] = []
+            for _ in 0..<(try r.readCount(minimumElementSize: 4)) { keys.append(try r.readString()) }
+            return .untagResource(tenant: tenant, resource: resource, tagKeys: keys)
+        case .createWithTags:
+            let bytes = try r.readBytes()
+            guard bytes.first == formatVersion else { throw BinaryReadError() }
+            var inner = BinaryReader(bytes, offset: 1)
+            let command = try decodeV1(&inner, nested: true)  // nested: no batch inside
+            guard inner.isAtEnd else { throw BinaryReadError() }
+            if case .createWithTags = command { throw BinaryReadError() }
+            return .createWithTags(command, tenant: try r.readTenant(), resource: try r.readString(),
+                                   tags: try r.readTags())
         }
     }
 }

@@ -86,6 +86,27 @@ public enum ClusterCommand: Sendable, Hashable {
     case attachThingPrincipal(tenant: TenantID, thingName: String, principal: String, type: ThingPrincipalType)
     /// DetachThingPrincipal: the thing must exist; detaching what is not attached succeeds.
     case detachThingPrincipal(tenant: TenantID, thingName: String, principal: String)
+    /// Imports a server certificate (Flotilla's ACM stand-in). Importing the identical certificate again succeeds;
+    /// another chain or key under the same id is `resourceAlreadyExists`. Carries a private key: never log it.
+    case importServerCertificate(ServerCertificate)
+    /// Deletes an imported server certificate; one a domain configuration serves is `deleteConflict`.
+    case deleteServerCertificate(tenant: TenantID, certificateId: String)
+    /// AWS CreateDomainConfiguration: a `DomainConfiguration` served from an imported server certificate (missing:
+    /// `invalidRequest`; not covering the domain name or expired: `certificateValidation`), plus its AWS members.
+    case createDomainConfigurationFromCertificate(CreateDomainConfiguration)
+    /// AWS UpdateDomainConfiguration: status, authorizer (set or remove) and the recorded TLS members.
+    case updateDomainConfiguration(UpdateDomainConfiguration)
+    /// AWS DeleteDomainConfiguration: only a DISABLED one (else `invalidRequest`); a missing one is
+    /// `resourceNotFound`.
+    case deleteDisabledDomainConfiguration(tenant: TenantID, domainConfigurationName: String)
+    /// TagResource: adds or replaces tags on an existing resource of the tenant (`resource` is the ARN's resource
+    /// part, e.g. `thing/t1`; see `ClusterState.taggableResourceExists`). Over 50 tags is `limitExceeded`.
+    case tagResource(tenant: TenantID, resource: String, tags: [ResourceTag])
+    /// UntagResource: removes these keys (absent keys are ignored).
+    case untagResource(tenant: TenantID, resource: String, tagKeys: [String])
+    /// A create command with the `tags` member of its request (CreatePolicy, CreateDomainConfiguration, …): the
+    /// tags are checked first, then the create applies, then the tags (all or nothing). Not a batch or itself.
+    indirect case createWithTags(ClusterCommand, tenant: TenantID, resource: String, tags: [ResourceTag])
 
     /// The fields of `createThing`.
     public struct CreateThing: Sendable, Hashable {
@@ -133,13 +154,72 @@ public enum ClusterCommand: Sendable, Hashable {
 }
 
 extension ClusterCommand {
+    /// The fields of `createDomainConfigurationFromCertificate` (AWS `CreateDomainConfigurationRequest`).
+    public struct CreateDomainConfiguration: Sendable, Hashable {
+        public var tenant: TenantID
+        public var domainConfigurationName: String
+        public var domainName: String
+        public var serverCertificateId: String
+        public var defaultAuthorizerName: String?
+        public var details: DomainConfigurationDetails
+        public var nowMs: Int64
+        public init(tenant: TenantID, domainConfigurationName: String, domainName: String, serverCertificateId: String,
+                    defaultAuthorizerName: String? = nil, details: DomainConfigurationDetails = .init(),
+                    nowMs: Int64) {
+            self.tenant = tenant
+            self.domainConfigurationName = domainConfigurationName
+            self.domainName = domainName
+            self.serverCertificateId = serverCertificateId
+            self.defaultAuthorizerName = defaultAuthorizerName
+            self.details = details
+            self.nowMs = nowMs
+        }
+    }
+
+    /// The fields of `updateDomainConfiguration` (AWS `UpdateDomainConfigurationRequest`); nil leaves a member as
+    /// it is.
+    public struct UpdateDomainConfiguration: Sendable, Hashable {
+        public var tenant: TenantID
+        public var domainConfigurationName: String
+        public var status: DomainConfigurationStatus?
+        public var authorizer: AuthorizerChange
+        public var securityPolicy: String?
+        public var authenticationType: String?
+        public var applicationProtocol: String?
+        public var nowMs: Int64
+        public init(tenant: TenantID, domainConfigurationName: String, status: DomainConfigurationStatus? = nil,
+                    authorizer: AuthorizerChange = .keep, securityPolicy: String? = nil,
+                    authenticationType: String? = nil, applicationProtocol: String? = nil, nowMs: Int64) {
+            self.tenant = tenant
+            self.domainConfigurationName = domainConfigurationName
+            self.status = status
+            self.authorizer = authorizer
+            self.securityPolicy = securityPolicy
+            self.authenticationType = authenticationType
+            self.applicationProtocol = applicationProtocol
+            self.nowMs = nowMs
+        }
+    }
+
+    /// `authorizerConfig` / `removeAuthorizerConfig` of an update.
+    public enum AuthorizerChange: Sendable, Hashable {
+        case keep
+        case remove
+        /// A nil name keeps the current one (only `allowAuthorizerOverride` changes).
+        case set(defaultAuthorizerName: String?, allowAuthorizerOverride: Bool?)
+    }
+}
+
+extension ClusterCommand {
     /// Domain configurations and CA certificates: what a TLS server identity is built from
     /// (`ClusterState.tlsSourceGeneration`).
     var changesTLSSource: Bool {
         switch self {
         case .createDomainConfiguration, .updateDomainConfigurationStatus, .deleteDomainConfiguration,
-             .registerCACertificate, .updateCACertificateStatus, .deleteCACertificate:
+             .registerCACertificate, .updateCACertificateStatus, .deleteCACertificate,
+             .createDomainConfigurationFromCertificate, .updateDomainConfiguration, .deleteDisabledDomainConfiguration:
             true
+        case .createWithTags(let inner, _, _, _): inner.changesTLSSource
         default: false
         }
     }
@@ -152,6 +232,7 @@ extension ClusterCommand {
              .attachPolicy, .detachPolicy, .attachThingPrincipal, .detachThingPrincipal,
              .registerCertificate, .updateCertificateStatus, .deleteCertificate:
             true
+        case .createWithTags(let inner, _, _, _): inner.changesAuthorization
         default: false
         }
     }
@@ -192,6 +273,9 @@ public enum ClusterStateError: Error, Sendable, Hashable {
     case versionsLimitExceeded(String)
     /// AWS LimitExceededException (410): e.g. ten policies on one target already.
     case limitExceeded(String)
+    /// AWS CertificateValidationException (400): a server certificate does not cover the domain name, or has
+    /// expired.
+    case certificateValidation(String)
 }
 
 /// The result of applying one command.

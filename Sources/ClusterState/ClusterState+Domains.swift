@@ -39,6 +39,8 @@ extension ClusterState {
         guard let d = domainConfigurations[tenant]?[name] else { return .failure(.resourceNotFound) }
         domainConfigurations[tenant]?[name] = nil
         if domainConfigurations[tenant]?.isEmpty == true { domainConfigurations[tenant] = nil }
+        domainDetails[tenant]?[name] = nil
+        if domainDetails[tenant]?.isEmpty == true { domainDetails[tenant] = nil }
         domainOwners[d.domainName] = nil
         return .success(.done)
     }

@@ -11,10 +11,10 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
     case malformed
 }
 
-/// Snapshot format (version 3), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
+/// Snapshot format (version 5), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
 /// libraft, so this target stays free of C:
 ///
-///     "FLCS" | formatVersion u8 (= 3) | lastAppliedIndex u64 | thingSequence u64
+///     "FLCS" | formatVersion u8 (= 5) | lastAppliedIndex u64 | thingSequence u64
 ///     | tenants:     count u32, then (accountID, name)                          by accountID
 ///     | accessKeys:  count u32, then AccessKey                                  by (tenant, accessKeyID)
 ///     | retained:    count u32, then RetainedMessage                            by (tenant, topic)
@@ -31,19 +31,23 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 ///                                                                               by (tenant, name)     (4 on)
 ///     | policyTargets: count u32, then (tenant, target, policyName)            by (tenant, target, policy) (4 on)
 ///     | thingPrincipals: count u32, then (tenant, thing, principal, type u8)   by (tenant, thing, principal) (4 on)
+///     | serverCerts: count u32, then ServerCertificate                         by (tenant, id)       (5 on)
+///     | domainDetails: count u32, then (tenant, name, DomainConfigurationDetails) by (tenant, name)   (5 on)
+///     | tags:        count u32, then (tenant, resource, key, value)            by (tenant, resource, key) (5 on)
 ///
 /// Each version appends sections to the previous one: version 1 has no `nodes` (written before the node
 /// directory existed), version 2 none of the version-3 sections (before domains, certificates and endpoint
-/// prefixes), version 3 none of the version-4 ones (policies and attachments). Older versions are still read, their missing sections as empty, so a node upgraded in place restores
+/// prefixes), version 3 none of the version-4 ones (policies and attachments), version 4 none of the version-5 ones
+/// (server certificates, domain configuration details, tags). Older versions are still read, their missing sections as empty, so a node upgraded in place restores
 /// its old snapshots. The `domains` section holds servers' private keys: snapshots are secrets at rest.
 /// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
 /// Derived indexes (access key owners, topic trees) are rebuilt on restore, not stored.
 extension ClusterState {
     static let snapshotMagic: [UInt8] = Array("FLCS".utf8)
     /// The snapshot format version this build writes and reads.
-    public static let snapshotFormatVersion: UInt8 = 4
+    public static let snapshotFormatVersion: UInt8 = 5
     /// Older formats `restore` still reads.
-    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...4
+    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...5
 
     /// The whole state, in the canonical encoding.
     public func snapshot() -> [UInt8] {
@@ -160,6 +164,39 @@ extension ClusterState {
             w.write(principal)
             w.write(type.rawValue)
         }
+
+        let serverCerts = Self.sortedRows(serverCertificates) { $0.certificateId }
+        w.writeCount(serverCerts.count)
+        for c in serverCerts { w.write(c) }
+
+        var details: [(TenantID, String, DomainConfigurationDetails)] = []
+        for tenant in domainDetails.keys.sorted(by: Self.tenantLess) {
+            for (name, d) in domainDetails[tenant]!.sorted(by: { String.utf8Less($0.key, $1.key) }) {
+                details.append((tenant, name, d))
+            }
+        }
+        w.writeCount(details.count)
+        for (tenant, name, d) in details {
+            w.write(tenant)
+            w.write(name)
+            w.write(d)
+        }
+
+        var tagRows: [(TenantID, String, String, String)] = []
+        for tenant in tags.keys.sorted(by: Self.tenantLess) {
+            for resource in tags[tenant]!.keys.sorted(by: String.utf8Less) {
+                for (key, value) in tags[tenant]![resource]!.sorted(by: { String.utf8Less($0.key, $1.key) }) {
+                    tagRows.append((tenant, resource, key, value))
+                }
+            }
+        }
+        w.writeCount(tagRows.count)
+        for (tenant, resource, key, value) in tagRows {
+            w.write(tenant)
+            w.write(resource)
+            w.write(key)
+            w.write(value)
+        }
         return w.bytes
     }
 
@@ -270,6 +307,23 @@ extension ClusterState {
                 let thing = try r.readString()
                 let principal = try r.readString()
                 s.thingPrincipals[tenant, default: [:]][thing, default: [:]][principal] = try r.readThingPrincipalType()
+            }
+        }
+        if version >= 5 {
+            for _ in 0..<(try r.readCount(minimumElementSize: 40)) {
+                let c = try r.readServerCertificate()
+                s.serverCertificates[c.tenant, default: [:]][c.certificateId] = c
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 14)) {
+                let tenant = try r.readTenant()
+                let name = try r.readString()
+                s.domainDetails[tenant, default: [:]][name] = try r.readDomainDetails()
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 16)) {
+                let tenant = try r.readTenant()
+                let resource = try r.readString()
+                let key = try r.readString()
+                s.tags[tenant, default: [:]][resource, default: [:]][key] = try r.readString()
             }
         }
         return s

@@ -50,6 +50,12 @@ public struct ClusterState: Sendable {
     var thingPrincipals: [TenantID: [String: [String: ThingPrincipalType]]] = [:]
     /// Derived from `thingPrincipals` (not in the snapshot): tenant → principal → thing names.
     var principalThings: [TenantID: [String: Set<String>]] = [:]
+    /// Imported server certificates (Flotilla's ACM stand-in): tenant → certificate id → certificate.
+    var serverCertificates: [TenantID: [String: ServerCertificate]] = [:]
+    /// The AWS members of domain configurations made by CreateDomainConfiguration: tenant → name → details.
+    var domainDetails: [TenantID: [String: DomainConfigurationDetails]] = [:]
+    /// Resource tags: tenant → resource (the ARN's resource part, `thing/t1`) → key → value.
+    var tags: [TenantID: [String: [String: String]]] = [:]
     /// Counts the commands that can change an authorization decision (policies, attachments, certificate status),
     /// so authorization caches know when to re-read. Local like `tlsSourceGeneration`.
     public internal(set) var authorizationGeneration: UInt64 = 0
@@ -74,6 +80,15 @@ public struct ClusterState: Sendable {
         lastAppliedIndex = index
         if command.changesTLSSource { tlsSourceGeneration &+= 1 }
         if command.changesAuthorization { authorizationGeneration &+= 1 }
+        let outcome = applyOne(command, index: index)
+        // Deleting a resource deletes its tags (a later resource of the same name starts untagged).
+        if case .success = outcome, let deleted = command.deletedTaggableResource {
+            removeAllTags(tenant: deleted.tenant, resource: deleted.resource)
+        }
+        return outcome
+    }
+
+    private mutating func applyOne(_ command: ClusterCommand, index: UInt64) -> ClusterOutcome {
         switch command {
         case .createTenant(let id, let name):
             return onCreateTenant(id, name: name)
@@ -162,6 +177,30 @@ public struct ClusterState: Sendable {
             return onAttachThingPrincipal(tenant: tenant, thing: thing, principal: principal, type: type)
         case .detachThingPrincipal(let tenant, let thing, let principal):
             return onDetachThingPrincipal(tenant: tenant, thing: thing, principal: principal)
+        case .importServerCertificate(let c):
+            return onImportServerCertificate(c)
+        case .deleteServerCertificate(let tenant, let id):
+            return onDeleteServerCertificate(tenant: tenant, id: id)
+        case .createDomainConfigurationFromCertificate(let c):
+            return onCreateDomainConfiguration(c)
+        case .updateDomainConfiguration(let u):
+            return onUpdateDomainConfiguration(u)
+        case .deleteDisabledDomainConfiguration(let tenant, let name):
+            guard let d = domainConfigurations[tenant]?[name] else {
+                return DomainRules.isValidName(name)
+                    ? .failure(.resourceNotFound) : .failure(.invalidRequest(Self.badDomainConfigurationName))
+            }
+            guard d.status == .disabled else {
+                return .failure(.invalidRequest(
+                    "Domain configuration \(name) is ENABLED: disable it (UpdateDomainConfiguration) before deleting it"))
+            }
+            return onDeleteDomainConfiguration(tenant: tenant, name: name)
+        case .tagResource(let tenant, let resource, let tags):
+            return onTagResource(tenant: tenant, resource: resource, tags: tags)
+        case .untagResource(let tenant, let resource, let keys):
+            return onUntagResource(tenant: tenant, resource: resource, keys: keys)
+        case .createWithTags(let inner, let tenant, let resource, let tags):
+            return onCreateWithTags(inner, tenant: tenant, resource: resource, tags: tags, index: index)
         }
     }
 

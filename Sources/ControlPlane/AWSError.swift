@@ -20,6 +20,8 @@ public enum AWSError: Error, Sendable, Hashable {
     case versionsLimitExceeded(String)
     /// 410 LimitExceededException (the `iot` model's status for it): e.g. ten policies on one target.
     case limitExceeded(String)
+    /// 400 CertificateValidationException: a server certificate that does not fit (key, names, validity).
+    case certificateValidation(String)
     /// 400 MalformedPolicyException: the policy document does not parse or breaks the grammar.
     case malformedPolicy(String)
     /// 413, reported as InvalidRequestException (the `iot` model has no 413 shape): the body is over the limit.
@@ -49,6 +51,7 @@ public enum AWSError: Error, Sendable, Hashable {
         case .versionsLimitExceeded: "VersionsLimitExceededException"
         case .limitExceeded: "LimitExceededException"
         case .malformedPolicy: "MalformedPolicyException"
+        case .certificateValidation: "CertificateValidationException"
         case .accessDenied: "AccessDeniedException"
         case .unauthenticated(let type, _, _): type
         case .unknownOperation: "UnknownOperationException"
@@ -60,7 +63,7 @@ public enum AWSError: Error, Sendable, Hashable {
     /// The HTTP status (`error.httpStatusCode` in the `iot` model).
     public var httpStatus: Int {
         switch self {
-        case .invalidRequest, .malformedPolicy: 400
+        case .invalidRequest, .malformedPolicy, .certificateValidation: 400
         case .accessDenied: 403
         case .resourceNotFound, .unknownOperation: 404
         case .certificateState: 406
@@ -78,6 +81,7 @@ public enum AWSError: Error, Sendable, Hashable {
         case .invalidRequest(let m), .resourceNotFound(let m), .resourceAlreadyExists(let m, _, _),
              .versionConflict(let m), .certificateState(let m), .requestTooLarge(let m), .accessDenied(let m),
              .deleteConflict(let m), .versionsLimitExceeded(let m), .limitExceeded(let m), .malformedPolicy(let m),
+             .certificateValidation(let m),
              .unknownOperation(let m), .serviceUnavailable(let m), .internalFailure(let m),
              .unauthenticated(_, _, let m):
             m

@@ -11,7 +11,8 @@ import ClusterState
 /// | `GET /cluster/state`           |                                                                   | `{"appliedIndex": 812, "digest": "…", "bytes": 40960}`: a digest of this node's applied state (its canonical snapshot), to compare nodes |
 ///
 /// Domain configurations and certificates: `/cluster/domains`, `/cluster/certificates`, `/cluster/ca-certificates`
-/// (`AdminAPI+Registry.swift`).
+/// (`AdminAPI+Registry.swift`). Server certificates for the AWS domain configuration operations:
+/// `/cluster/server-certificates` (`ServerCertificatesAPI.swift`, served with the AWS APIs for the caller's tenant).
 public enum AdminAPI {
     /// nil when the path is not under `/cluster`; else the operation or why not. `certificateID` gives the AWS id
     /// of the first certificate in a PEM (SHA-256 of its DER; nil if none is readable): the shell computes it with

@@ -19,6 +19,18 @@ public protocol ControlPlaneBackend: Sendable {
     /// The AWS certificate id of the first certificate in `pem` (lower-case hex SHA-256 of its DER), nil when it
     /// holds no readable certificate.
     func certificateID(pem: String) -> String?
+    /// Reads a server certificate chain and its key (X.509, in the shell): the facts, or InvalidRequestException
+    /// (unreadable PEM) / CertificateValidationException (the key is not the certificate's).
+    func inspectServerCertificate(chainPEM: String, privateKeyPEM: String) -> Result<ServerCertificateFacts, AWSError>
+}
+
+extension ControlPlaneBackend {
+    /// A backend without X.509 support refuses every server certificate.
+    public func inspectServerCertificate(chainPEM: String, privateKeyPEM: String)
+        -> Result<ServerCertificateFacts, AWSError>
+    {
+        .failure(.invalidRequest("this node cannot read server certificates"))
+    }
 }
 
 /// One family of AWS operations (things, policies, certificates, …) as pure functions: request → operation,
@@ -61,6 +73,8 @@ public struct ControlPlaneRouter: Sendable {
     public let region: String
     /// Policy documents' validator (the policy engine's parser), injected so this module does not import it.
     public let validatePolicyDocument: @Sendable (String) -> String?
+    /// The DNS suffix of the addresses DescribeEndpoint answers (`<prefix>-ats.iot.<region>.<endpointDomain>`).
+    public var endpointDomain = "amazonaws.com"
     let backend: any ControlPlaneBackend
     let verifier: SigV4Verifier
     /// New access keys (`flotilla admin access-key create`): a secure generator unless a test injects one.
@@ -95,6 +109,11 @@ public struct ControlPlaneRouter: Sendable {
                 return AWSError.accessDenied("the /cluster operator routes answer loopback clients only").response
             }
             if let answer = await serve(TenantsAdminAPI(newKey: newAccessKey), request) { return answer }
+            let backend = backend
+            let serverCertificates = ServerCertificatesAPI(
+                tenant: .default, region: region, nowMs: backend.nowMs(),
+                inspect: { backend.inspectServerCertificate(chainPEM: $0, privateKeyPEM: $1) })
+            if let answer = await serve(serverCertificates, request) { return answer }
             if let parsed = AdminAPI.parse(request, certificateID: backend.certificateID(pem:)) {
                 switch parsed {
                 case .success(let operation): return await run(operation)
@@ -123,6 +142,9 @@ public struct ControlPlaneRouter: Sendable {
         if let a = await serve(PoliciesAPI(tenant: context.tenant, region: context.region,
                                            validateDocument: validatePolicyDocument), request) { return a }
         if let a = await serve(ThingsAPI(tenant: context.tenant, region: context.region), request) { return a }
+        if let a = await serve(DomainConfigurationsAPI(tenant: context.tenant, region: context.region,
+                                                       endpointDomain: endpointDomain), request) { return a }
+        if let a = await serve(TagsAPI(tenant: context.tenant, region: context.region), request) { return a }
         return nil
     }
 

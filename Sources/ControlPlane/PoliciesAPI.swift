@@ -8,7 +8,7 @@ import IoTTypes
 ///
 /// | operation               | route                                          |
 /// |-------------------------|------------------------------------------------|
-/// | CreatePolicy            | `POST /policies/{policyName}` {policyDocument}  |
+/// | CreatePolicy            | `POST /policies/{policyName}` {policyDocument, tags} |
 /// | GetPolicy / DeletePolicy| `GET` / `DELETE /policies/{policyName}`         |
 /// | ListPolicies            | `GET /policies` ?marker ?pageSize ?isAscendingOrder |
 /// | CreatePolicyVersion     | `POST /policies/{policyName}/version` ?setAsDefault {policyDocument} |
@@ -48,7 +48,9 @@ public struct PoliciesAPI: ControlPlaneAPI {
         switch (request.method, s.first, s.count) {
         case ("POST", "policies", 2):
             return policyName(s[1]).flatMap { name in
-                document(body).map { .createPolicy(name: name, document: $0) }
+                document(body).flatMap { doc in
+                    createTags(body).map { .createPolicy(name: name, document: doc, tags: $0) }
+                }
             }
         case ("GET", "policies", 2): return policyName(s[1]).map { .getPolicy(name: $0) }
         case ("DELETE", "policies", 2): return policyName(s[1]).map { .deletePolicy(name: $0) }
@@ -144,6 +146,19 @@ public struct PoliciesAPI: ControlPlaneAPI {
         }
     }
 
+    /// CreatePolicy's `tags` member. Over 50 is InvalidRequestException here: the model gives CreatePolicy no
+    /// LimitExceededException.
+    private func createTags(_ body: [UInt8]) -> Result<[ResourceTag], AWSError> {
+        JSONBody.decode(TagsMemberBody.self, from: body).flatMap { b in
+            let tags = (b.tags ?? []).map { ResourceTag(key: $0.Key ?? "", value: $0.Value ?? "") }
+            if let problem = TagRules.problem(tags) { return .failure(.invalidRequest(problem)) }
+            guard tags.count <= TagRules.maxTagsPerResource else {
+                return .failure(.invalidRequest("at most \(TagRules.maxTagsPerResource) tags"))
+            }
+            return .success(tags)
+        }
+    }
+
     private func attachTarget(_ body: [UInt8]) -> Result<String, AWSError> {
         JSONBody.decode(TargetBody.self, from: body).flatMap { b in
             guard let t = b.target, PolicyRules.isValidTarget(t) else { return .failure(.invalidRequest("target is missing")) }
@@ -175,8 +190,11 @@ public struct PoliciesAPI: ControlPlaneAPI {
 
     public func command(for operation: PolicyOperation, nowMs: Int64) -> ClusterCommand? {
         switch operation {
-        case .createPolicy(let name, let document):
-            .createPolicy(tenant: tenant, policyName: name, document: document, nowMs: nowMs)
+        case .createPolicy(let name, let document, let tags):
+            tags.isEmpty
+                ? .createPolicy(tenant: tenant, policyName: name, document: document, nowMs: nowMs)
+                : .createWithTags(.createPolicy(tenant: tenant, policyName: name, document: document, nowMs: nowMs),
+                                  tenant: tenant, resource: "policy/\(name)", tags: tags)
         case .deletePolicy(let name): .deletePolicy(tenant: tenant, policyName: name)
         case .createPolicyVersion(let name, let document, let setAsDefault):
             .createPolicyVersion(tenant: tenant, policyName: name, document: document, setAsDefault: setAsDefault,
@@ -204,7 +222,7 @@ public struct PoliciesAPI: ControlPlaneAPI {
             return AWSError(error, what: operation.subject).response
         case .success(let result):
             switch (operation, result) {
-            case (.createPolicy(let name, let document), .policyVersion(let id)):
+            case (.createPolicy(let name, let document, _), .policyVersion(let id)):
                 return .json(JSONBody.encode(CreatePolicyResponse(
                     policyName: name, policyArn: arn(name), policyDocument: document, policyVersionId: String(id))))
             case (.createPolicyVersion(let name, let document, _), .policyVersion(let id)):
@@ -292,7 +310,7 @@ public struct PoliciesAPI: ControlPlaneAPI {
 
 /// What a policy request asks for.
 public enum PolicyOperation: Sendable, Hashable {
-    case createPolicy(name: String, document: String)
+    case createPolicy(name: String, document: String, tags: [ResourceTag] = [])
     case getPolicy(name: String)
     case deletePolicy(name: String)
     case listPolicies(Page)
@@ -319,7 +337,7 @@ public enum PolicyOperation: Sendable, Hashable {
     /// For error messages.
     var subject: String {
         switch self {
-        case .createPolicy(let n, _), .getPolicy(let n), .deletePolicy(let n), .createPolicyVersion(let n, _, _),
+        case .createPolicy(let n, _, _), .getPolicy(let n), .deletePolicy(let n), .createPolicyVersion(let n, _, _),
              .listPolicyVersions(let n), .attachPolicy(let n, _), .detachPolicy(let n, _),
              .listTargetsForPolicy(let n, _):
             "Policy \(n)"
@@ -336,6 +354,7 @@ public enum PolicyOperation: Sendable, Hashable {
 // MARK: - Wire shapes (botocore `iot` members)
 
 struct PolicyDocumentBody: Decodable { var policyDocument: String? }
+struct TagsMemberBody: Decodable { var tags: [TagBody]? }
 struct TargetBody: Decodable { var target: String? }
 
 struct CreatePolicyResponse: Encodable {

@@ -29,6 +29,8 @@ struct NodeConfiguration: Decodable, Sendable {
     var join: Bool = false
     /// The region in the ARNs the control plane returns (`arn:aws:iot:<region>:<account>:…`).
     var region: String = "us-east-1"
+    /// The DNS suffix of the endpoint addresses DescribeEndpoint answers (`<prefix>-ats.iot.<region>.<suffix>`).
+    var endpointDomain: String = "amazonaws.com"
     /// MQTT over TLS with mutual authentication (8883 in production); nil: no TLS listener.
     var mqttsPort: Int?
     /// TLS with ALPN (AWS's 443; 8443 in production here): MQTT, HTTPS publish, MQTT over WebSocket. nil: none.
@@ -70,7 +72,7 @@ struct NodeConfiguration: Decodable, Sendable {
         case logLevel = "log_level", limits
         case raftPort = "raft_port", busPort = "bus_port", peers, bootstrap, join
         case electionTimeoutMs = "election_timeout_ms", heartbeatTimeoutMs = "heartbeat_timeout_ms"
-        case region
+        case region, endpointDomain = "endpoint_domain"
         case mqttsPort = "mqtts_port", tlsPort = "tls_port", tlsCert = "tls_cert", tlsKey = "tls_key", tlsUnknownSNI = "tls_unknown_sni"
     }
 
@@ -96,6 +98,7 @@ struct NodeConfiguration: Decodable, Sendable {
         electionTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .electionTimeoutMs) ?? d.electionTimeoutMs
         heartbeatTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs) ?? d.heartbeatTimeoutMs
         region = try c.decodeIfPresent(String.self, forKey: .region) ?? d.region
+        endpointDomain = try c.decodeIfPresent(String.self, forKey: .endpointDomain) ?? d.endpointDomain
         mqttsPort = try c.decodeIfPresent(Int.self, forKey: .mqttsPort)
         tlsPort = try c.decodeIfPresent(Int.self, forKey: .tlsPort)
         tlsCert = try c.decodeIfPresent(String.self, forKey: .tlsCert)

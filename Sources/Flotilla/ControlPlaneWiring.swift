@@ -11,9 +11,11 @@ import TLS
 /// The control plane on this node: `ControlPlaneRouter` with the node's `ClusterService` as the backend, served by
 /// the Hummingbird shell on `--api-port`.
 enum ControlPlaneWiring {
-    static func router(cluster: ClusterLifecycleService, region: String) -> ControlPlaneRouter {
-        ControlPlaneRouter(
+    static func router(cluster: ClusterLifecycleService, region: String, endpointDomain: String) -> ControlPlaneRouter {
+        var router = ControlPlaneRouter(
             region: region, validatePolicyDocument: policyDocumentProblem, backend: ClusterBackend(lifecycle: cluster))
+        router.endpointDomain = endpointDomain
+        return router
     }
 }
 
@@ -48,6 +50,20 @@ struct ClusterBackend: ControlPlaneBackend {
     func clusterStatusJSON() -> String? { lifecycle.statusJSON() }
 
     func certificateID(pem: String) -> String? { (try? certificateIDs(pem: pem))?.first }
+
+    func inspectServerCertificate(chainPEM: String, privateKeyPEM: String) -> Result<ServerCertificateFacts, AWSError> {
+        do {
+            let i = try ServerCertificateInspection(chainPEM: chainPEM, privateKeyPEM: privateKeyPEM)
+            return .success(ServerCertificateFacts(sha256Hex: i.sha256Hex, domainNames: i.dnsNames,
+                                                   notBeforeMs: i.notBeforeMs, notAfterMs: i.notAfterMs))
+        } catch {
+            switch error {
+            case .unreadable(let why): return .failure(.invalidRequest(why))
+            case .keyMismatch:
+                return .failure(.certificateValidation("The private key does not match the certificate."))
+            }
+        }
+    }
 
     func changeMembership(_ change: MembershipRequest) async throws(AWSError) -> UInt64? {
         let mapped: MembershipChange

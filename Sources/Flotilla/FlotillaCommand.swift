@@ -5,6 +5,7 @@ import ClusterBrokerStore
 import ClusterBus
 import ClusterNode
 import ClusterService
+import ClusterState
 import ControlPlaneHTTP
 import Foundation
 import Logging
@@ -72,6 +73,8 @@ struct Serve: AsyncParsableCommand {
     var heartbeatTimeoutMs: Int?
     @Option(name: .long, help: "Region in the ARNs the control plane returns (default us-east-1).")
     var region: String?
+    @Option(name: .long, help: "DNS suffix of the endpoints DescribeEndpoint answers (default amazonaws.com).")
+    var endpointDomain: String?
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
@@ -100,6 +103,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--tls-unknown-sni must be 'default' or 'reject'")
         }
         if let v = region { cfg.region = v }
+        if let v = endpointDomain { cfg.endpointDomain = v }
+        guard DomainRules.canonicalDomainName(cfg.endpointDomain) == cfg.endpointDomain else {
+            throw ValidationError("endpoint domain '\(cfg.endpointDomain)' is not a lower-case host name like example.com")
+        }
         guard cfg.isValidRegion else { throw ValidationError("region '\(cfg.region)' is not a region name like us-east-1") }
         guard cfg.electionTimeoutMs >= 50, cfg.heartbeatTimeoutMs >= 10, cfg.heartbeatTimeoutMs < cfg.electionTimeoutMs
         else {
@@ -229,7 +236,7 @@ struct Serve: AsyncParsableCommand {
         let cluster = ClusterLifecycleService(cluster: clusterService, mode: startMode, logger: logger)
         let apiService = ControlPlaneHTTPServer(
             host: cfg.bind, port: cfg.apiPort, group: group, logger: logger,
-            router: ControlPlaneWiring.router(cluster: cluster, region: cfg.region)
+            router: ControlPlaneWiring.router(cluster: cluster, region: cfg.region, endpointDomain: cfg.endpointDomain)
         ) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)

@@ -1,14 +1,15 @@
 import ArgumentParser
 import Foundation
 
-/// `flotilla admin domain …` and `flotilla admin cert …`: clients of a node's admin routes for domain
-/// configurations and certificates (`/cluster/domains`, `/cluster/certificates`, `/cluster/ca-certificates`; see
-/// `AdminAPI+Registry.swift` and ops/configuration.md). Any node will do: writes go through raft.
+/// `flotilla admin domain …`, `flotilla admin cert …` and `flotilla admin server-cert …`: clients of a node's admin
+/// routes for domain configurations and certificates (`/cluster/domains`, `/cluster/certificates`,
+/// `/cluster/ca-certificates`, `/cluster/server-certificates`; see `AdminAPI+Registry.swift`,
+/// `ServerCertificatesAPI.swift` and ops/configuration.md). Any node will do: writes go through raft.
 struct RegistryAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Manage tenants, access keys, domain configurations and certificates through any node's operator routes (loopback only).",
-        subcommands: [Tenant.self, AccessKeyCommand.self, Domain.self, Cert.self])
+        subcommands: [Tenant.self, AccessKeyCommand.self, Domain.self, Cert.self, ServerCert.self])
 
     struct TenantOption: ParsableArguments {
         @Option(name: .long, help: "The tenant's 12-digit account id (default: the default tenant).")
@@ -108,6 +109,87 @@ struct RegistryAdminCommand: AsyncParsableCommand {
         }
     }
 
+    struct ServerCert: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "server-cert",
+            abstract: "Import, list or delete server certificates for AWS CreateDomainConfiguration (ACM-shaped ARNs).",
+            subcommands: [Import.self, List.self, Delete.self])
+
+        struct Import: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Import a server certificate and its key; prints the ARN to pass as serverCertificateArns.")
+            @OptionGroup var options: ClusterAdminCommand.Options
+            @OptionGroup var tenant: TenantOption
+            @Option(name: .long, help: "PEM file: the server certificate, then its intermediates.")
+            var certificateChain: String
+            @Option(name: .long, help: "PEM file: the server certificate's private key (replicated to every node).")
+            var privateKey: String
+            @Flag(name: .long, help: "Print the raw JSON.")
+            var json = false
+
+            func run() async throws {
+                let body: [String: AnyJSON] = [
+                    "certificateChainPem": .string(try readFile(certificateChain, what: "the certificate chain")),
+                    "privateKeyPem": .string(try readFile(privateKey, what: "the private key")),
+                ]
+                let answer = try await AdminClient(options).call("POST", "/cluster/server-certificates" + tenant.query(),
+                                                                 body: .object(body))
+                if json {
+                    print(String(decoding: answer, as: UTF8.self))
+                    return
+                }
+                guard let row = try? JSONDecoder().decode(ServerCertificateRow.self, from: Data(answer)) else {
+                    throw AdminClient.failure("the node answered something that is not a server certificate")
+                }
+                print(row.certificateArn)
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List the tenant's imported server certificates.")
+            @OptionGroup var options: ClusterAdminCommand.Options
+            @OptionGroup var tenant: TenantOption
+            @Flag(name: .long, help: "Print the raw JSON.")
+            var json = false
+
+            func run() async throws {
+                let answer = try await AdminClient(options).call(
+                    "GET", "/cluster/server-certificates" + tenant.query(), body: nil)
+                if json {
+                    print(String(decoding: answer, as: UTF8.self))
+                    return
+                }
+                guard let list = try? JSONDecoder().decode(ServerCertificateList.self, from: Data(answer)) else {
+                    throw AdminClient.failure("the node answered something that is not a server certificate list")
+                }
+                if list.serverCertificates.isEmpty { print("no server certificates") }
+                for c in list.serverCertificates {
+                    let used = c.domainConfigurations.isEmpty ? "" : "  used by \(c.domainConfigurations.joined(separator: ","))"
+                    print("\(c.certificateArn)  \(c.domainNames.joined(separator: ","))\(used)")
+                }
+            }
+        }
+
+        struct Delete: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Delete an imported server certificate (not while a domain configuration uses it).")
+            @OptionGroup var options: ClusterAdminCommand.Options
+            @OptionGroup var tenant: TenantOption
+            @Argument(help: "The certificate's ARN or id.")
+            var certificate: String
+
+            func run() async throws {
+                guard let escaped = certificate.addingPercentEncoding(withAllowedCharacters: .alphanumerics
+                    .union(CharacterSet(charactersIn: "-"))) else {
+                    throw AdminClient.failure("cannot encode '\(certificate)'")
+                }
+                _ = try await AdminClient(options).call(
+                    "DELETE", "/cluster/server-certificates/\(escaped)" + tenant.query(), body: nil)
+                print("server certificate \(certificate) deleted")
+            }
+        }
+    }
+
     struct Cert: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "cert",
@@ -199,6 +281,14 @@ private struct DomainRow: Decodable {
 }
 
 private struct DomainList: Decodable { var domainConfigurations: [DomainRow] }
+
+private struct ServerCertificateRow: Decodable {
+    var certificateArn: String
+    var domainNames: [String]
+    var domainConfigurations: [String]
+}
+
+private struct ServerCertificateList: Decodable { var serverCertificates: [ServerCertificateRow] }
 
 private struct CertificateRow: Decodable {
     var certificateId: String

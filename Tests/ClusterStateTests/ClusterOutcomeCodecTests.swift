@@ -16,6 +16,7 @@ struct ClusterOutcomeCodecTests {
         .failure(.unsupportedCommandVersion(9)),
         .failure(.malformedCommand),
         .failure(.certificateState("Certificate must be deactivated (not ACTIVE) before deletion.")),
+        .failure(.certificateValidation("The server certificate does not cover the domain name x.example.")),
     ]
 
     @Test("every outcome decodes to itself", arguments: outcomes)

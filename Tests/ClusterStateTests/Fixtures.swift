@@ -100,7 +100,43 @@ let everyCommand: [ClusterCommand] = [
     .createThing(.init(tenant: acme, thingName: "sensor-2", nowMs: 26)),
     .attachThingPrincipal(tenant: acme, thingName: "sensor-2", principal: "us-east-1:cognito-id", type: .nonExclusive),
     .detachThingPrincipal(tenant: acme, thingName: "sensor-2", principal: "us-east-1:cognito-id"),
+    // Version-5 commands (server certificates, AWS domain configurations, tags); rows in every new section.
+    .importServerCertificate(serverCert(acme, serverCertId1, names: ["*.brand.example", "brand.example"])),
+    .importServerCertificate(serverCert(globex, serverCertId2, names: ["x.globex.example"])),
+    .deleteServerCertificate(tenant: globex, certificateId: serverCertId2),
+    .createWithTags(.createDomainConfigurationFromCertificate(.init(
+        tenant: acme, domainConfigurationName: "brand", domainName: "mqtt.brand.example",
+        serverCertificateId: serverCertId1, defaultAuthorizerName: "au",
+        details: DomainConfigurationDetails(serverCertificateId: serverCertId1, allowAuthorizerOverride: true,
+                                            securityPolicy: "IoTSecurityPolicy_TLS13_1_2_2022_10",
+                                            authenticationType: "AWS_X509", applicationProtocol: "SECURE_MQTT"),
+        nowMs: 30)), tenant: acme, resource: "domainconfiguration/brand", tags: [ResourceTag(key: "env", value: "prod")]),
+    .createDomainConfigurationFromCertificate(.init(
+        tenant: acme, domainConfigurationName: "brand-2", domainName: "brand.example",
+        serverCertificateId: serverCertId1, nowMs: 31)),
+    .updateDomainConfiguration(.init(tenant: acme, domainConfigurationName: "brand-2", status: .disabled,
+                                     authorizer: .set(defaultAuthorizerName: "au2", allowAuthorizerOverride: false),
+                                     securityPolicy: "p", authenticationType: "DEFAULT", applicationProtocol: "DEFAULT",
+                                     nowMs: 32)),
+    .updateDomainConfiguration(.init(tenant: acme, domainConfigurationName: "brand-2", authorizer: .remove, nowMs: 33)),
+    .updateDomainConfiguration(.init(tenant: acme, domainConfigurationName: "brand-2", nowMs: 34)),
+    .deleteDisabledDomainConfiguration(tenant: acme, domainConfigurationName: "brand-2"),
+    .tagResource(tenant: acme, resource: "thing/sensor-1", tags: [ResourceTag(key: "a", value: ""),
+                                                                  ResourceTag(key: "b c", value: "v")]),
+    .tagResource(tenant: acme, resource: "policy/devices", tags: [ResourceTag(key: "owner", value: "ops")]),
+    .untagResource(tenant: acme, resource: "thing/sensor-1", tagKeys: ["a", "missing"]),
+    .createWithTags(.createPolicy(tenant: acme, policyName: "tagged", document: policyDoc, nowMs: 35), tenant: acme,
+                    resource: "policy/tagged", tags: [ResourceTag(key: "k", value: "v")]),
 ]
+
+let serverCertId1 = "0123abcd-0000-1111-2222-333344445555"
+let serverCertId2 = "abcdef01-2345-6789-abcd-ef0123456789"
+
+func serverCert(_ tenant: TenantID, _ id: String, names: [String], notAfterMs: Int64 = 4_000_000_000_000,
+                key: String = keyPEM) -> ServerCertificate {
+    ServerCertificate(tenant: tenant, certificateId: id, certificateChainPEM: chainPEM, privateKeyPEM: key,
+                      domainNames: names, notBeforeMs: 0, notAfterMs: notAfterMs, importedAtMs: 1)
+}
 
 let policyDoc = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#
 let policyDoc2 = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#
@@ -123,7 +159,7 @@ struct CommandGenerator {
     mutating func next(nowMs: Int64) -> ClusterCommand {
         let tenant = pick([acme, globex, TenantID("333333333333"), TenantID("bad")])
         let thing = pick(["t1", "t2", "t3", "bad name"])
-        switch rng.next() % 14 {
+        switch rng.next() % 15 {
         case 0: return .createTenant(tenant, name: pick(["A", "B"]))
         case 1: return .createAccessKey(AccessKey(tenant: tenant, accessKeyID: pick(["K1", "K2", "K3"]),
                                                   secretKey: "s", createdAtMs: nowMs))
@@ -191,6 +227,32 @@ struct CommandGenerator {
             default:
                 return .setTenantEndpointPrefix(tenant: tenant, prefix: chance(20) ? nil : pick(["p1", "p2", "-x"]))
             }
+        case 14:
+            let resource = pick(["thing/t1", "policy/p1", "domainconfiguration/d1", "cert/x", "bogus", ""])
+            let tags = [ResourceTag(key: pick(["k", "aws:x", "j"]), value: pick(["", "v"]))]
+            let certId = pick([serverCertId1, serverCertId2, "bad"])
+            switch rng.next() % 7 {
+            case 0:
+                return .importServerCertificate(serverCert(tenant, certId, names: pick([["a.example.com"],
+                                                                                       ["*.example.com"], []]),
+                                                           key: pick([keyPEM, "other"])))
+            case 1: return .deleteServerCertificate(tenant: tenant, certificateId: certId)
+            case 2:
+                let create = ClusterCommand.createDomainConfigurationFromCertificate(.init(
+                    tenant: tenant, domainConfigurationName: pick(["d1", "d2"]),
+                    domainName: pick(["a.example.com", "b.example.com", "*.example.com"]), serverCertificateId: certId,
+                    details: DomainConfigurationDetails(serverCertificateId: certId), nowMs: nowMs))
+                return chance(50) ? create : .createWithTags(create, tenant: tenant, resource: resource, tags: tags)
+            case 3:
+                return .updateDomainConfiguration(.init(
+                    tenant: tenant, domainConfigurationName: pick(["d1", "d2"]),
+                    status: chance(50) ? pick(DomainConfigurationStatus.allCases) : nil,
+                    authorizer: pick([.keep, .remove, .set(defaultAuthorizerName: "a", allowAuthorizerOverride: nil)]),
+                    nowMs: nowMs))
+            case 4: return .deleteDisabledDomainConfiguration(tenant: tenant, domainConfigurationName: pick(["d1", "d2"]))
+            case 5: return .tagResource(tenant: tenant, resource: resource, tags: tags)
+            default: return .untagResource(tenant: tenant, resource: resource, tagKeys: [pick(["k", "j", ""])])
+            }
         case 13:
             let policy = pick(["p1", "p2", "bad name"])
             let target = pick([certArnA, "arn:aws:iot:us-east-1:111111111111:thinggroup/g", ""])
@@ -248,6 +310,16 @@ extension ClusterCommand {
              .attachPolicy, .detachPolicy, .attachThingPrincipal, .detachThingPrincipal:
             true
         case .createThing(let c): c.thingName.hasPrefix("sensor-")
+        default: false
+        }
+    }
+
+    var isVersion5Command: Bool {
+        switch self {
+        case .importServerCertificate, .deleteServerCertificate, .createDomainConfigurationFromCertificate,
+             .updateDomainConfiguration, .deleteDisabledDomainConfiguration, .tagResource, .untagResource,
+             .createWithTags:
+            true
         default: false
         }
     }

@@ -50,6 +50,20 @@ final class FakeBackend: ControlPlaneBackend {
         fakeCertificateIDs.first { pem.hasPrefix($0.key) }?.value
     }
 
+    /// Server certificates "read" by this fake: chain PEM prefix → facts; a key PEM starting with "WRONG" does not
+    /// match.
+    let serverCertificates = Mutex<[String: ServerCertificateFacts]>([:])
+
+    func inspectServerCertificate(chainPEM: String, privateKeyPEM: String) -> Result<ServerCertificateFacts, AWSError> {
+        guard let facts = serverCertificates.withLock({ $0.first { chainPEM.hasPrefix($0.key) }?.value }) else {
+            return .failure(.invalidRequest("the certificate chain holds no CERTIFICATE block"))
+        }
+        if privateKeyPEM.hasPrefix("WRONG") {
+            return .failure(.certificateValidation("The private key does not match the certificate."))
+        }
+        return .success(facts)
+    }
+
     var proposalCount: Int { proposals.withLock { $0.count } }
 }
 

@@ -123,7 +123,8 @@ public enum DomainRules {
 
     static func isValidPEM(_ s: String) -> Bool { (1...maxPEMBytes).contains(s.utf8.count) }
 
-    static func isAlnum(_ c: UInt8) -> Bool {
+    /// ASCII letters and digits.
+    public static func isAlnum(_ c: UInt8) -> Bool {
         (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
     }
 

@@ -88,7 +88,69 @@ extension BinaryWriter {
     }
 }
 
+extension BinaryWriter {
+    mutating func write(_ c: ServerCertificate) {
+        write(c.tenant)
+        write(c.certificateId)
+        write(c.certificateChainPEM)
+        write(c.privateKeyPEM)
+        writeCount(c.domainNames.count)
+        for n in c.domainNames { write(n) }
+        write(c.notBeforeMs)
+        write(c.notAfterMs)
+        write(c.importedAtMs)
+    }
+
+    mutating func write(_ d: DomainConfigurationDetails) {
+        write(d.serverCertificateId) { $0.write($1) }
+        write(d.serviceType)
+        write(d.allowAuthorizerOverride) { $0.write($1) }
+        write(d.securityPolicy) { $0.write($1) }
+        write(d.authenticationType) { $0.write($1) }
+        write(d.applicationProtocol) { $0.write($1) }
+    }
+
+    /// Tags in the order given (a command's) or sorted by key (state and snapshots sort before writing).
+    mutating func write(_ tags: [ResourceTag]) {
+        writeCount(tags.count)
+        for t in tags {
+            write(t.key)
+            write(t.value)
+        }
+    }
+}
+
 extension BinaryReader {
+    mutating func readServerCertificate() throws(BinaryReadError) -> ServerCertificate {
+        let tenant = try readTenant()
+        let id = try readString()
+        let chain = try readString()
+        let key = try readString()
+        var names: [String] = []
+        for _ in 0..<(try readCount(minimumElementSize: 4)) { names.append(try readString()) }
+        return ServerCertificate(tenant: tenant, certificateId: id, certificateChainPEM: chain, privateKeyPEM: key,
+                                 domainNames: names, notBeforeMs: try readInt64(), notAfterMs: try readInt64(),
+                                 importedAtMs: try readInt64())
+    }
+
+    mutating func readDomainDetails() throws(BinaryReadError) -> DomainConfigurationDetails {
+        DomainConfigurationDetails(
+            serverCertificateId: try readOptional { r throws(BinaryReadError) in try r.readString() },
+            serviceType: try readString(),
+            allowAuthorizerOverride: try readOptional { r throws(BinaryReadError) in try r.readBool() },
+            securityPolicy: try readOptional { r throws(BinaryReadError) in try r.readString() },
+            authenticationType: try readOptional { r throws(BinaryReadError) in try r.readString() },
+            applicationProtocol: try readOptional { r throws(BinaryReadError) in try r.readString() })
+    }
+
+    mutating func readTags() throws(BinaryReadError) -> [ResourceTag] {
+        var tags: [ResourceTag] = []
+        for _ in 0..<(try readCount(minimumElementSize: 8)) {
+            tags.append(ResourceTag(key: try readString(), value: try readString()))
+        }
+        return tags
+    }
+
     mutating func readTenant() throws(BinaryReadError) -> TenantID { TenantID(try readString()) }
 
     mutating func readQoS() throws(BinaryReadError) -> QoS {
