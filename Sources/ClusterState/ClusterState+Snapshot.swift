@@ -11,10 +11,10 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
     case malformed
 }
 
-/// Snapshot format (version 3), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
+/// Snapshot format (version 5), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
 /// libraft, so this target stays free of C:
 ///
-///     "FLCS" | formatVersion u8 (= 3) | lastAppliedIndex u64 | thingSequence u64
+///     "FLCS" | formatVersion u8 (= 5) | lastAppliedIndex u64 | thingSequence u64
 ///     | tenants:     count u32, then (accountID, name)                          by accountID
 ///     | accessKeys:  count u32, then AccessKey                                  by (tenant, accessKeyID)
 ///     | retained:    count u32, then RetainedMessage                            by (tenant, topic)
@@ -31,19 +31,28 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 ///                                                                               by (tenant, name)     (4 on)
 ///     | policyTargets: count u32, then (tenant, target, policyName)            by (tenant, target, policy) (4 on)
 ///     | thingPrincipals: count u32, then (tenant, thing, principal, type u8)   by (tenant, thing, principal) (4 on)
+///     | registrySequence u64                                                                          (5 on)
+///     | thingTypes:  count u32, then (tenant, name, id, description?, searchableAttributes: count u32 then
+///                    strings, deprecatedAtMs?, createdAtMs)                     by (tenant, name)     (5 on)
+///     | thingGroups: count u32, then (tenant, name, id, parent?, description?, attributes, version, createdAtMs,
+///                    lastModifiedAtMs)                                          by (tenant, name)     (5 on)
+///     | groupMembers: count u32, then (tenant, group, thing)                    by (tenant, group, thing) (5 on)
 ///
 /// Each version appends sections to the previous one: version 1 has no `nodes` (written before the node
 /// directory existed), version 2 none of the version-3 sections (before domains, certificates and endpoint
-/// prefixes), version 3 none of the version-4 ones (policies and attachments). Older versions are still read, their missing sections as empty, so a node upgraded in place restores
+/// prefixes), version 3 none of the version-4 ones (policies and attachments), version 4 none of the version-5
+/// ones (thing types, thing groups and memberships). Older versions are still read, their missing sections as empty, so a node upgraded in place restores
 /// its old snapshots. The `domains` section holds servers' private keys: snapshots are secrets at rest.
 /// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
-/// Derived indexes (access key owners, topic trees) are rebuilt on restore, not stored.
+/// Derived indexes (access key owners, topic trees, group children, a thing's groups) are rebuilt on restore, not
+/// stored; a group whose parent is missing, a hierarchy deeper than 7 levels, or a membership of a missing thing or
+/// group is refused (`malformed`).
 extension ClusterState {
     static let snapshotMagic: [UInt8] = Array("FLCS".utf8)
     /// The snapshot format version this build writes and reads.
-    public static let snapshotFormatVersion: UInt8 = 4
+    public static let snapshotFormatVersion: UInt8 = 5
     /// Older formats `restore` still reads.
-    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...4
+    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...5
 
     /// The whole state, in the canonical encoding.
     public func snapshot() -> [UInt8] {
@@ -160,6 +169,47 @@ extension ClusterState {
             w.write(principal)
             w.write(type.rawValue)
         }
+
+        w.write(registrySequence)
+        let types = Self.sortedRows(thingTypes) { $0.thingTypeName }
+        w.writeCount(types.count)
+        for t in types {
+            w.write(t.tenant)
+            w.write(t.thingTypeName)
+            w.write(t.thingTypeId)
+            w.write(t.description) { $0.write($1) }
+            w.writeCount(t.searchableAttributes.count)
+            for a in t.searchableAttributes { w.write(a) }
+            w.write(t.deprecatedAtMs) { $0.write($1) }
+            w.write(t.createdAtMs)
+        }
+        let groups = Self.sortedRows(thingGroups) { $0.thingGroupName }
+        w.writeCount(groups.count)
+        for g in groups {
+            w.write(g.tenant)
+            w.write(g.thingGroupName)
+            w.write(g.thingGroupId)
+            w.write(g.parentGroupName) { $0.write($1) }
+            w.write(g.description) { $0.write($1) }
+            w.write(g.attributes)
+            w.write(g.version)
+            w.write(g.createdAtMs)
+            w.write(g.lastModifiedAtMs)
+        }
+        var memberships: [(TenantID, String, String)] = []
+        for tenant in groupMembers.keys.sorted(by: Self.tenantLess) {
+            for group in groupMembers[tenant]!.keys.sorted(by: String.utf8Less) {
+                for thing in groupMembers[tenant]![group]!.sorted(by: String.utf8Less) {
+                    memberships.append((tenant, group, thing))
+                }
+            }
+        }
+        w.writeCount(memberships.count)
+        for (tenant, group, thing) in memberships {
+            w.write(tenant)
+            w.write(group)
+            w.write(thing)
+        }
         return w.bytes
     }
 
@@ -272,6 +322,38 @@ extension ClusterState {
                 s.thingPrincipals[tenant, default: [:]][thing, default: [:]][principal] = try r.readThingPrincipalType()
             }
         }
+        if version >= 5 {
+            s.registrySequence = try r.readUInt64()
+            for _ in 0..<(try r.readCount(minimumElementSize: 26)) {
+                let tenant = try r.readTenant()
+                let name = try r.readString()
+                let id = try r.readString()
+                let description = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+                var searchable: [String] = []
+                for _ in 0..<(try r.readCount(minimumElementSize: 4)) { searchable.append(try r.readString()) }
+                let deprecatedAtMs = try r.readOptional { r throws(BinaryReadError) in try r.readInt64() }
+                s.thingTypes[tenant, default: [:]][name] = ThingType(
+                    tenant: tenant, thingTypeName: name, thingTypeId: id, description: description,
+                    searchableAttributes: searchable, deprecatedAtMs: deprecatedAtMs, createdAtMs: try r.readInt64())
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 42)) {
+                let tenant = try r.readTenant()
+                let name = try r.readString()
+                let id = try r.readString()
+                let parent = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+                let description = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+                let attributes = try r.readStringMap()
+                s.thingGroups[tenant, default: [:]][name] = ThingGroup(
+                    tenant: tenant, thingGroupName: name, thingGroupId: id, parentGroupName: parent,
+                    description: description, attributes: attributes, version: try r.readInt64(),
+                    createdAtMs: try r.readInt64(), lastModifiedAtMs: try r.readInt64())
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 12)) {
+                let tenant = try r.readTenant()
+                let group = try r.readString()
+                s.groupMembers[tenant, default: [:]][group, default: []].insert(try r.readString())
+            }
+        }
         return s
     }
 
@@ -292,6 +374,7 @@ extension ClusterState {
             }
         }
         rebuildPrincipalThings()
+        try rebuildGroupIndexes()
     }
 
     private static func tenantLess(_ a: TenantID, _ b: TenantID) -> Bool { String.utf8Less(a.accountID, b.accountID) }

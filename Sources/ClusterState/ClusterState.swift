@@ -50,8 +50,21 @@ public struct ClusterState: Sendable {
     var thingPrincipals: [TenantID: [String: [String: ThingPrincipalType]]] = [:]
     /// Derived from `thingPrincipals` (not in the snapshot): tenant → principal → thing names.
     var principalThings: [TenantID: [String: Set<String>]] = [:]
-    /// Counts the commands that can change an authorization decision (policies, attachments, certificate status),
-    /// so authorization caches know when to re-read. Local like `tlsSourceGeneration`.
+    /// Thing types: tenant → name → type.
+    var thingTypes: [TenantID: [String: ThingType]] = [:]
+    /// Static thing groups: tenant → name → group.
+    var thingGroups: [TenantID: [String: ThingGroup]] = [:]
+    /// Group memberships: tenant → group name → thing names.
+    var groupMembers: [TenantID: [String: Set<String>]] = [:]
+    /// Derived from `groupMembers` (not in the snapshot): tenant → thing name → group names.
+    var thingGroupsOfThing: [TenantID: [String: Set<String>]] = [:]
+    /// Derived from `thingGroups` (not in the snapshot): tenant → group name → its direct children.
+    var groupChildren: [TenantID: [String: Set<String>]] = [:]
+    /// Thing types and groups created so far, across tenants: the source of their ids.
+    var registrySequence: UInt64 = 0
+    /// Counts the commands that can change an authorization decision (policies, attachments, certificate status,
+    /// thing-group membership and hierarchy), so authorization caches know when to re-read. Local like
+    /// `tlsSourceGeneration`.
     public internal(set) var authorizationGeneration: UInt64 = 0
 
     public init() {}
@@ -156,6 +169,23 @@ public struct ClusterState: Sendable {
             return onAttachThingPrincipal(tenant: tenant, thing: thing, principal: principal, type: type)
         case .detachThingPrincipal(let tenant, let thing, let principal):
             return onDetachThingPrincipal(tenant: tenant, thing: thing, principal: principal)
+        case .createThingType(let tenant, let name, let description, let searchable, let nowMs):
+            return onCreateThingType(tenant: tenant, name: name, description: description,
+                                     searchableAttributes: searchable, nowMs: nowMs)
+        case .deprecateThingType(let tenant, let name, let undo, let nowMs):
+            return onDeprecateThingType(tenant: tenant, name: name, undo: undo, nowMs: nowMs)
+        case .deleteThingType(let tenant, let name, let nowMs):
+            return onDeleteThingType(tenant: tenant, name: name, nowMs: nowMs)
+        case .createThingGroup(let c):
+            return onCreateThingGroup(c)
+        case .updateThingGroup(let u):
+            return onUpdateThingGroup(u)
+        case .deleteThingGroup(let tenant, let name, let expectedVersion):
+            return onDeleteThingGroup(tenant: tenant, name: name, expectedVersion: expectedVersion)
+        case .addThingToThingGroup(let tenant, let group, let thing):
+            return onAddThingToThingGroup(tenant: tenant, group: group, thing: thing)
+        case .removeThingFromThingGroup(let tenant, let group, let thing):
+            return onRemoveThingFromThingGroup(tenant: tenant, group: group, thing: thing)
         }
     }
 
