@@ -50,6 +50,7 @@ extension ClusterCommand {
         case deleteThingGroup = 53
         case addThingToThingGroup = 54
         case removeThingFromThingGroup = 55
+        case updateThingGroupsForThing = 56
     }
 
     /// The bytes to propose.
@@ -258,6 +259,14 @@ extension ClusterCommand {
             w.write(tenant)
             w.write(group)
             w.write(thing)
+        case .updateThingGroupsForThing(let tenant, let thing, let add, let remove):
+            w.write(Tag.updateThingGroupsForThing.rawValue)
+            w.write(tenant)
+            w.write(thing)
+            w.writeCount(add.count)
+            for g in add { w.write(g) }
+            w.writeCount(remove.count)
+            for g in remove { w.write(g) }
         }
         return w.bytes
     }
@@ -429,6 +438,15 @@ extension ClusterCommand {
         case .removeThingFromThingGroup:
             return .removeThingFromThingGroup(tenant: try r.readTenant(), thingGroupName: try r.readString(),
                                               thingName: try r.readString())
+        case .updateThingGroupsForThing:
+            let tenant = try r.readTenant()
+            let thing = try r.readString()
+            var add: [String] = []
+            for _ in 0..<(try r.readCount(minimumElementSize: 4)) { add.append(try r.readString()) }
+            var remove: [String] = []
+            for _ in 0..<(try r.readCount(minimumElementSize: 4)) { remove.append(try r.readString()) }
+            return .updateThingGroupsForThing(tenant: tenant, thingName: thing, groupsToAdd: add,
+                                              groupsToRemove: remove)
         }
     }
 }

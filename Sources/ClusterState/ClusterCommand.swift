@@ -101,6 +101,10 @@ public enum ClusterCommand: Sendable, Hashable {
     case addThingToThingGroup(tenant: TenantID, thingGroupName: String, thingName: String)
     /// RemoveThingFromThingGroup: both must exist; removing a non-member succeeds.
     case removeThingFromThingGroup(tenant: TenantID, thingGroupName: String, thingName: String)
+    /// UpdateThingGroupsForThing: removes, then adds, all or nothing — the thing and every named group must exist,
+    /// and the resulting memberships keep the ten-group and one-per-hierarchy rules.
+    case updateThingGroupsForThing(tenant: TenantID, thingName: String, groupsToAdd: [String],
+                                   groupsToRemove: [String])
 
     /// The fields of `createThingGroup` (AWS `CreateThingGroupRequest`, tags aside).
     public struct CreateThingGroup: Sendable, Hashable {
@@ -211,7 +215,8 @@ extension ClusterCommand {
         case .createPolicy, .createPolicyVersion, .setDefaultPolicyVersion, .deletePolicyVersion, .deletePolicy,
              .attachPolicy, .detachPolicy, .attachThingPrincipal, .detachThingPrincipal,
              .registerCertificate, .updateCertificateStatus, .deleteCertificate,
-             .createThingGroup, .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup, .deleteThing:
+             .createThingGroup, .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup,
+             .updateThingGroupsForThing, .deleteThing:
             true
         default: false
         }

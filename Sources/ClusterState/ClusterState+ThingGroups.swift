@@ -222,6 +222,40 @@ extension ClusterState {
         return .success(.done)
     }
 
+    mutating func onUpdateThingGroupsForThing(tenant: TenantID, thing: String, add: [String], remove: [String])
+        -> ClusterOutcome
+    {
+        guard ThingRules.isValidThingName(thing) else {
+            return .failure(.invalidRequest("thingName must match [a-zA-Z0-9:_-]+ and be 1-128 characters"))
+        }
+        guard (add + remove).allSatisfy(ThingGroupRules.isValidName) else {
+            return .failure(.invalidRequest(Self.groupNameProblem))
+        }
+        guard things[tenant]?[thing] != nil, (add + remove).allSatisfy({ thingGroups[tenant]?[$0] != nil }) else {
+            return .failure(.resourceNotFound)
+        }
+        let current = thingGroupsOfThing[tenant]?[thing] ?? []
+        var result = current.subtracting(remove)
+        for group in add where !result.contains(group) {
+            let root = rootGroup(tenant: tenant, of: group)
+            if let other = result.sorted(by: String.utf8Less).first(where: { rootGroup(tenant: tenant, of: $0) == root }) {
+                return .failure(.invalidRequest(
+                    "Thing \(thing) is already in thing group \(other) of the same hierarchy as \(group)"))
+            }
+            result.insert(group)
+        }
+        guard result.count <= ThingGroupRules.maxGroupsPerThing else {
+            return .failure(.invalidRequest(
+                "Thing \(thing) can be in at most \(ThingGroupRules.maxGroupsPerThing) thing groups"))
+        }
+        for group in current.subtracting(result) { removeMembership(tenant: tenant, group: group, thing: thing) }
+        for group in result.subtracting(current) {
+            groupMembers[tenant, default: [:]][group, default: []].insert(thing)
+            thingGroupsOfThing[tenant, default: [:]][thing, default: []].insert(group)
+        }
+        return .success(.done)
+    }
+
     mutating func removeMembership(tenant: TenantID, group: String, thing: String) {
         groupMembers[tenant]?[group]?.remove(thing)
         if groupMembers[tenant]?[group]?.isEmpty == true { groupMembers[tenant]?[group] = nil }

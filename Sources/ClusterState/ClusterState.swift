@@ -186,6 +186,8 @@ public struct ClusterState: Sendable {
             return onAddThingToThingGroup(tenant: tenant, group: group, thing: thing)
         case .removeThingFromThingGroup(let tenant, let group, let thing):
             return onRemoveThingFromThingGroup(tenant: tenant, group: group, thing: thing)
+        case .updateThingGroupsForThing(let tenant, let thing, let add, let remove):
+            return onUpdateThingGroupsForThing(tenant: tenant, thing: thing, add: add, remove: remove)
         }
     }
 

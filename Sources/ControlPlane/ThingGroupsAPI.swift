@@ -3,7 +3,7 @@ import IoTTypes
 
 /// The static thing group operations of the AWS `iot` control plane (AWS-IOT-SPEC §3.3, botocore `iot`
 /// 2015-05-28), in the shape of `ThingsAPI`. Routes (the two literal `PUT` paths are not group names: no group
-/// operation uses `PUT /thing-groups/{thingGroupName}`):
+/// operation uses `PUT /thing-groups/{thingGroupName}`; three are):
 ///
 /// | operation                 | route                                          | input → output |
 /// |---------------------------|------------------------------------------------|----------------|
@@ -16,6 +16,7 @@ import IoTTypes
 /// | RemoveThingFromThingGroup | `PUT /thing-groups/removeThingFromThingGroup`  | thingGroupName/Arn, thingName/Arn → `{}` |
 /// | ListThingsInThingGroup    | `GET /thing-groups/{thingGroupName}/things`    | ?recursive ?nextToken ?maxResults → things[name], nextToken |
 /// | ListThingGroupsForThing   | `GET /things/{thingName}/thing-groups`         | ?nextToken ?maxResults → thingGroups[{groupName, groupArn}], nextToken |
+/// | UpdateThingGroupsForThing | `PUT /thing-groups/updateThingGroupsForThing`  | thingName, thingGroupsToAdd, thingGroupsToRemove, overrideDynamicGroups (ignored) → `{}` (all or nothing) |
 public struct ThingGroupsAPI: ControlPlaneAPI {
     public var tenant: TenantID
     public var region: String
@@ -42,6 +43,8 @@ public struct ThingGroupsAPI: ControlPlaneAPI {
             return membership(body).map { .addThingToThingGroup(group: $0.group, thing: $0.thing) }
         case ("PUT", "thing-groups", 2) where s[1] == "removeThingFromThingGroup":
             return membership(body).map { .removeThingFromThingGroup(group: $0.group, thing: $0.thing) }
+        case ("PUT", "thing-groups", 2) where s[1] == "updateThingGroupsForThing":
+            return updateGroupsForThing(body)
         case ("POST", "thing-groups", 2):
             return groupName(s[1]).flatMap { create($0, body: body) }
         case ("GET", "thing-groups", 2):
@@ -190,6 +193,18 @@ public struct ThingGroupsAPI: ControlPlaneAPI {
         }
     }
 
+    private func updateGroupsForThing(_ body: [UInt8]) -> Result<ThingGroupOperation, AWSError> {
+        JSONBody.decode(UpdateThingGroupsForThingBody.self, from: body).flatMap { b in
+            guard let thing = b.thingName else { return .failure(.invalidRequest("thingName is missing")) }
+            guard ClusterState.isValidThingName(thing) else { return .failure(.invalidRequest(Self.thingNameProblem)) }
+            let add = b.thingGroupsToAdd ?? [], remove = b.thingGroupsToRemove ?? []
+            guard (add + remove).allSatisfy(ThingGroupRules.isValidName) else {
+                return .failure(.invalidRequest("thingGroupsToAdd and thingGroupsToRemove must hold thing group names"))
+            }
+            return .success(.updateThingGroupsForThing(thingName: thing, add: add, remove: remove))
+        }
+    }
+
     // MARK: - Commands
 
     public func command(for operation: ThingGroupOperation, nowMs: Int64) -> ClusterCommand? {
@@ -207,6 +222,8 @@ public struct ThingGroupsAPI: ControlPlaneAPI {
             .addThingToThingGroup(tenant: tenant, thingGroupName: group, thingName: thing)
         case .removeThingFromThingGroup(let group, let thing):
             .removeThingFromThingGroup(tenant: tenant, thingGroupName: group, thingName: thing)
+        case .updateThingGroupsForThing(let thing, let add, let remove):
+            .updateThingGroupsForThing(tenant: tenant, thingName: thing, groupsToAdd: add, groupsToRemove: remove)
         case .describeThingGroup, .listThingGroups, .listThingsInThingGroup, .listThingGroupsForThing:
             nil
         }
@@ -227,7 +244,8 @@ public struct ThingGroupsAPI: ControlPlaneAPI {
                     thingGroupName: c.name, thingGroupArn: arn(c.name), thingGroupId: id)))
             case (.updateThingGroup, .thingGroup(_, let version)):
                 return .json(JSONBody.encode(["version": version]))
-            case (.deleteThingGroup, .done), (.addThingToThingGroup, .done), (.removeThingFromThingGroup, .done):
+            case (.deleteThingGroup, .done), (.addThingToThingGroup, .done), (.removeThingFromThingGroup, .done),
+                 (.updateThingGroupsForThing, .done):
                 return .json(JSONBody.encode([String: String]()))
             default:
                 return AWSError.internalFailure("unexpected result \(result) for \(operation)").response
@@ -247,6 +265,11 @@ public struct ThingGroupsAPI: ControlPlaneAPI {
                 return state.thingGroup(tenant: tenant, name: group) == nil
                     ? .resourceNotFound("Thing group \(group) cannot be found.")
                     : .resourceNotFound("Thing \(thing) cannot be found.")
+            case .updateThingGroupsForThing(let thing, let add, let remove):
+                if let missing = (add + remove).first(where: { state.thingGroup(tenant: tenant, name: $0) == nil }) {
+                    return .resourceNotFound("Thing group \(missing) cannot be found.")
+                }
+                return .resourceNotFound("Thing \(thing) cannot be found.")
             case .createThingGroup, .describeThingGroup, .updateThingGroup, .deleteThingGroup, .listThingGroups,
                  .listThingsInThingGroup, .listThingGroupsForThing:
                 return AWSError(error, what: what)
@@ -309,7 +332,7 @@ public struct ThingGroupsAPI: ControlPlaneAPI {
             let (rows, next) = page.slice(state.groupsOfThing(tenant: tenant, thingName: thing)) { $0 }
             return .json(JSONBody.encode(GroupListResponse(thingGroups: rows.map(nameAndArn), nextToken: next)))
         case .createThingGroup, .updateThingGroup, .deleteThingGroup, .addThingToThingGroup,
-             .removeThingFromThingGroup:
+             .removeThingFromThingGroup, .updateThingGroupsForThing:
             return AWSError.internalFailure("\(operation) is a write").response
         }
     }
@@ -330,6 +353,7 @@ public enum ThingGroupOperation: Sendable, Hashable {
     case removeThingFromThingGroup(group: String, thing: String)
     case listThingsInThingGroup(name: String, recursive: Bool, RegistryPage)
     case listThingGroupsForThing(thingName: String, RegistryPage)
+    case updateThingGroupsForThing(thingName: String, add: [String], remove: [String])
 
     public struct CreateThingGroup: Sendable, Hashable {
         public var name: String
@@ -361,7 +385,7 @@ public enum ThingGroupOperation: Sendable, Hashable {
         case .describeThingGroup(let name), .deleteThingGroup(let name, _), .listThingsInThingGroup(let name, _, _):
             name
         case .addThingToThingGroup(let group, _), .removeThingFromThingGroup(let group, _): group
-        case .listThingGroups, .listThingGroupsForThing: nil
+        case .listThingGroups, .listThingGroupsForThing, .updateThingGroupsForThing: nil
         }
     }
 }
@@ -389,6 +413,13 @@ struct MembershipBody: Decodable {
     var thingGroupArn: String?
     var thingName: String?
     var thingArn: String?
+    var overrideDynamicGroups: Bool?
+}
+
+struct UpdateThingGroupsForThingBody: Decodable {
+    var thingName: String?
+    var thingGroupsToAdd: [String]?
+    var thingGroupsToRemove: [String]?
     var overrideDynamicGroups: Bool?
 }
 

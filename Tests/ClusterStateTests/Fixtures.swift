@@ -122,6 +122,8 @@ let everyCommand: [ClusterCommand] = [
     .addThingToThingGroup(tenant: acme, thingGroupName: "gone", thingName: "sensor-2"),
     .addThingToThingGroup(tenant: acme, thingGroupName: "gone", thingName: "sensor-1"),
     .removeThingFromThingGroup(tenant: acme, thingGroupName: "gone", thingName: "sensor-1"),
+    .updateThingGroupsForThing(tenant: acme, thingName: "sensor-2", groupsToAdd: ["site"], groupsToRemove: []),
+    .updateThingGroupsForThing(tenant: acme, thingName: "sensor-2", groupsToAdd: [], groupsToRemove: ["site"]),
     .deleteThingGroup(tenant: acme, thingGroupName: "gone", expectedVersion: 1),
     .deleteThingGroup(tenant: acme, thingGroupName: "never-was", expectedVersion: nil),
 ]
@@ -238,7 +240,7 @@ struct CommandGenerator {
         case 14:
             let group = pick(["g1", "g2", "g3", "bad name"])
             let type = pick(["T", "U", "bad type"])
-            switch rng.next() % 9 {
+            switch rng.next() % 10 {
             case 0:
                 return .createThingType(tenant: tenant, thingTypeName: type, description: chance(50) ? "d" : nil,
                                         searchableAttributes: chance(50) ? ["x"] : [], nowMs: nowMs)
@@ -261,6 +263,10 @@ struct CommandGenerator {
                 return .deleteThingGroup(tenant: tenant, thingGroupName: group,
                                          expectedVersion: chance(30) ? Int64(rng.next() % 3) : nil)
             case 7: return .addThingToThingGroup(tenant: tenant, thingGroupName: group, thingName: thing)
+            case 8:
+                return .updateThingGroupsForThing(tenant: tenant, thingName: thing,
+                                                  groupsToAdd: chance(70) ? [group] : [],
+                                                  groupsToRemove: chance(50) ? [pick(["g1", "g2", "g3"])] : [])
             default: return .removeThingFromThingGroup(tenant: tenant, thingGroupName: group, thingName: thing)
             }
         default:
@@ -308,7 +314,7 @@ extension ClusterCommand {
     var isVersion5Command: Bool {
         switch self {
         case .createThingType, .deprecateThingType, .deleteThingType, .createThingGroup, .updateThingGroup,
-             .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup:
+             .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup, .updateThingGroupsForThing:
             true
         default: false
         }

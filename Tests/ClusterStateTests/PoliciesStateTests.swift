@@ -189,7 +189,7 @@ struct PoliciesStateTests {
                     // Group membership and hierarchy decide which group policies apply; deleting a thing drops
                     // its memberships.
                     case .createThingGroup, .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup,
-                         .deleteThing:
+                         .updateThingGroupsForThing, .deleteThing:
                         true
                     default: false
                 } }()

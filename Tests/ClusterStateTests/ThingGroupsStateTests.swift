@@ -212,6 +212,34 @@ struct ThingGroupsStateTests {
         #expect(h.state.thingsInGroup(tenant: acme, group: "root", recursive: true) == ["t"])
     }
 
+    @Test("updateThingGroupsForThing: removes then adds, all or nothing")
+    func updateGroupsForThing() {
+        var h = Harness()
+        _ = h.apply(Self.thing("t"))
+        _ = h.apply(Self.group("root"))
+        _ = h.apply(Self.group("leaf", parent: "root"))
+        _ = h.apply(Self.group("solo"))
+        _ = h.apply(Self.add("t", to: "leaf"))
+        let update = { (add: [String], remove: [String]) in
+            ClusterCommand.updateThingGroupsForThing(tenant: acme, thingName: "t", groupsToAdd: add,
+                                                     groupsToRemove: remove)
+        }
+        // A missing group anywhere, or a second group of one hierarchy: nothing changes.
+        #expect(h.apply(update(["solo", "nope"], [])) == .failure(.resourceNotFound))
+        #expect(Self.isInvalid(h.apply(update(["solo", "root"], []))))
+        #expect(h.state.groupsOfThing(tenant: acme, thingName: "t") == ["leaf"])
+        #expect(h.apply(.updateThingGroupsForThing(tenant: acme, thingName: "ghost", groupsToAdd: ["solo"],
+                                                   groupsToRemove: [])) == .failure(.resourceNotFound))
+        // Moving within a hierarchy works when the old group is removed in the same call.
+        #expect(h.apply(update(["solo", "root"], ["leaf"])) == .success(.done))
+        #expect(h.state.groupsOfThing(tenant: acme, thingName: "t") == ["root", "solo"])
+        var many: [String] = []
+        for i in 0..<9 { _ = h.apply(Self.group("m\(i)")); many.append("m\(i)") }
+        #expect(Self.isInvalid(h.apply(update(many, []))))  // 11 groups
+        #expect(h.apply(update(many, ["solo"])) == .success(.done))
+        #expect(h.state.groupsOfThing(tenant: acme, thingName: "t").count == 10)
+    }
+
     @Test("deleteThingGroup: missing succeeds, children refuse, version conflict, memberships and attachments go")
     func deleteThingGroup() {
         var h = Harness()
@@ -300,6 +328,7 @@ struct ThingGroupsStateTests {
             (.updateThingGroup(.init(tenant: acme, thingGroupName: "g", description: "x", nowMs: 1)), false),
             (Self.add("t", to: "g"), true),
             (.removeThingFromThingGroup(tenant: acme, thingGroupName: "g", thingName: "t"), true),
+            (.updateThingGroupsForThing(tenant: acme, thingName: "t", groupsToAdd: ["g"], groupsToRemove: []), true),
             (.deleteThingGroup(tenant: acme, thingGroupName: "g", expectedVersion: nil), true),
             (.deleteThing(tenant: acme, thingName: "t", expectedVersion: nil), true),
         ]

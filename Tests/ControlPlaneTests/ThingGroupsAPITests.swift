@@ -275,6 +275,28 @@ struct ThingGroupsAPITests {
         #expect(await c.call("GET", "/thing-groups/root/things?recursive=true").nameList == ["t2"])
     }
 
+    @Test("UpdateThingGroupsForThing: all or nothing; missing group or thing → 404; no thingName → 400")
+    func updateGroupsForThing() async {
+        let c = Client()
+        _ = await c.call("POST", "/thing-groups/a")
+        _ = await c.call("POST", "/thing-groups/b")
+        _ = await c.call("POST", "/things/t")
+        let path = "/thing-groups/updateThingGroupsForThing"
+        var r = await c.call("PUT", path, json: #"{"thingName":"t","thingGroupsToAdd":["a","zz"]}"#)
+        #expect(r.status == 404 && r.errorType == "ResourceNotFoundException" && r.message == "Thing group zz cannot be found.")
+        #expect(await c.call("GET", "/things/t/thing-groups").groupNames == [])
+        r = await c.call("PUT", path, json: #"{"thingName":"t","thingGroupsToAdd":["a","b"],"overrideDynamicGroups":false}"#)
+        #expect(r.status == 200 && r.response.bodyText == "{}")
+        r = await c.call("PUT", path, json: #"{"thingName":"t","thingGroupsToRemove":["a"]}"#)
+        #expect(await c.call("GET", "/things/t/thing-groups").groupNames == ["b"])
+        r = await c.call("PUT", path, json: #"{"thingName":"ghost","thingGroupsToAdd":["a"]}"#)
+        #expect(r.status == 404 && r.message == "Thing ghost cannot be found.")
+        r = await c.call("PUT", path, json: #"{"thingGroupsToAdd":["a"]}"#)
+        #expect(r.status == 400 && r.errorType == "InvalidRequestException")
+        r = await c.call("PUT", path, json: #"{"thingName":"t","thingGroupsToAdd":["bad name"]}"#)
+        #expect(r.status == 400 && r.errorType == "InvalidRequestException")
+    }
+
     @Test("policies attach to existing thing groups only, and are inherited through the hierarchy")
     func policyInheritance() async {
         let c = Client(region: "us-east-1")

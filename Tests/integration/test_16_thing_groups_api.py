@@ -3,7 +3,8 @@ and boto3: CreateThingType / DescribeThingType / DeprecateThingType / ListThingT
 before the 5-minute wait), things that must name a registered, non-deprecated type; CreateThingGroup with a
 parent / DescribeThingGroup (rootToParentThingGroups) / UpdateThingGroup (expectedVersion) / ListThingGroups
 (parentGroup, recursive, prefix) / Add- and RemoveThingFromThingGroup (by name and by ARN) / ListThingsInThingGroup
-(recursive) / ListThingGroupsForThing / DeleteThingGroup (refused with children), and a policy attached to a group.
+(recursive) / ListThingGroupsForThing / UpdateThingGroupsForThing / DeleteThingGroup (refused with children), and a
+policy attached to a group.
 """
 
 from __future__ import annotations
@@ -169,3 +170,14 @@ def test_thing_group_errors_and_policy_with_boto3(iot):
     # Deleting the thing removes its membership.
     iot.delete_thing(thingName="tg-deep-dev")
     assert iot.list_things_in_thing_group(thingGroupName="tg-l7")["things"] == []
+
+    # UpdateThingGroupsForThing: all or nothing.
+    iot.create_thing_group(thingGroupName="tg-solo")
+    iot.create_thing(thingName="tg-mover")
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.update_thing_groups_for_thing(thingName="tg-mover", thingGroupsToAdd=["tg-solo", "tg-ghost"])
+    assert iot.list_thing_groups_for_thing(thingName="tg-mover")["thingGroups"] == []
+    iot.update_thing_groups_for_thing(thingName="tg-mover", thingGroupsToAdd=["tg-solo", "tg-l2"])
+    iot.update_thing_groups_for_thing(thingName="tg-mover", thingGroupsToAdd=["tg-l3"], thingGroupsToRemove=["tg-l2"])
+    groups = iot.list_thing_groups_for_thing(thingName="tg-mover")["thingGroups"]
+    assert [g["groupName"] for g in groups] == ["tg-l3", "tg-solo"]
