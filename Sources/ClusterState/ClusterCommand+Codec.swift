@@ -50,6 +50,16 @@ extension ClusterCommand {
         case untagResource = 66
         case createWithTags = 67
         case bootstrapAccessKey = 75
+        // 48–59: thing types and thing groups.
+        case createThingType = 48
+        case deprecateThingType = 49
+        case deleteThingType = 50
+        case createThingGroup = 51
+        case updateThingGroup = 52
+        case deleteThingGroup = 53
+        case addThingToThingGroup = 54
+        case removeThingFromThingGroup = 55
+        case updateThingGroupsForThing = 56
     }
 
     /// The bytes to propose.
@@ -265,6 +275,65 @@ extension ClusterCommand {
             w.write(tenant)
             w.write(resource)
             w.write(tags)
+        case .createThingType(let tenant, let name, let description, let searchable, let nowMs):
+            w.write(Tag.createThingType.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(description) { $0.write($1) }
+            w.writeCount(searchable.count)
+            for a in searchable { w.write(a) }
+            w.write(nowMs)
+        case .deprecateThingType(let tenant, let name, let undo, let nowMs):
+            w.write(Tag.deprecateThingType.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(undo)
+            w.write(nowMs)
+        case .deleteThingType(let tenant, let name, let nowMs):
+            w.write(Tag.deleteThingType.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(nowMs)
+        case .createThingGroup(let c):
+            w.write(Tag.createThingGroup.rawValue)
+            w.write(c.tenant)
+            w.write(c.thingGroupName)
+            w.write(c.parentGroupName) { $0.write($1) }
+            w.write(c.description) { $0.write($1) }
+            w.write(c.attributes)
+            w.write(c.nowMs)
+        case .updateThingGroup(let u):
+            w.write(Tag.updateThingGroup.rawValue)
+            w.write(u.tenant)
+            w.write(u.thingGroupName)
+            w.write(u.description) { $0.write($1) }
+            w.write(u.attributes) { $0.write($1) }
+            w.write(u.merge)
+            w.write(u.expectedVersion) { $0.write($1) }
+            w.write(u.nowMs)
+        case .deleteThingGroup(let tenant, let name, let expectedVersion):
+            w.write(Tag.deleteThingGroup.rawValue)
+            w.write(tenant)
+            w.write(name)
+            w.write(expectedVersion) { $0.write($1) }
+        case .addThingToThingGroup(let tenant, let group, let thing):
+            w.write(Tag.addThingToThingGroup.rawValue)
+            w.write(tenant)
+            w.write(group)
+            w.write(thing)
+        case .removeThingFromThingGroup(let tenant, let group, let thing):
+            w.write(Tag.removeThingFromThingGroup.rawValue)
+            w.write(tenant)
+            w.write(group)
+            w.write(thing)
+        case .updateThingGroupsForThing(let tenant, let thing, let add, let remove):
+            w.write(Tag.updateThingGroupsForThing.rawValue)
+            w.write(tenant)
+            w.write(thing)
+            w.writeCount(add.count)
+            for g in add { w.write(g) }
+            w.writeCount(remove.count)
+            for g in remove { w.write(g) }
         }
         return w.bytes
     }
@@ -450,6 +519,59 @@ extension ClusterCommand {
             if case .createWithTags = command { throw BinaryReadError() }
             return .createWithTags(command, tenant: try r.readTenant(), resource: try r.readString(),
                                    tags: try r.readTags())
+        case .createThingType:
+            let tenant = try r.readTenant()
+            let name = try r.readString()
+            let description = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            var searchable: [String] = []
+            for _ in 0..<(try r.readCount(minimumElementSize: 4)) { searchable.append(try r.readString()) }
+            return .createThingType(tenant: tenant, thingTypeName: name, description: description,
+                                    searchableAttributes: searchable, nowMs: try r.readInt64())
+        case .deprecateThingType:
+            return .deprecateThingType(tenant: try r.readTenant(), thingTypeName: try r.readString(),
+                                       undo: try r.readBool(), nowMs: try r.readInt64())
+        case .deleteThingType:
+            return .deleteThingType(tenant: try r.readTenant(), thingTypeName: try r.readString(),
+                                    nowMs: try r.readInt64())
+        case .createThingGroup:
+            let tenant = try r.readTenant()
+            let name = try r.readString()
+            let parent = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            let description = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            let attributes = try r.readStringMap()
+            return .createThingGroup(CreateThingGroup(tenant: tenant, thingGroupName: name, parentGroupName: parent,
+                                                      description: description, attributes: attributes,
+                                                      nowMs: try r.readInt64()))
+        case .updateThingGroup:
+            let tenant = try r.readTenant()
+            let name = try r.readString()
+            let description = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+            let attributes = try r.readOptional { r throws(BinaryReadError) in try r.readStringMap() }
+            let merge = try r.readBool()
+            let expected = try r.readOptional { r throws(BinaryReadError) in try r.readInt64() }
+            return .updateThingGroup(UpdateThingGroup(tenant: tenant, thingGroupName: name, description: description,
+                                                      attributes: attributes, merge: merge,
+                                                      expectedVersion: expected, nowMs: try r.readInt64()))
+        case .deleteThingGroup:
+            return .deleteThingGroup(tenant: try r.readTenant(), thingGroupName: try r.readString(),
+                                     expectedVersion: try r.readOptional { r throws(BinaryReadError) in
+                                         try r.readInt64()
+                                     })
+        case .addThingToThingGroup:
+            return .addThingToThingGroup(tenant: try r.readTenant(), thingGroupName: try r.readString(),
+                                         thingName: try r.readString())
+        case .removeThingFromThingGroup:
+            return .removeThingFromThingGroup(tenant: try r.readTenant(), thingGroupName: try r.readString(),
+                                              thingName: try r.readString())
+        case .updateThingGroupsForThing:
+            let tenant = try r.readTenant()
+            let thing = try r.readString()
+            var add: [String] = []
+            for _ in 0..<(try r.readCount(minimumElementSize: 4)) { add.append(try r.readString()) }
+            var remove: [String] = []
+            for _ in 0..<(try r.readCount(minimumElementSize: 4)) { remove.append(try r.readString()) }
+            return .updateThingGroupsForThing(tenant: tenant, thingName: thing, groupsToAdd: add,
+                                              groupsToRemove: remove)
         }
     }
 }

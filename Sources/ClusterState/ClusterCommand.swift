@@ -107,6 +107,73 @@ public enum ClusterCommand: Sendable, Hashable {
     /// A create command with the `tags` member of its request (CreatePolicy, CreateDomainConfiguration, …): the
     /// tags are checked first, then the create applies, then the tags (all or nothing). Not a batch or itself.
     indirect case createWithTags(ClusterCommand, tenant: TenantID, resource: String, tags: [ResourceTag])
+    /// CreateThingType: idempotent for the same properties, else `resourceAlreadyExists` (AWS-IOT-SPEC §3.2).
+    case createThingType(tenant: TenantID, thingTypeName: String, description: String?,
+                         searchableAttributes: [String], nowMs: Int64)
+    /// DeprecateThingType (`undo`: undoDeprecate). Deprecating a deprecated type keeps its first date.
+    case deprecateThingType(tenant: TenantID, thingTypeName: String, undo: Bool, nowMs: Int64)
+    /// DeleteThingType: only five minutes after deprecation, and with no thing of that type (`invalidRequest`).
+    case deleteThingType(tenant: TenantID, thingTypeName: String, nowMs: Int64)
+    /// CreateThingGroup: idempotent for the same parent and properties; the parent must exist, the hierarchy stays
+    /// within 7 levels and 100 children per group.
+    case createThingGroup(CreateThingGroup)
+    /// UpdateThingGroup: description and attributes (merge or replace), optional optimistic version check.
+    case updateThingGroup(UpdateThingGroup)
+    /// DeleteThingGroup: a missing group succeeds (as AWS); a group with child groups is `invalidRequest`. Its
+    /// memberships and the policy attachments to its ARN go with it.
+    case deleteThingGroup(tenant: TenantID, thingGroupName: String, expectedVersion: Int64?)
+    /// AddThingToThingGroup: idempotent; at most ten groups per thing, never two in one hierarchy.
+    case addThingToThingGroup(tenant: TenantID, thingGroupName: String, thingName: String)
+    /// RemoveThingFromThingGroup: both must exist; removing a non-member succeeds.
+    case removeThingFromThingGroup(tenant: TenantID, thingGroupName: String, thingName: String)
+    /// UpdateThingGroupsForThing: removes, then adds, all or nothing — the thing and every named group must exist,
+    /// and the resulting memberships keep the ten-group and one-per-hierarchy rules.
+    case updateThingGroupsForThing(tenant: TenantID, thingName: String, groupsToAdd: [String],
+                                   groupsToRemove: [String])
+
+    /// The fields of `createThingGroup` (AWS `CreateThingGroupRequest`, tags aside).
+    public struct CreateThingGroup: Sendable, Hashable {
+        public var tenant: TenantID
+        public var thingGroupName: String
+        public var parentGroupName: String?
+        public var description: String?
+        public var attributes: [String: String]
+        public var nowMs: Int64
+        public init(tenant: TenantID, thingGroupName: String, parentGroupName: String? = nil,
+                    description: String? = nil, attributes: [String: String] = [:], nowMs: Int64) {
+            self.tenant = tenant
+            self.thingGroupName = thingGroupName
+            self.parentGroupName = parentGroupName
+            self.description = description
+            self.attributes = attributes
+            self.nowMs = nowMs
+        }
+    }
+
+    /// The fields of `updateThingGroup` (AWS `UpdateThingGroupRequest`).
+    public struct UpdateThingGroup: Sendable, Hashable {
+        public var tenant: TenantID
+        public var thingGroupName: String
+        /// nil: unchanged; "": cleared.
+        public var description: String?
+        /// nil: attributes untouched.
+        public var attributes: [String: String]?
+        /// true: merge (an empty value deletes that attribute); false: replace the whole map.
+        public var merge: Bool
+        public var expectedVersion: Int64?
+        public var nowMs: Int64
+        public init(tenant: TenantID, thingGroupName: String, description: String? = nil,
+                    attributes: [String: String]? = nil, merge: Bool = false, expectedVersion: Int64? = nil,
+                    nowMs: Int64) {
+            self.tenant = tenant
+            self.thingGroupName = thingGroupName
+            self.description = description
+            self.attributes = attributes
+            self.merge = merge
+            self.expectedVersion = expectedVersion
+            self.nowMs = nowMs
+        }
+    }
 
     /// The fields of `createThing`.
     public struct CreateThing: Sendable, Hashable {
@@ -224,13 +291,16 @@ extension ClusterCommand {
         }
     }
 
-    /// Policies, attachments and certificate status: what an authorization decision is built from
-    /// (`ClusterState.authorizationGeneration`).
+    /// Policies, attachments, certificate status, and thing-group membership and hierarchy (policies attached to a
+    /// group apply to the things in it and below it): what an authorization decision is built from
+    /// (`ClusterState.authorizationGeneration`). Deleting a thing drops its group memberships.
     var changesAuthorization: Bool {
         switch self {
         case .createPolicy, .createPolicyVersion, .setDefaultPolicyVersion, .deletePolicyVersion, .deletePolicy,
              .attachPolicy, .detachPolicy, .attachThingPrincipal, .detachThingPrincipal,
-             .registerCertificate, .updateCertificateStatus, .deleteCertificate:
+             .registerCertificate, .updateCertificateStatus, .deleteCertificate,
+             .createThingGroup, .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup,
+             .updateThingGroupsForThing, .deleteThing:
             true
         case .createWithTags(let inner, _, _, _): inner.changesAuthorization
         default: false
@@ -248,6 +318,10 @@ public enum ClusterResult: Sendable, Hashable {
     case batch(failed: UInt32)
     /// The policy version a create made (CreatePolicy: 1).
     case policyVersion(versionId: Int64)
+    /// The thing type as it now is (CreateThingType).
+    case thingType(thingTypeId: String)
+    /// The thing group as it now is (CreateThingGroup, UpdateThingGroup).
+    case thingGroup(thingGroupId: String, version: Int64)
 }
 
 /// Why a command was not applied. The state is unchanged, except that the entry counts as applied.

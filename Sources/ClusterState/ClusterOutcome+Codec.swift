@@ -13,6 +13,9 @@ public enum ClusterOutcomeCodec {
         case thing = 1
         case batch = 2
         case policyVersion = 3
+        // 13–14: thing types and thing groups.
+        case thingType = 13
+        case thingGroup = 14
     }
 
     enum ErrorTag: UInt8 {
@@ -48,6 +51,13 @@ public enum ClusterOutcomeCodec {
             case .policyVersion(let id):
                 w.write(ResultTag.policyVersion.rawValue)
                 w.write(id)
+            case .thingType(let id):
+                w.write(ResultTag.thingType.rawValue)
+                w.write(id)
+            case .thingGroup(let id, let version):
+                w.write(ResultTag.thingGroup.rawValue)
+                w.write(id)
+                w.write(version)
             }
         case .failure(let error):
             w.write(UInt8(1))
@@ -107,6 +117,8 @@ public enum ClusterOutcomeCodec {
             case .thing: return .success(.thing(thingId: try r.readString(), version: try r.readInt64()))
             case .batch: return .success(.batch(failed: try r.readUInt32()))
             case .policyVersion: return .success(.policyVersion(versionId: try r.readInt64()))
+            case .thingType: return .success(.thingType(thingTypeId: try r.readString()))
+            case .thingGroup: return .success(.thingGroup(thingGroupId: try r.readString(), version: try r.readInt64()))
             }
         case 1:
             guard let tag = ErrorTag(rawValue: try r.readUInt8()) else { throw BinaryReadError() }

@@ -2,7 +2,7 @@ import IoTTypes
 
 // IoT policies with versions, their attachments to targets (certificate ARNs, thing group ARNs, Cognito ids), and
 // principals attached to things (AWS-IOT-SPEC §2.4, §3.5). Targets and principals are kept as the strings the
-// client sent (ARNs name the region; comparisons are exact). Every command here moves
+// client sent (ARNs name the region; comparisons are exact); a thing group target must name an existing group. Every command here moves
 // `authorizationGeneration`, so a node's authorization caches know when to re-read.
 extension ClusterState {
     mutating func onCreatePolicy(tenant: TenantID, name: String, document: String, nowMs: Int64) -> ClusterOutcome {
@@ -68,6 +68,12 @@ extension ClusterState {
     mutating func onAttachPolicy(tenant: TenantID, name: String, target: String) -> ClusterOutcome {
         guard PolicyRules.isValidTarget(target) else { return .failure(.invalidRequest("invalid target")) }
         guard policies[tenant]?[name] != nil else { return .failure(.resourceNotFound) }
+        // A thing group target must name an existing group of this tenant (its policies are inherited).
+        if target.contains(":thinggroup/") {
+            guard let group = ThingGroupRules.groupName(fromArn: target, tenant: tenant),
+                thingGroups[tenant]?[group] != nil
+            else { return .failure(.resourceNotFound) }
+        }
         var attached = policyTargets[tenant]?[target] ?? []
         if attached.contains(name) { return .success(.done) }
         guard attached.count < PolicyRules.maxPoliciesPerTarget else {
@@ -174,8 +180,8 @@ extension ClusterState {
         }
     }
 
-    /// The default documents of the policies attached to `target`, in policy name order: what the authorizer
-    /// evaluates for a certificate principal (thing-group inheritance adds more targets later).
+    /// The default documents of the policies attached to `targets`, in policy name order: what the authorizer
+    /// evaluates for a certificate principal (with `thingGroupArns(containing:…)` added for inherited policies).
     public func effectivePolicyDocuments(tenant: TenantID, targets: [String]) -> [(policyName: String, document: String)] {
         var names = Set<String>()
         for t in targets { names.formUnion(policyTargets[tenant]?[t] ?? []) }

@@ -34,14 +34,23 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 ///     | serverCerts: count u32, then ServerCertificate                         by (tenant, id)       (5 on)
 ///     | domainDetails: count u32, then (tenant, name, DomainConfigurationDetails) by (tenant, name)   (5 on)
 ///     | tags:        count u32, then (tenant, resource, key, value)            by (tenant, resource, key) (5 on)
+///     | registrySequence u64                                                                          (5 on)
+///     | thingTypes:  count u32, then (tenant, name, id, description?, searchableAttributes: count u32 then
+///                    strings, deprecatedAtMs?, createdAtMs)                     by (tenant, name)     (5 on)
+///     | thingGroups: count u32, then (tenant, name, id, parent?, description?, attributes, version, createdAtMs,
+///                    lastModifiedAtMs)                                          by (tenant, name)     (5 on)
+///     | groupMembers: count u32, then (tenant, group, thing)                    by (tenant, group, thing) (5 on)
 ///
 /// Each version appends sections to the previous one: version 1 has no `nodes` (written before the node
 /// directory existed), version 2 none of the version-3 sections (before domains, certificates and endpoint
-/// prefixes), version 3 none of the version-4 ones (policies and attachments), version 4 none of the version-5 ones
-/// (server certificates, domain configuration details, tags). Older versions are still read, their missing sections as empty, so a node upgraded in place restores
+/// prefixes), version 3 none of the version-4 ones (policies and attachments), version 4 none of the version-5
+/// ones (server certificates, domain configuration details, tags, thing types, thing groups and memberships).
+/// Older versions are still read, their missing sections as empty, so a node upgraded in place restores
 /// its old snapshots. The `domains` section holds servers' private keys: snapshots are secrets at rest.
 /// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
-/// Derived indexes (access key owners, topic trees) are rebuilt on restore, not stored.
+/// Derived indexes (access key owners, topic trees, group children, a thing's groups) are rebuilt on restore, not
+/// stored; a group whose parent is missing, a hierarchy deeper than 7 levels, or a membership of a missing thing or
+/// group is refused (`malformed`).
 extension ClusterState {
     static let snapshotMagic: [UInt8] = Array("FLCS".utf8)
     /// The snapshot format version this build writes and reads.
@@ -197,6 +206,47 @@ extension ClusterState {
             w.write(key)
             w.write(value)
         }
+
+        w.write(registrySequence)
+        let types = Self.sortedRows(thingTypes) { $0.thingTypeName }
+        w.writeCount(types.count)
+        for t in types {
+            w.write(t.tenant)
+            w.write(t.thingTypeName)
+            w.write(t.thingTypeId)
+            w.write(t.description) { $0.write($1) }
+            w.writeCount(t.searchableAttributes.count)
+            for a in t.searchableAttributes { w.write(a) }
+            w.write(t.deprecatedAtMs) { $0.write($1) }
+            w.write(t.createdAtMs)
+        }
+        let groups = Self.sortedRows(thingGroups) { $0.thingGroupName }
+        w.writeCount(groups.count)
+        for g in groups {
+            w.write(g.tenant)
+            w.write(g.thingGroupName)
+            w.write(g.thingGroupId)
+            w.write(g.parentGroupName) { $0.write($1) }
+            w.write(g.description) { $0.write($1) }
+            w.write(g.attributes)
+            w.write(g.version)
+            w.write(g.createdAtMs)
+            w.write(g.lastModifiedAtMs)
+        }
+        var memberships: [(TenantID, String, String)] = []
+        for tenant in groupMembers.keys.sorted(by: Self.tenantLess) {
+            for group in groupMembers[tenant]!.keys.sorted(by: String.utf8Less) {
+                for thing in groupMembers[tenant]![group]!.sorted(by: String.utf8Less) {
+                    memberships.append((tenant, group, thing))
+                }
+            }
+        }
+        w.writeCount(memberships.count)
+        for (tenant, group, thing) in memberships {
+            w.write(tenant)
+            w.write(group)
+            w.write(thing)
+        }
         return w.bytes
     }
 
@@ -325,6 +375,36 @@ extension ClusterState {
                 let key = try r.readString()
                 s.tags[tenant, default: [:]][resource, default: [:]][key] = try r.readString()
             }
+            s.registrySequence = try r.readUInt64()
+            for _ in 0..<(try r.readCount(minimumElementSize: 26)) {
+                let tenant = try r.readTenant()
+                let name = try r.readString()
+                let id = try r.readString()
+                let description = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+                var searchable: [String] = []
+                for _ in 0..<(try r.readCount(minimumElementSize: 4)) { searchable.append(try r.readString()) }
+                let deprecatedAtMs = try r.readOptional { r throws(BinaryReadError) in try r.readInt64() }
+                s.thingTypes[tenant, default: [:]][name] = ThingType(
+                    tenant: tenant, thingTypeName: name, thingTypeId: id, description: description,
+                    searchableAttributes: searchable, deprecatedAtMs: deprecatedAtMs, createdAtMs: try r.readInt64())
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 42)) {
+                let tenant = try r.readTenant()
+                let name = try r.readString()
+                let id = try r.readString()
+                let parent = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+                let description = try r.readOptional { r throws(BinaryReadError) in try r.readString() }
+                let attributes = try r.readStringMap()
+                s.thingGroups[tenant, default: [:]][name] = ThingGroup(
+                    tenant: tenant, thingGroupName: name, thingGroupId: id, parentGroupName: parent,
+                    description: description, attributes: attributes, version: try r.readInt64(),
+                    createdAtMs: try r.readInt64(), lastModifiedAtMs: try r.readInt64())
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 12)) {
+                let tenant = try r.readTenant()
+                let group = try r.readString()
+                s.groupMembers[tenant, default: [:]][group, default: []].insert(try r.readString())
+            }
         }
         return s
     }
@@ -346,6 +426,7 @@ extension ClusterState {
             }
         }
         rebuildPrincipalThings()
+        try rebuildGroupIndexes()
     }
 
     private static func tenantLess(_ a: TenantID, _ b: TenantID) -> Bool { String.utf8Less(a.accountID, b.accountID) }

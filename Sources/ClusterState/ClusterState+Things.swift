@@ -1,11 +1,14 @@
 import IoTTypes
 
-// Things, with AWS IoT's semantics (AWS-IOT-SPEC §3.1). Thing types are not registered yet (a later issue): a
-// type name is checked for shape only, and it raises the attribute limit from 3 to 50.
+// Things, with AWS IoT's semantics (AWS-IOT-SPEC §3.1). A thing's type must be registered and not deprecated
+// when it is given (`ClusterState+ThingGroups.swift`); a type raises the attribute limit from 3 to 50.
 extension ClusterState {
     mutating func onCreateThing(_ c: ClusterCommand.CreateThing) -> ClusterOutcome {
         if let problem = Self.validate(name: c.thingName, type: c.thingTypeName, attributes: c.attributes) {
             return .failure(.invalidRequest(problem))
+        }
+        if let type = c.thingTypeName, let problem = thingTypeAssignmentProblem(tenant: c.tenant, typeName: type) {
+            return .failure(problem)
         }
         let limit = ThingRules.maxAttributes(hasType: c.thingTypeName != nil)
         guard c.attributes.count <= limit else {
@@ -38,6 +41,11 @@ extension ClusterState {
         if let expected = u.expectedVersion, expected != thing.version {  // AWS: version mismatch → 409
             return .failure(.versionConflict)
         }
+        if let type = u.thingTypeName, type != thing.thingTypeName,
+            let problem = thingTypeAssignmentProblem(tenant: u.tenant, typeName: type)
+        {
+            return .failure(problem)
+        }
         if u.removeThingType { thing.thingTypeName = nil }
         if let type = u.thingTypeName { thing.thingTypeName = type }
         if let attributes = u.attributes {
@@ -68,6 +76,7 @@ extension ClusterState {
         guard thingPrincipals[tenant]?[thingName] == nil else {
             return .failure(.invalidRequest("Cannot delete thing \(thingName) because it has principals attached"))
         }
+        removeAllMemberships(tenant: tenant, thing: thingName)
         things[tenant]?[thingName] = nil
         if things[tenant]?.isEmpty == true { things[tenant] = nil }
         return .success(.done)

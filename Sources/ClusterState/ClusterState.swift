@@ -56,8 +56,21 @@ public struct ClusterState: Sendable {
     var domainDetails: [TenantID: [String: DomainConfigurationDetails]] = [:]
     /// Resource tags: tenant → resource (the ARN's resource part, `thing/t1`) → key → value.
     var tags: [TenantID: [String: [String: String]]] = [:]
-    /// Counts the commands that can change an authorization decision (policies, attachments, certificate status),
-    /// so authorization caches know when to re-read. Local like `tlsSourceGeneration`.
+    /// Thing types: tenant → name → type.
+    var thingTypes: [TenantID: [String: ThingType]] = [:]
+    /// Static thing groups: tenant → name → group.
+    var thingGroups: [TenantID: [String: ThingGroup]] = [:]
+    /// Group memberships: tenant → group name → thing names.
+    var groupMembers: [TenantID: [String: Set<String>]] = [:]
+    /// Derived from `groupMembers` (not in the snapshot): tenant → thing name → group names.
+    var thingGroupsOfThing: [TenantID: [String: Set<String>]] = [:]
+    /// Derived from `thingGroups` (not in the snapshot): tenant → group name → its direct children.
+    var groupChildren: [TenantID: [String: Set<String>]] = [:]
+    /// Thing types and groups created so far, across tenants: the source of their ids.
+    var registrySequence: UInt64 = 0
+    /// Counts the commands that can change an authorization decision (policies, attachments, certificate status,
+    /// thing-group membership and hierarchy), so authorization caches know when to re-read. Local like
+    /// `tlsSourceGeneration`.
     public internal(set) var authorizationGeneration: UInt64 = 0
 
     public init() {}
@@ -201,6 +214,25 @@ public struct ClusterState: Sendable {
             return onUntagResource(tenant: tenant, resource: resource, keys: keys)
         case .createWithTags(let inner, let tenant, let resource, let tags):
             return onCreateWithTags(inner, tenant: tenant, resource: resource, tags: tags, index: index)
+        case .createThingType(let tenant, let name, let description, let searchable, let nowMs):
+            return onCreateThingType(tenant: tenant, name: name, description: description,
+                                     searchableAttributes: searchable, nowMs: nowMs)
+        case .deprecateThingType(let tenant, let name, let undo, let nowMs):
+            return onDeprecateThingType(tenant: tenant, name: name, undo: undo, nowMs: nowMs)
+        case .deleteThingType(let tenant, let name, let nowMs):
+            return onDeleteThingType(tenant: tenant, name: name, nowMs: nowMs)
+        case .createThingGroup(let c):
+            return onCreateThingGroup(c)
+        case .updateThingGroup(let u):
+            return onUpdateThingGroup(u)
+        case .deleteThingGroup(let tenant, let name, let expectedVersion):
+            return onDeleteThingGroup(tenant: tenant, name: name, expectedVersion: expectedVersion)
+        case .addThingToThingGroup(let tenant, let group, let thing):
+            return onAddThingToThingGroup(tenant: tenant, group: group, thing: thing)
+        case .removeThingFromThingGroup(let tenant, let group, let thing):
+            return onRemoveThingFromThingGroup(tenant: tenant, group: group, thing: thing)
+        case .updateThingGroupsForThing(let tenant, let thing, let add, let remove):
+            return onUpdateThingGroupsForThing(tenant: tenant, thing: thing, add: add, remove: remove)
         }
     }
 

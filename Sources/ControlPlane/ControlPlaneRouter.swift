@@ -137,10 +137,13 @@ public struct ControlPlaneRouter: Sendable {
     }
 
     /// The AWS-shaped operations, for one tenant. Order matters where routes overlap: the policy routes own
-    /// `/things/{name}/principals`, so they come before the things API.
+    /// `/things/{name}/principals` and the thing group routes `/things/{name}/thing-groups`, so both come before
+    /// the things API.
     func serveAWS(_ request: APIRequest, context: ControlPlaneContext) async -> APIResponse? {
         if let a = await serve(PoliciesAPI(tenant: context.tenant, region: context.region,
                                            validateDocument: validatePolicyDocument), request) { return a }
+        if let a = await serve(ThingGroupsAPI(tenant: context.tenant, region: context.region), request) { return a }
+        if let a = await serve(ThingTypesAPI(tenant: context.tenant, region: context.region), request) { return a }
         if let a = await serve(ThingsAPI(tenant: context.tenant, region: context.region), request) { return a }
         if let a = await serve(DomainConfigurationsAPI(tenant: context.tenant, region: context.region,
                                                        endpointDomain: endpointDomain), request) { return a }

@@ -393,9 +393,13 @@ public enum DomainOperation: Sendable, Hashable {
 // MARK: - Wire shapes (botocore `iot` members)
 
 /// `Tag`: the model spells its members `Key` and `Value`.
+/// The model's `Tag` (members `Key`, `Value`), as every API's `tags` member carries it.
 struct TagBody: Codable {
     var Key: String?
     var Value: String?
+
+    /// The stored form; a missing key or value is empty (and a missing key then fails `TagRules`).
+    var resourceTag: ResourceTag { ResourceTag(key: Key ?? "", value: Value ?? "") }
 }
 
 struct AuthorizerConfigBody: Codable, Equatable {

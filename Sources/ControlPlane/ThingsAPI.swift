@@ -160,6 +160,11 @@ public struct ThingsAPI: ControlPlaneAPI {
     public func respond(to operation: ThingsOperation, outcome: ClusterOutcome, state: ClusterState) -> APIResponse {
         let name = operation.thingName ?? ""
         switch outcome {
+        case .failure(.resourceNotFound)
+        where operation.thingTypeName.map({ state.thingType(tenant: tenant, name: $0) == nil }) ?? false
+            && (operation.isCreate || state.thing(tenant: tenant, name: name) != nil):
+            // CreateThing / UpdateThing (of an existing thing) name a type that is not registered.
+            return AWSError.resourceNotFound("Thing type \(operation.thingTypeName ?? "") cannot be found.").response
         case .failure(let error):
             return AWSError(error, thingName: name, existing: state.thing(tenant: tenant, name: name), region: region)
                 .response
@@ -260,6 +265,19 @@ public enum ThingsOperation: Sendable, Hashable {
         switch self {
         case .createThing, .updateThing, .deleteThing: true
         case .describeThing, .listThings: false
+        }
+    }
+
+    var isCreate: Bool {
+        if case .createThing = self { true } else { false }
+    }
+
+    /// The thing type a create or update assigns.
+    var thingTypeName: String? {
+        switch self {
+        case .createThing(let c): c.thingTypeName
+        case .updateThing(let u): u.thingTypeName
+        case .describeThing, .deleteThing, .listThings: nil
         }
     }
 

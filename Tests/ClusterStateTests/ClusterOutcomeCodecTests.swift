@@ -9,6 +9,8 @@ struct ClusterOutcomeCodecTests {
         .success(.thing(thingId: "", version: .min)),
         .success(.batch(failed: 0)),
         .success(.batch(failed: .max)),
+        .success(.thingType(thingTypeId: "8e0b6f8c-0000-4000-8000-000000000001")),
+        .success(.thingGroup(thingGroupId: "g-id", version: 3)),
         .failure(.resourceNotFound),
         .failure(.resourceAlreadyExists),
         .failure(.versionConflict),

@@ -191,6 +191,8 @@ struct ClusterStateApplyTests {
             Issue.record("accepted 4 attributes without a type")
             return
         }
+        _ = h.apply(.createThingType(tenant: acme, thingTypeName: "Sensor", description: nil,
+                                     searchableAttributes: [], nowMs: 1))
         guard case .success = h.apply(Self.create("t", type: "Sensor", attributes: four)) else {
             Issue.record("refused 4 attributes with a type")
             return
@@ -202,6 +204,8 @@ struct ClusterStateApplyTests {
     func updateThing() {
         var h = Harness()
         _ = h.apply(Self.create("t", attributes: ["a": "1", "b": "2"]))
+        _ = h.apply(.createThingType(tenant: acme, thingTypeName: "T", description: nil, searchableAttributes: [],
+                                     nowMs: 1))
         #expect(h.apply(.updateThing(.init(tenant: acme, thingName: "nope", nowMs: 1))) == .failure(.resourceNotFound))
         #expect(h.apply(.updateThing(.init(tenant: acme, thingName: "t", expectedVersion: 2, nowMs: 1)))
             == .failure(.versionConflict))

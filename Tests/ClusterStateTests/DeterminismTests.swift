@@ -103,17 +103,17 @@ struct DeterminismTests {
             _ = h.apply(c)
         }
         let v3 = h.state.snapshot()
-        // Version 1 is the current version without the trailing node section, the four version-3 sections and the
-        // three version-4 ones and the three version-5 ones (here: eleven zero counts).
-        #expect(Array(v3.suffix(44)) == [UInt8](repeating: 0, count: 44))
-        var v1 = Array(v3.dropLast(44))
+        // Version 1 is the current version without the trailing node section, the four version-3 sections, the
+        // three version-4 ones (here: eight zero counts) and the version-5 tail (`v5Tail` zero bytes).
+        #expect(Array(v3.suffix(32 + Self.v5Tail)) == [UInt8](repeating: 0, count: 32 + Self.v5Tail))
+        var v1 = Array(v3.dropLast(32 + Self.v5Tail))
         v1[4] = 1
         let restored = try ClusterState.restore(v1)
         #expect(restored.snapshot() == v3)
         #expect(restored.nodeDirectory().isEmpty)
         #expect(restored.thing(tenant: acme, name: "bare") == h.state.thing(tenant: acme, name: "bare"))
         // A version-1 snapshot with a node section is not version 1.
-        v1 = Array(v3.dropLast(40))
+        v1 = Array(v3.dropLast(28 + Self.v5Tail))
         v1[4] = 1
         #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(v1) }
     }
@@ -126,8 +126,8 @@ struct DeterminismTests {
         }
         #expect(!h.state.nodeDirectory().isEmpty)
         let v3 = h.state.snapshot()
-        #expect(Array(v3.suffix(40)) == [UInt8](repeating: 0, count: 40))
-        var v2 = Array(v3.dropLast(40))
+        #expect(Array(v3.suffix(28 + Self.v5Tail)) == [UInt8](repeating: 0, count: 28 + Self.v5Tail))
+        var v2 = Array(v3.dropLast(28 + Self.v5Tail))
         v2[4] = 2
         let restored = try ClusterState.restore(v2)
         #expect(restored.snapshot() == v3)
@@ -136,7 +136,7 @@ struct DeterminismTests {
         #expect(restored.certificates(tenant: acme).isEmpty)
         #expect(restored.endpointPrefix(tenant: acme) == TenantEndpoint.derivedPrefix(for: acme))
         // A version-2 snapshot followed by version-3 sections is not version 2 (trailing bytes).
-        var padded = Array(v3.dropLast(12))
+        var padded = Array(v3.dropLast(12 + Self.v5Tail))
         padded[4] = 2
         #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(padded) }
     }
@@ -146,7 +146,7 @@ struct DeterminismTests {
         var h = Harness()
         for c in everyCommand where !c.isVersion4Command && !c.isVersion5Command { _ = h.apply(c) }
         let snap = h.state.snapshot()
-        #expect(Array(snap.dropLast(24).suffix(16)) != [UInt8](repeating: 0, count: 16))
+        #expect(Array(snap.dropLast(12 + Self.v5Tail).suffix(16)) != [UInt8](repeating: 0, count: 16))
         let r = try ClusterState.restore(snap)
         #expect(r.snapshot() == snap)
         #expect(r.domainConfigurations(tenant: acme) == h.state.domainConfigurations(tenant: acme))
@@ -184,9 +184,12 @@ struct DeterminismTests {
 
     /// The one domain row of the snapshot of a state holding nothing else: after the header ("FLCS", version,
     /// two u64) come seven empty counts (tenants … prefixes) and the domain count, and after the row five empty
-    /// counts (CAs, certificates, policies, policy targets, thing principals, server certificates, domain details,
-    /// tags).
-    static let countsAfterDomains = 8 * 4
+    /// counts (CAs, certificates, policies, policy targets, thing principals) and the empty version-5 tail.
+    static let countsAfterDomains = 5 * 4 + v5Tail
+
+    /// The version-5 sections of a state without their rows: three empty counts (server certificates, domain
+    /// details, tags), registrySequence (u64) and three empty counts (thing types, groups, memberships).
+    static let v5Tail = 3 * 4 + 8 + 3 * 4
 
     func domainRow(_ snap: [UInt8]) -> [UInt8] {
         let start = 4 + 1 + 8 + 8 + 7 * 4 + 4

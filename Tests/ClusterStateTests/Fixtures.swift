@@ -43,6 +43,9 @@ let everyCommand: [ClusterCommand] = [
     .putSessionRecord(SessionEntry(tenant: acme, clientID: "c2", protocolVersion: .v311, subscriptions: [:],
                                    expiryInterval: 0, disconnectedAtMs: nil)),
     .removeSessionRecord(tenant: acme, clientID: "c1"),
+    .createThingType(tenant: acme, thingTypeName: "Lamp", description: "A lamp", searchableAttributes: ["room"],
+                     nowMs: 4),
+    .createThingType(tenant: acme, thingTypeName: "Lamp2", description: nil, searchableAttributes: [], nowMs: 4),
     .createThing(.init(tenant: acme, thingName: "lamp-1", thingTypeName: "Lamp",
                        attributes: ["color": "red", "room": "kitchen"], nowMs: 5)),
     .createThing(.init(tenant: acme, thingName: "bare", nowMs: 6)),
@@ -127,6 +130,30 @@ let everyCommand: [ClusterCommand] = [
     .untagResource(tenant: acme, resource: "thing/sensor-1", tagKeys: ["a", "missing"]),
     .createWithTags(.createPolicy(tenant: acme, policyName: "tagged", document: policyDoc, nowMs: 35), tenant: acme,
                     resource: "policy/tagged", tags: [ResourceTag(key: "k", value: "v")]),
+    // Version-5 commands (thing types, thing groups, memberships); they leave rows in every new section.
+    .createThingType(tenant: acme, thingTypeName: "Old", description: nil, searchableAttributes: ["a", "b"],
+                     nowMs: 30),
+    .deprecateThingType(tenant: acme, thingTypeName: "Old", undo: false, nowMs: 31),
+    .deprecateThingType(tenant: acme, thingTypeName: "Lamp2", undo: true, nowMs: 32),
+    .deleteThingType(tenant: acme, thingTypeName: "Old", nowMs: 31 + 300_000),
+    .createThingType(tenant: globex, thingTypeName: "Kept", description: "still here", searchableAttributes: [],
+                     nowMs: 33),
+    .deprecateThingType(tenant: globex, thingTypeName: "Kept", undo: false, nowMs: 34),
+    .createThingGroup(.init(tenant: acme, thingGroupName: "site", description: "All of it",
+                            attributes: ["city": "Oslo"], nowMs: 35)),
+    .createThingGroup(.init(tenant: acme, thingGroupName: "floor-1", parentGroupName: "site", nowMs: 36)),
+    .createThingGroup(.init(tenant: acme, thingGroupName: "gone", nowMs: 37)),
+    .updateThingGroup(.init(tenant: acme, thingGroupName: "site", description: "", attributes: ["zip": "0150"],
+                            merge: true, expectedVersion: 1, nowMs: 38)),
+    .updateThingGroup(.init(tenant: acme, thingGroupName: "floor-1", nowMs: 39)),
+    .addThingToThingGroup(tenant: acme, thingGroupName: "floor-1", thingName: "sensor-1"),
+    .addThingToThingGroup(tenant: acme, thingGroupName: "gone", thingName: "sensor-2"),
+    .addThingToThingGroup(tenant: acme, thingGroupName: "gone", thingName: "sensor-1"),
+    .removeThingFromThingGroup(tenant: acme, thingGroupName: "gone", thingName: "sensor-1"),
+    .updateThingGroupsForThing(tenant: acme, thingName: "sensor-2", groupsToAdd: ["site"], groupsToRemove: []),
+    .updateThingGroupsForThing(tenant: acme, thingName: "sensor-2", groupsToAdd: [], groupsToRemove: ["site"]),
+    .deleteThingGroup(tenant: acme, thingGroupName: "gone", expectedVersion: 1),
+    .deleteThingGroup(tenant: acme, thingGroupName: "never-was", expectedVersion: nil),
 ]
 
 let serverCertId1 = "0123abcd-0000-1111-2222-333344445555"
@@ -273,6 +300,38 @@ struct CommandGenerator {
                                              type: pick(ThingPrincipalType.allCases))
             default: return .detachThingPrincipal(tenant: tenant, thingName: thing, principal: target)
             }
+        case 14:
+            let group = pick(["g1", "g2", "g3", "bad name"])
+            let type = pick(["T", "U", "bad type"])
+            switch rng.next() % 10 {
+            case 0:
+                return .createThingType(tenant: tenant, thingTypeName: type, description: chance(50) ? "d" : nil,
+                                        searchableAttributes: chance(50) ? ["x"] : [], nowMs: nowMs)
+            case 1: return .deprecateThingType(tenant: tenant, thingTypeName: type, undo: chance(30), nowMs: nowMs)
+            case 2:
+                return .deleteThingType(tenant: tenant, thingTypeName: type,
+                                        nowMs: nowMs + (chance(50) ? 300_000 : 0))
+            case 3, 4:
+                return .createThingGroup(.init(tenant: tenant, thingGroupName: group,
+                                               parentGroupName: chance(50) ? pick(["g1", "g2"]) : nil,
+                                               description: chance(30) ? "d" : nil, attributes: attributes(),
+                                               nowMs: nowMs))
+            case 5:
+                return .updateThingGroup(.init(tenant: tenant, thingGroupName: group,
+                                               description: chance(30) ? pick(["", "e"]) : nil,
+                                               attributes: chance(70) ? attributes() : nil, merge: chance(50),
+                                               expectedVersion: chance(50) ? Int64(rng.next() % 4) : nil,
+                                               nowMs: nowMs))
+            case 6:
+                return .deleteThingGroup(tenant: tenant, thingGroupName: group,
+                                         expectedVersion: chance(30) ? Int64(rng.next() % 3) : nil)
+            case 7: return .addThingToThingGroup(tenant: tenant, thingGroupName: group, thingName: thing)
+            case 8:
+                return .updateThingGroupsForThing(tenant: tenant, thingName: thing,
+                                                  groupsToAdd: chance(70) ? [group] : [],
+                                                  groupsToRemove: chance(50) ? [pick(["g1", "g2", "g3"])] : [])
+            default: return .removeThingFromThingGroup(tenant: tenant, thingGroupName: group, thingName: thing)
+            }
         default:
             return .deleteThing(tenant: tenant, thingName: thing,
                                 expectedVersion: chance(50) ? Int64(rng.next() % 4) : nil)
@@ -314,11 +373,14 @@ extension ClusterCommand {
         }
     }
 
+    /// Commands whose rows live in the version-5 snapshot sections.
     var isVersion5Command: Bool {
         switch self {
         case .importServerCertificate, .deleteServerCertificate, .createDomainConfigurationFromCertificate,
              .updateDomainConfiguration, .deleteDisabledDomainConfiguration, .tagResource, .untagResource,
-             .createWithTags:
+             .createWithTags,
+             .createThingType, .deprecateThingType, .deleteThingType, .createThingGroup, .updateThingGroup,
+             .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup, .updateThingGroupsForThing:
             true
         default: false
         }

@@ -9,6 +9,7 @@ struct ThingsAPITests {
     @Test("CreateThing → thingName, thingArn, thingId; DescribeThing → the model's members; nowMs from the shell")
     func createAndDescribe() async {
         let c = Client(region: "eu-west-1")
+        _ = await c.call("POST", "/thing-types/Lamp")
         let created = await c.call("POST", "/things/lamp-1",
                                    json: #"{"thingTypeName":"Lamp","attributePayload":{"attributes":{"room":"k"}}}"#)
         #expect(created.status == 200)
@@ -88,6 +89,7 @@ struct ThingsAPITests {
     func update() async {
         let c = Client()
         _ = await c.call("POST", "/things/t", json: #"{"attributePayload":{"attributes":{"a":"1","b":"2"}}}"#)
+        _ = await c.call("POST", "/thing-types/T")
         var a = await c.call("PATCH", "/things/t",
                              json: #"{"attributePayload":{"attributes":{"a":"","c":"3"},"merge":true}}"#)
         #expect(a.status == 200 && a.response.bodyText == "{}")
@@ -187,6 +189,7 @@ struct ThingsAPITests {
         let c = Client()
         _ = await c.call("POST", "/things/a", json: #"{"attributePayload":{"attributes":{"room":"kitchen"}}}"#)
         _ = await c.call("POST", "/things/b", json: #"{"attributePayload":{"attributes":{"room":"kid"}}}"#)
+        _ = await c.call("POST", "/thing-types/Lamp")
         _ = await c.call("POST", "/things/c", json: #"{"thingTypeName":"Lamp"}"#)
         #expect(await c.call("GET", "/things?attributeName=room").thingNames == ["a", "b"])
         #expect(await c.call("GET", "/things?attributeName=room&attributeValue=kid").thingNames == ["b"])

@@ -22,6 +22,7 @@ def iot(broker):
 
 
 def test_aws_cli_create_describe_update_list_delete(broker):
+    aws_json(broker, "create-thing-type", "--thing-type-name", "Lamp")  # a thing's type must be registered
     created = aws_json(broker, "create-thing", "--thing-name", "cli-lamp", "--thing-type-name", "Lamp",
                        "--attribute-payload", '{"attributes":{"room":"kitchen","floor":"1"}}')
     assert set(created) == {"thingName", "thingArn", "thingId"}
@@ -100,6 +101,7 @@ def test_raw_wire_error_format(broker):
     assert body == {"message": "Thing raw-ghost cannot be found."}
 
     raw(broker, "POST", "/things/raw-t", b"{}")
+    raw(broker, "POST", "/thing-types/Other", b"{}")
     status, headers, body = raw(broker, "POST", "/things/raw-t", b'{"thingTypeName":"Other"}')
     assert (status, headers["x-amzn-errortype"]) == (409, "ResourceAlreadyExistsException")
     assert set(body) == {"message", "resourceId", "resourceArn"}

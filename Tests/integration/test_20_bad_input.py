@@ -93,6 +93,13 @@ CASES = [
      body({"policyDocument": doc_of(2100)}), None, "MalformedPolicyException", 400),
     # State rules (exact shapes for conflicts and absence)
     ("state: describe a missing thing", "GET", "/things/bi-ghost", None, None, "ResourceNotFoundException", 404),
+    ("state: create a thing of a missing type", "POST", "/things/bi-typed", body({"thingTypeName": "Nope"}), None,
+     "ResourceNotFoundException", 404),
+    ("state: a thing group under a missing parent", "POST", "/thing-groups/bi-child",
+     body({"parentGroupName": "bi-no-parent"}), None, "InvalidRequestException", 400),
+    ("name: thing group with a space", "POST", "/thing-groups/bad%20group", b"{}", None, "InvalidRequestException", 400),
+    ("state: describe a missing thing type", "GET", "/thing-types/bi-ghost", None, None,
+     "ResourceNotFoundException", 404),
     ("state: create an existing thing with other type", "POST", "/things/bi-exists", body({"thingTypeName": "Other"}),
      None, "ResourceAlreadyExistsException", 409),
     ("state: update with a stale expectedVersion", "PATCH", "/things/bi-exists", body({"expectedVersion": 99}), None,
@@ -124,6 +131,7 @@ SIGNATURE_CASES = [
 def seeded(_module_broker):
     b = _module_broker
     assert raw(b, "POST", "/things/bi-exists", b"{}")[0] == 200
+    assert raw(b, "POST", "/thing-types/Other", b"{}")[0] == 200
     assert raw(b, "POST", "/policies/bi-policy", body({"policyDocument": DOC}))[0] == 200
     assert raw(b, "PUT", "/target-policies/bi-policy", body({"target": CERT_ARN}))[0] == 200
     assert raw(b, "POST", "/policies/bi-full", body({"policyDocument": DOC}))[0] == 200
