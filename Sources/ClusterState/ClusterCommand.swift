@@ -140,13 +140,14 @@ extension ClusterCommand {
         }
     }
 
-    /// Policies, attachments and certificate status: what an authorization decision is built from
-    /// (`ClusterState.authorizationGeneration`).
+    /// Policies, attachments, certificate and CA status, and the things behind `iot:Connection.Thing.*` (type,
+    /// attributes): what an authorization decision is built from (`ClusterState.authorizationGeneration`).
     var changesAuthorization: Bool {
         switch self {
         case .createPolicy, .createPolicyVersion, .setDefaultPolicyVersion, .deletePolicyVersion, .deletePolicy,
              .attachPolicy, .detachPolicy, .attachThingPrincipal, .detachThingPrincipal,
-             .registerCertificate, .updateCertificateStatus, .deleteCertificate:
+             .registerCertificate, .updateCertificateStatus, .deleteCertificate,
+             .updateCACertificateStatus, .deleteCACertificate, .updateThing, .deleteThing:
             true
         default: false
         }

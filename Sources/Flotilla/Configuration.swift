@@ -39,6 +39,9 @@ struct NodeConfiguration: Codable, Sendable {
     /// A TLS ClientHello naming no known domain: `default` serves the default endpoint, `reject` refuses with
     /// `unrecognized_name`.
     var tlsUnknownSNI: String = "default"
+    /// IoT policies on certificate connections (8883, 8443): `enforce` (AWS's default deny) or `off` (any
+    /// authenticated certificate may do anything — for TLS-only test setups). The plain listener is never enforced.
+    var policies: String = "enforce"
     var limits: Limits = Limits()
 
     struct Limits: Codable, Sendable {
@@ -67,6 +70,7 @@ struct NodeConfiguration: Codable, Sendable {
         case electionTimeoutMs = "election_timeout_ms", heartbeatTimeoutMs = "heartbeat_timeout_ms"
         case region
         case mqttsPort = "mqtts_port", tlsPort = "tls_port", tlsCert = "tls_cert", tlsKey = "tls_key", tlsUnknownSNI = "tls_unknown_sni"
+        case policies
     }
 
     init() {}
@@ -94,6 +98,7 @@ struct NodeConfiguration: Codable, Sendable {
         tlsCert = try c.decodeIfPresent(String.self, forKey: .tlsCert)
         tlsKey = try c.decodeIfPresent(String.self, forKey: .tlsKey)
         tlsUnknownSNI = try c.decodeIfPresent(String.self, forKey: .tlsUnknownSNI) ?? d.tlsUnknownSNI
+        policies = try c.decodeIfPresent(String.self, forKey: .policies) ?? d.policies
     }
 
     /// An AWS-style region name: lower-case letters, digits and dashes (`us-east-1`, `eu-west-3`, `local`).

@@ -23,6 +23,9 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var bodyTooLarge = false
+    /// This connection's policy decisions (made at its first publish; nil when no policy applies).
+    private var authorization: AuthorizationCache?
+    private var authorizationMade = false
 
     init(core: BrokerCore, tenant: TenantID, principal: Principal, logger: Logger) {
         self.core = core
@@ -83,6 +86,7 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 encodedTopic: String(path.dropFirst("/topics/".count)), query: query,
                 header: { head.headers.first(name: $0) }, body: payload, tenant: tenant, now: BrokerCore.now(),
                 limits: core.limits)
+            try authorize(message, context: context)
             publish(message, keepAlive: keepAlive, context: context)
         } catch {
             logger.info("device HTTP request refused", metadata: [
@@ -90,6 +94,34 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 "aws.error": "\(error.type)", "reason": "\(error.message)",
             ])
             respond(error: error, keepAlive: keepAlive, context: context)
+        }
+    }
+
+    /// `iot:Publish` (and `iot:RetainPublish` for a retained message) on `topic/<topic>`, as for MQTT but with no
+    /// client id (AWS: `iot:ClientId` is unavailable over HTTPS). Refused: 403 ForbiddenException, as iot-data.
+    private func authorize(_ message: BrokerMessage, context: ChannelHandlerContext) throws(DataPlaneError) {
+        if !authorizationMade {
+            authorizationMade = true
+            let identity = ConnectionIdentity(tenant: tenant, principal: principal, clientID: nil,
+                                              sourceIP: context.channel.remoteAddress?.ipAddress)
+            authorization = core.authorizing?.authorizer(for: identity).map {
+                AuthorizationCache($0, limit: core.limits.maxAuthorizationCacheEntries)
+            }
+        }
+        guard authorization != nil else { return }
+        var actions: [AuthorizationAction] = [.publish(topic: message.topic)]
+        if message.retain { actions.append(.retainPublish(topic: message.topic)) }
+        for action in actions {
+            switch authorization!.check(action) {
+            case .allow: continue
+            case .deny, .principalInactive:
+                core.metrics.denied(action.name)
+                logger.info("not authorized", metadata: [
+                    "iot.action": "\(action.name)", "iot.resource": "\(action.resourceName)",
+                    "iot.principal": "\(principal.identifier)", "http.protocol": "https",
+                ])
+                throw .forbidden("Not authorized to perform \(action.name) on this topic")
+            }
         }
     }
 
