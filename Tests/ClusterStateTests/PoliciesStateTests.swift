@@ -176,7 +176,7 @@ struct PoliciesStateTests {
         #expect(h.apply(.deleteCertificate(tenant: acme, certificateId: certA)) == .success(.done))
     }
 
-    @Test("every policy, attachment and certificate command moves the authorization generation")
+    @Test("every policy, attachment, certificate, CA status and thing update moves the authorization generation")
     func authorizationGeneration() {
         var h = Harness()
         var last = h.state.authorizationGeneration
@@ -185,7 +185,8 @@ struct PoliciesStateTests {
             let moved = h.state.authorizationGeneration != last
             let expected = c.isVersion4Command && !{ if case .createThing = c { true } else { false } }()
                 || { switch c {
-                    case .registerCertificate, .updateCertificateStatus, .deleteCertificate: true
+                    case .registerCertificate, .updateCertificateStatus, .deleteCertificate,
+                         .updateCACertificateStatus, .deleteCACertificate, .updateThing, .deleteThing: true
                     default: false
                 } }()
             #expect(moved == expected, "\(c)")
