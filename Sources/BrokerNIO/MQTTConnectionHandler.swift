@@ -34,11 +34,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var counted = false
     private let tenant: TenantID
 
-    init(core: BrokerCore, tenant: TenantID = .default, principal: Principal = .anonymous, logger: Logger) {
+    init(core: BrokerCore, tenant: TenantID = .default, principal: Principal = .anonymous,
+         certificateNames: CertificateNames? = nil, logger: Logger) {
         self.core = core
         self.tenant = tenant
         self.machine = SessionStateMachine(tenant: tenant, principal: principal, limits: core.limits,
                                            authorizing: core.authorizing)
+        self.machine.certificateNames = certificateNames
         self.decoder = MQTTDecoder(role: .server, maxPacketSize: Int(core.limits.maxPacketSize))
         self.logger = logger
     }

@@ -121,6 +121,7 @@ final class CertificateAuthorizer: ConnectionAuthorizer {
             thing: inputs.thing.map {
                 ConnectionThing(name: $0.thingName, typeName: $0.thingTypeName, attributes: $0.attributes)
             },
+            certificate: identity.certificateNames.map { CertificateFields(subject: $0.subject, issuer: $0.issuer) },
             sourceIP: identity.sourceIP, secureTransport: true,
             connectAttributes: identity.clientID == nil ? nil : attributes)
         let p = Prepared(epoch: now, documents: source.documents(inputs.documents), context: context,

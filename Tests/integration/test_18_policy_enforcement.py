@@ -7,7 +7,7 @@ client over TLS for exact reason codes, curl for HTTPS publish).
 - iot:Publish: MQTT 5 gets PUBACK 0x87 and stays connected; MQTT 3.1.1 is disconnected; iot:RetainPublish too;
 - iot:Subscribe: SUBACK 0x80 (3.1.1) / 0x87 (5) for the refused filter only;
 - iot:Receive: a subscriber allowed to subscribe to `feed/#` only gets the topics it may receive;
-- `${iot:ClientId}` and `${iot:Connection.Thing.ThingName}` resolve (the thing attached with attach-thing-principal
+- `${iot:ClientId}`, `${iot:Certificate.Subject.CommonName}` and `${iot:Connection.Thing.ThingName}` resolve (the thing attached with attach-thing-principal
   takes effect on the live connection);
 - DetachPolicy denies the next publish of a live connection, without reconnecting; a certificate set INACTIVE is
   disconnected;
@@ -40,7 +40,8 @@ POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": [
         f"{ARN}:topic/devices/${{iot:ClientId}}/*",
         f"{ARN}:topic/things/${{iot:Connection.Thing.ThingName}}/*",
-        f"{ARN}:topic/feed/*", f"{ARN}:topic/http/*"]},
+        f"{ARN}:topic/feed/*", f"{ARN}:topic/http/*",
+        f"{ARN}:topic/cn/${{iot:Certificate.Subject.CommonName}}/*"]},
     {"Effect": "Deny", "Action": "iot:Receive", "Resource": f"{ARN}:topic/feed/secret/*"},
     {"Effect": "Allow", "Action": "iot:RetainPublish", "Resource": f"{ARN}:topic/devices/${{iot:ClientId}}/state"},
     {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": [
@@ -222,6 +223,17 @@ def test_thing_name_variable_and_detach_without_reconnect(node):
         assert c.publish(f"devices/{cid}/t", b"x", qos=1).reason in (None, 0)
 
 
+def test_certificate_subject_variable(node):
+    # The device certificates are made with CN=<file name> (pki.make_leaf).
+    with raw(node, V5) as c:
+        assert c.connect(unique("dev-cn")).code == 0
+        assert c.publish("cn/device-1/t", b"x", qos=1).reason in (None, 0)
+        assert c.publish("cn/device-3/t", b"x", qos=1).reason == 0x87
+    with raw(node, V5, name="device-3") as c:
+        assert c.connect(unique("dev-cn")).code == 0
+        assert c.publish("cn/device-3/t", b"x", qos=1).reason in (None, 0)
+
+
 def test_inactive_certificate_is_disconnected(node):
     with raw(node, V5, name="device-3") as c:
         assert c.connect(unique("dev-idle")).code == 0
@@ -245,6 +257,7 @@ def test_https_publish_refused_with_403(node):
         return int(head.split()[1]), error_type, body
 
     assert post("http%2Fok")[0] == 200
+    assert post("cn%2Fdevice-1%2Fh")[0] == 200  # certificate variables resolve over HTTPS too
     status, error_type, body = post("forbidden%2Ftopic")
     assert (status, error_type) == (403, "ForbiddenException"), body
     assert "message" in json.loads(body)

@@ -51,6 +51,8 @@ public struct ConnectionIdentity: Hashable, Sendable {
     public var principal: Principal
     /// The MQTT client id; nil over HTTPS, where AWS leaves `iot:ClientId` unavailable.
     public var clientID: String?
+    /// The client certificate's names, for `iot:Certificate.*` (nil: no certificate, or not known).
+    public var certificateNames: CertificateNames?
     /// The peer's address (`aws:SourceIp`), when the shell knows it.
     public var sourceIP: String?
     /// `iot:ConnectAttributes`: the session outlives the connection (3.1.1 clean session 0, v5 expiry > 0).
@@ -58,11 +60,12 @@ public struct ConnectionIdentity: Hashable, Sendable {
     /// `iot:ConnectAttributes`: CONNECT carries a Will.
     public var lastWill: Bool
 
-    public init(tenant: TenantID, principal: Principal, clientID: String?, sourceIP: String? = nil,
-                persistentConnect: Bool = false, lastWill: Bool = false) {
+    public init(tenant: TenantID, principal: Principal, clientID: String?, certificateNames: CertificateNames? = nil,
+                sourceIP: String? = nil, persistentConnect: Bool = false, lastWill: Bool = false) {
         self.tenant = tenant
         self.principal = principal
         self.clientID = clientID
+        self.certificateNames = certificateNames
         self.sourceIP = sourceIP
         self.persistentConnect = persistentConnect
         self.lastWill = lastWill

@@ -69,7 +69,7 @@ extension SessionStateMachine {
 
         // Policies (`iot:Connect` on `client/<id>`), for principals they apply to.
         if let authorizer = authorizing?.authorizer(for: ConnectionIdentity(
-            tenant: tenant, principal: principal, clientID: id, sourceIP: sourceIP,
+            tenant: tenant, principal: principal, clientID: id, certificateNames: certificateNames, sourceIP: sourceIP,
             persistentConnect: requestedSessionExpiry > 0, lastWill: c.will != nil))
         {
             var cache = AuthorizationCache(authorizer, limit: limits.maxAuthorizationCacheEntries)

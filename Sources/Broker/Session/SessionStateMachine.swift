@@ -67,6 +67,8 @@ public struct SessionStateMachine: Sendable {
     public let authorizing: (any Authorizing)?
     /// The peer's address, for `aws:SourceIp`; the shell sets it once it knows it.
     public var sourceIP: String?
+    /// The client certificate's names (`iot:Certificate.*`); the shell sets them from the TLS handshake.
+    public var certificateNames: CertificateNames?
     /// The connection's cached policy decisions, from CONNECT on (nil: not enforced).
     public internal(set) var authorization: AuthorizationCache?
     public internal(set) var phase: Phase = .awaitingConnect

@@ -19,6 +19,7 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let core: BrokerCore
     private let tenant: TenantID
     private let principal: Principal
+    private let certificateNames: CertificateNames?
     private let logger: Logger
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
@@ -27,7 +28,9 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var authorization: AuthorizationCache?
     private var authorizationMade = false
 
-    init(core: BrokerCore, tenant: TenantID, principal: Principal, logger: Logger) {
+    init(core: BrokerCore, tenant: TenantID, principal: Principal, certificateNames: CertificateNames? = nil,
+         logger: Logger) {
+        self.certificateNames = certificateNames
         self.core = core
         self.tenant = tenant
         self.principal = principal
@@ -103,6 +106,7 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !authorizationMade {
             authorizationMade = true
             let identity = ConnectionIdentity(tenant: tenant, principal: principal, clientID: nil,
+                                              certificateNames: certificateNames,
                                               sourceIP: context.channel.remoteAddress?.ipAddress)
             authorization = core.authorizing?.authorizer(for: identity).map {
                 AuthorizationCache($0, limit: core.limits.maxAuthorizationCacheEntries)
