@@ -66,7 +66,13 @@ certificate id:     $id
 CA (trust anchor):  $ca_cert
 
 The node accepts this certificate for a tenant where it, or the development CA, is registered ACTIVE
-(ops/configuration.md, "Development certificates"). Try it:
+(ops/configuration.md, "Development certificates"). What it may do is decided by the IoT policies attached to
+arn:aws:iot:<region>:<account>:cert/$id (default deny, as AWS; a node started with --policies off skips them):
+
+  aws iot attach-policy --endpoint-url http://127.0.0.1:8080 --policy-name <policy> \\
+      --target arn:aws:iot:us-east-1:<account>:cert/$id
+
+Then try it:
 
   mosquitto_pub -h 127.0.0.1 -p 8883 --cafile $ca_cert \\
       --cert $cert --key $key -t t -m hi

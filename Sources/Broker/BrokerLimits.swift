@@ -32,6 +32,8 @@ public struct BrokerLimits: Sendable, Hashable {
     public var connectTimeout: UInt16 = 10
     public var maxQoS: QoS = .exactlyOnce
     public var retainAvailable: Bool = true
+    /// Policy decisions a connection keeps (one per action and topic or filter); past it the cache starts empty.
+    public var maxAuthorizationCacheEntries: Int = 256
 
     public init() {}
 }

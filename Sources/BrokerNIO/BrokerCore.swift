@@ -16,10 +16,15 @@ public final class BrokerCore: Sendable {
     let logger: Logger
     private let state: NIOLockedValueBox<BrokerState<ConnectionHandle>>
     private let rng = NIOLockedValueBox(SystemRandomNumberGenerator())
+    /// IoT policies for the connections they apply to (nil: none are enforced, as in unit tests).
+    public let authorizing: (any Authorizing)?
+    /// The authorization epoch the last sweep saw: when it moves, every connection re-checks its principal.
+    private let lastEpoch = NIOLockedValueBox<AuthorizationEpoch?>(nil)
     let mailboxes = LoopMailboxes()
 
     public init(limits: BrokerLimits, metrics: BrokerMetrics, store: any BrokerStore = LocalBrokerStore(),
-                logger: Logger) {
+                authorizing: (any Authorizing)? = nil, logger: Logger) {
+        self.authorizing = authorizing
         self.limits = limits
         self.metrics = metrics
         self.store = store
@@ -69,9 +74,24 @@ public final class BrokerCore: Sendable {
             return (wills, s.sessionCount, s.subscriptionCount, s.queuedMessages)
         }
         for w in wills { publish(w) }
+        checkAuthorizationEpoch()
         metrics.sessions.record(sessions)
         metrics.subscriptions.record(subscriptions)
         metrics.messagesQueued.record(queued)
+    }
+
+    /// When authorization changed since the last look (a certificate deactivated, a policy detached, …), every
+    /// connection re-checks whether its principal still authenticates and is closed if not. Policy decisions are
+    /// re-evaluated by each connection at its next operation, not here.
+    public func checkAuthorizationEpoch() {
+        guard let authorizing else { return }
+        let now = authorizing.epoch()
+        let moved = lastEpoch.withLockedValue { last in
+            defer { last = now }
+            return last != nil && last != now
+        }
+        guard moved else { return }
+        for handle in connectedHandles() { handle.withHandler { $0.authorizationChanged() } }
     }
 
     /// Hands the state's record changes to the store while the lock is held, so they reach it in the order

@@ -25,6 +25,8 @@ public final class BrokerMetrics: Sendable {
     public let retainedWrites: Counter
     public let retainedWriteFailures: Counter
     public let protocolErrors: Counter
+    /// Operations a policy refused, by `iot:` action (connect, publish, retain_publish, subscribe, receive).
+    let authorizationDenied: [String: Counter]
 
     public init() {
         connections = Meter(label: "iot_mqtt_connections")
@@ -59,6 +61,16 @@ public final class BrokerMetrics: Sendable {
         retainedWrites = Counter(label: "iot_mqtt_retained_writes_total")
         retainedWriteFailures = Counter(label: "iot_mqtt_retained_write_failures_total")
         protocolErrors = Counter(label: "iot_mqtt_protocol_errors_total")
+        var denied: [String: Counter] = [:]
+        for action in ["iot:Connect", "iot:Publish", "iot:RetainPublish", "iot:Subscribe", "iot:Receive"] {
+            denied[action] = Counter(label: "iot_authorization_denied_total", dimensions: [("action", action)])
+        }
+        authorizationDenied = denied
+    }
+
+    /// Counts one refused operation (`iot:Publish`, …); `protocol` is `mqtt` or `https`.
+    public func denied(_ action: String) {
+        authorizationDenied[action]?.increment()
     }
 
     func received(_ type: PacketType, bytes: Int) {

@@ -34,10 +34,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var counted = false
     private let tenant: TenantID
 
-    init(core: BrokerCore, tenant: TenantID = .default, principal: Principal = .anonymous, logger: Logger) {
+    init(core: BrokerCore, tenant: TenantID = .default, principal: Principal = .anonymous,
+         certificateNames: CertificateNames? = nil, logger: Logger) {
         self.core = core
         self.tenant = tenant
-        self.machine = SessionStateMachine(tenant: tenant, principal: principal, limits: core.limits)
+        self.machine = SessionStateMachine(tenant: tenant, principal: principal, limits: core.limits,
+                                           authorizing: core.authorizing)
+        self.machine.certificateNames = certificateNames
         self.decoder = MQTTDecoder(role: .server, maxPacketSize: Int(core.limits.maxPacketSize))
         self.logger = logger
     }
@@ -54,6 +57,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         self.context = context
         self.handle = ConnectionHandle(handler: self, eventLoop: context.eventLoop,
                                        mailbox: core.mailboxes.mailbox(for: context.eventLoop))
+        machine.sourceIP = context.channel.remoteAddress?.ipAddress
         if context.channel.isActive { countConnection() }
     }
 
@@ -251,6 +255,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 guard let handle else { continue }
                 core.sessionClosed(tenant: tenant, clientID: state.clientID, handle: handle, session: state,
                                    expiry: expiry, will: will, willDelay: willDelay)
+            case .denied(let action):
+                core.metrics.denied(action.name)
+                // Receive denials can come at message rate: debug. The others are rarer and worth seeing.
+                logger.log(level: action.isReceive ? .debug : .info, "not authorized", metadata: connectionMetadata([
+                    "iot.action": "\(action.name)", "iot.resource": "\(action.resourceName)",
+                    "iot.principal": "\(machine.principal.identifier)",
+                ]))
             case .dropped(let reason):
                 switch reason {
                 case .queueFull: core.metrics.messagesDroppedQueueFull.increment()
@@ -292,6 +303,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             logger.warning("retained message not stored", metadata: connectionMetadata())
         }
         perform(machine.onRetainStored(token: token, success: success), context: context)
+        flushIfNeeded()
+    }
+
+    /// Authorization changed somewhere: a principal that no longer authenticates is disconnected.
+    func authorizationChanged() {
+        guard let context else { return }
+        perform(machine.onAuthorizationChanged(), context: context)
         flushIfNeeded()
     }
 

@@ -21,11 +21,15 @@ public struct SecureRoute: Sendable, Equatable {
     public var tenant: TenantID
     public var principal: Principal
     public var application: Application
+    /// The client certificate's names (for `iot:Certificate.*` policy variables), when there is one.
+    public var certificateNames: CertificateNames?
 
-    public init(tenant: TenantID, principal: Principal, application: Application) {
+    public init(tenant: TenantID, principal: Principal, application: Application,
+                certificateNames: CertificateNames? = nil) {
         self.tenant = tenant
         self.principal = principal
         self.application = application
+        self.certificateNames = certificateNames
     }
 }
 
@@ -103,7 +107,8 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
             switch route.application {
             case .mqtt:
                 try pipeline.addHandler(
-                    MQTTConnectionHandler(core: core, tenant: route.tenant, principal: route.principal, logger: logger),
+                    MQTTConnectionHandler(core: core, tenant: route.tenant, principal: route.principal,
+                                          certificateNames: route.certificateNames, logger: logger),
                     position: .after(self))
             case .http, .detect:
                 try Self.addHTTPHandlers(pipeline, core: core, route: route, logger: logger)
@@ -137,7 +142,8 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
                     let ops = channel.pipeline.syncOperations
                     try ops.addHandler(WebSocketMQTTBridge())
                     try ops.addHandler(MQTTConnectionHandler(
-                        core: core, tenant: route.tenant, principal: route.principal, logger: logger))
+                        core: core, tenant: route.tenant, principal: route.principal,
+                        certificateNames: route.certificateNames, logger: logger))
                 }
             })
         try pipeline.configureHTTPServerPipeline(
@@ -147,7 +153,8 @@ final class SecureSessionStarter: ChannelInboundHandler, RemovableChannelHandler
                 context.pipeline.syncOperations.removeHandler(name: DeviceHTTPHandler.name, promise: nil)
             }))
         try pipeline.addHandler(
-            DeviceHTTPHandler(core: core, tenant: route.tenant, principal: route.principal, logger: logger),
+            DeviceHTTPHandler(core: core, tenant: route.tenant, principal: route.principal,
+                              certificateNames: route.certificateNames, logger: logger),
             name: DeviceHTTPHandler.name)
     }
 }

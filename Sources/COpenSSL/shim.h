@@ -54,4 +54,20 @@ static inline int copenssl_x509_dns_names(X509 *x, char *out, int cap) {
     GENERAL_NAMES_free(names);
     return used;
 }
+/* Alternative names (X509_get_ext_d2i's GENERAL_NAMES): the stack macros and the GENERAL_NAME union, for the
+ * iot:Certificate.*.AlternativeName.* policy variables. */
+static inline int copenssl_general_names_num(void *names) { return sk_GENERAL_NAME_num((GENERAL_NAMES *)names); }
+static inline int copenssl_general_name_type(void *names, int i) {
+    return sk_GENERAL_NAME_value((GENERAL_NAMES *)names, i)->type;
+}
+/* The string of a DNS, email (RFC 822), URI or IP address entry (all ASN1_STRINGs); NULL for other types. */
+static inline const ASN1_STRING *copenssl_general_name_string(void *names, int i) {
+    const GENERAL_NAME *g = sk_GENERAL_NAME_value((GENERAL_NAMES *)names, i);
+    switch (g->type) {
+    case GEN_DNS: case GEN_EMAIL: case GEN_URI: return g->d.ia5;
+    case GEN_IPADD: return g->d.iPAddress;
+    default: return NULL;
+    }
+}
+static inline void copenssl_general_names_free(void *names) { GENERAL_NAMES_free((GENERAL_NAMES *)names); }
 #endif

@@ -291,16 +291,18 @@ extension ClusterCommand {
         }
     }
 
-    /// Policies, attachments, certificate status, and thing-group membership and hierarchy (policies attached to a
-    /// group apply to the things in it and below it): what an authorization decision is built from
-    /// (`ClusterState.authorizationGeneration`). Deleting a thing drops its group memberships.
+    /// Policies, attachments, certificate and CA status, the things behind `iot:Connection.Thing.*` (type,
+    /// attributes), and thing-group membership and hierarchy (policies attached to a group apply to the things in it
+    /// and below it): what an authorization decision is built from (`ClusterState.authorizationGeneration`).
+    /// Deleting a thing drops its group memberships.
     var changesAuthorization: Bool {
         switch self {
         case .createPolicy, .createPolicyVersion, .setDefaultPolicyVersion, .deletePolicyVersion, .deletePolicy,
              .attachPolicy, .detachPolicy, .attachThingPrincipal, .detachThingPrincipal,
              .registerCertificate, .updateCertificateStatus, .deleteCertificate,
              .createThingGroup, .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup,
-             .updateThingGroupsForThing, .deleteThing:
+             .updateThingGroupsForThing,
+             .updateCACertificateStatus, .deleteCACertificate, .updateThing, .deleteThing:
             true
         case .createWithTags(let inner, _, _, _): inner.changesAuthorization
         default: false

@@ -45,6 +45,9 @@ struct NodeConfiguration: Decodable, Sendable {
     /// Make sure the default tenant has an access key and write it to `<data_dir>/aws-credentials` (profile
     /// `flotilla`), so the AWS CLI works at once. Off in production, where `flotilla admin` issues keys.
     var defaultCredentials: Bool = true
+    /// IoT policies on certificate connections (8883, 8443): `enforce` (AWS's default deny) or `off` (any
+    /// authenticated certificate may do anything — for TLS-only test setups). The plain listener is never enforced.
+    var policies: String = "enforce"
     var limits: Limits = Limits()
 
     struct Limits: Codable, Sendable {
@@ -74,6 +77,7 @@ struct NodeConfiguration: Decodable, Sendable {
         case electionTimeoutMs = "election_timeout_ms", heartbeatTimeoutMs = "heartbeat_timeout_ms"
         case region, endpointDomain = "endpoint_domain"
         case mqttsPort = "mqtts_port", tlsPort = "tls_port", tlsCert = "tls_cert", tlsKey = "tls_key", tlsUnknownSNI = "tls_unknown_sni"
+        case policies
     }
 
     init() {}
@@ -104,6 +108,7 @@ struct NodeConfiguration: Decodable, Sendable {
         tlsCert = try c.decodeIfPresent(String.self, forKey: .tlsCert)
         tlsKey = try c.decodeIfPresent(String.self, forKey: .tlsKey)
         tlsUnknownSNI = try c.decodeIfPresent(String.self, forKey: .tlsUnknownSNI) ?? d.tlsUnknownSNI
+        policies = try c.decodeIfPresent(String.self, forKey: .policies) ?? d.policies
     }
 
     /// An AWS-style region name: lower-case letters, digits and dashes (`us-east-1`, `eu-west-3`, `local`).

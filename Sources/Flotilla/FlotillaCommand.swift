@@ -67,6 +67,8 @@ struct Serve: AsyncParsableCommand {
     var tlsKey: String?
     @Option(name: .long, help: "A TLS client naming no known domain: default (serve the default endpoint) or reject.")
     var tlsUnknownSni: String?
+    @Option(name: .long, help: "IoT policies on certificate connections: enforce (default, AWS's default deny) or off.")
+    var policies: String?
     @Option(name: .long, help: "Raft election timeout in milliseconds (default 800; tests use 300).")
     var electionTimeoutMs: Int?
     @Option(name: .long, help: "Raft heartbeat interval in milliseconds (default 100; must be below the election timeout).")
@@ -101,6 +103,10 @@ struct Serve: AsyncParsableCommand {
         if let v = tlsUnknownSni { cfg.tlsUnknownSNI = v }
         guard cfg.tlsUnknownSNI == "default" || cfg.tlsUnknownSNI == "reject" else {
             throw ValidationError("--tls-unknown-sni must be 'default' or 'reject'")
+        }
+        if let v = policies { cfg.policies = v }
+        guard cfg.policies == "enforce" || cfg.policies == "off" else {
+            throw ValidationError("--policies must be 'enforce' or 'off'")
         }
         if let v = region { cfg.region = v }
         if let v = endpointDomain { cfg.endpointDomain = v }
@@ -171,7 +177,10 @@ struct Serve: AsyncParsableCommand {
         let clusterService = ClusterService(configuration: clusterConfig, group: group, logger: logger)
         // Retained messages and session records are replicated state: the broker writes them through raft.
         let store = ClusterBrokerStore(cluster: clusterService, logger: logger)
-        let core = BrokerCore(limits: limits, metrics: metrics, store: store, logger: logger)
+        // IoT policies for certificate connections (8883, 8443); the plain 1883 listener stays unenforced.
+        let authorizing = cfg.policies == "off"
+            ? nil : PolicyAuthorization(cluster: clusterService, region: cfg.region, logger: logger)
+        let core = BrokerCore(limits: limits, metrics: metrics, store: store, authorizing: authorizing, logger: logger)
         let readyTimeout = Duration.milliseconds(10 * cfg.electionTimeoutMs)
         var secureListeners: [SecureListenerConfiguration] = []
         /// The development CA to register for the default tenant once the cluster is up (embedded default only).

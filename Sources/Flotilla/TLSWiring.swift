@@ -180,7 +180,10 @@ final class TLSIdentities: Sendable {
             case (.multiplexed, nil): .detect  // MQTT if the first byte is a CONNECT, else HTTP
             default: .http  // x-amzn-http-ca, http/1.1
             }
-        return SecureRoute(tenant: tenant, principal: principal, application: application)
+        return SecureRoute(tenant: tenant, principal: principal, application: application,
+                           certificateNames: done.peerCertificate.map {
+                               CertificateNames(subject: $0.subjectFields, issuer: $0.issuerFields)
+                           })
     }
 }
 

@@ -19,3 +19,18 @@ public enum Principal: Hashable, Sendable {
         }
     }
 }
+
+/// A client certificate's names as IoT policies read them (`iot:Certificate.Subject.<Field>`,
+/// `iot:Certificate.Issuer.<Field>`): AWS's field names (`CommonName`, `Organization`, `OrganizationalUnit`,
+/// `Country`, `State`, `SerialNumber`, … and `AlternativeName.DNSName`, `.IPAddress`, `.RFC822Name`,
+/// `.UniformResourceIdentifier` for the subject alternative names) to their values in certificate order. Taken by
+/// the TLS layer from the verified leaf and carried with the connection next to its ``Principal``.
+public struct CertificateNames: Hashable, Sendable {
+    public var subject: [String: [String]]
+    public var issuer: [String: [String]]
+
+    public init(subject: [String: [String]] = [:], issuer: [String: [String]] = [:]) {
+        self.subject = subject
+        self.issuer = issuer
+    }
+}

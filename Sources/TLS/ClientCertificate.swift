@@ -13,10 +13,20 @@ public struct ClientCertificate: Sendable, Equatable {
     public var issuerChainIDs: [String]
     /// Why the chain did not verify (OpenSSL's `X509_verify_cert_error_string`), nil when it did.
     public var chainError: String?
+    /// The subject's fields under AWS's policy-variable names (`CommonName`, `Organization`, …, and the subject
+    /// alternative names as `AlternativeName.DNSName`, `.IPAddress`, `.RFC822Name`, `.UniformResourceIdentifier`),
+    /// values in certificate order: what `iot:Certificate.Subject.*` reads.
+    public var subjectFields: [String: [String]]
+    /// The same for the issuer (`iot:Certificate.Issuer.*`; alternative names from the issuer alternative name
+    /// extension).
+    public var issuerFields: [String: [String]]
 
     public init(
-        id: String, der: [UInt8], subject: String, issuer: String, issuerChainIDs: [String], chainError: String?
+        id: String, der: [UInt8], subject: String, issuer: String, issuerChainIDs: [String], chainError: String?,
+        subjectFields: [String: [String]] = [:], issuerFields: [String: [String]] = [:]
     ) {
+        self.subjectFields = subjectFields
+        self.issuerFields = issuerFields
         self.id = id
         self.der = der
         self.subject = subject

@@ -243,7 +243,8 @@ let certificateVerifyThunk: @convention(c) (OpaquePointer?, UnsafeMutableRawPoin
     }
     let certificate = ClientCertificate(
         id: certificateID(leaf), der: derBytes(leaf), subject: nameString(X509_get_subject_name(leaf)),
-        issuer: nameString(X509_get_issuer_name(leaf)), issuerChainIDs: issuerIDs, chainError: chainError)
+        issuer: nameString(X509_get_issuer_name(leaf)), issuerChainIDs: issuerIDs, chainError: chainError,
+        subjectFields: policyFields(of: leaf, subject: true), issuerFields: policyFields(of: leaf, subject: false))
     let expired = X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0
     let notYetValid = X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0
     switch conn.onClientCertificate(certificate, expired: expired, notYetValid: notYetValid) {
@@ -296,4 +297,70 @@ func nameString(_ name: OpaquePointer?) -> String {
     var buf = [CChar](repeating: 0, count: 512)
     guard X509_NAME_oneline(name, &buf, Int32(buf.count)) != nil else { return "" }
     return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+// MARK: - Names for IoT policy variables
+
+/// The distinguished-name attributes AWS exposes as `iot:Certificate.Subject.<Field>` / `.Issuer.<Field>`.
+private let policyFieldNames: [Int32: String] = [
+    NID_commonName: "CommonName", NID_countryName: "Country", NID_organizationName: "Organization",
+    NID_organizationalUnitName: "OrganizationalUnit", NID_stateOrProvinceName: "State",
+    NID_dnQualifier: "DistinguishedNameQualifier", NID_serialNumber: "SerialNumber", NID_title: "Title",
+    NID_surname: "Surname", NID_givenName: "GivenName", NID_initials: "Initials", NID_pseudonym: "Pseudonym",
+    NID_generationQualifier: "GenerationQualifier",
+]
+
+/// The subject's (or issuer's) name fields and alternative names of `x`, under AWS's variable names.
+func policyFields(of x: OpaquePointer, subject: Bool) -> [String: [String]] {
+    var out: [String: [String]] = [:]
+    if let name = subject ? X509_get_subject_name(x) : X509_get_issuer_name(x) {
+        for i in 0..<X509_NAME_entry_count(name) {
+            guard let entry = X509_NAME_get_entry(name, i),
+                let field = policyFieldNames[OBJ_obj2nid(X509_NAME_ENTRY_get_object(entry))],
+                let value = utf8String(X509_NAME_ENTRY_get_data(entry))
+            else { continue }
+            out[field, default: []].append(value)
+        }
+    }
+    guard let names = X509_get_ext_d2i(x, subject ? NID_subject_alt_name : NID_issuer_alt_name, nil, nil) else {
+        return out
+    }
+    defer { copenssl_general_names_free(names) }
+    for i in 0..<copenssl_general_names_num(names) {
+        let type = copenssl_general_name_type(names, i)
+        guard let string = copenssl_general_name_string(names, i) else { continue }
+        switch type {
+        case GEN_DNS: utf8String(string).map { out["AlternativeName.DNSName", default: []].append($0) }
+        case GEN_EMAIL: utf8String(string).map { out["AlternativeName.RFC822Name", default: []].append($0) }
+        case GEN_URI: utf8String(string).map { out["AlternativeName.UniformResourceIdentifier", default: []].append($0) }
+        case GEN_IPADD: ipAddressText(string).map { out["AlternativeName.IPAddress", default: []].append($0) }
+        default: break
+        }
+    }
+    return out
+}
+
+private func utf8String(_ s: UnsafePointer<ASN1_STRING>?) -> String? {
+    guard let s else { return nil }
+    var buffer: UnsafeMutablePointer<UInt8>?
+    let n = ASN1_STRING_to_UTF8(&buffer, s)
+    guard n >= 0, let buffer else { return nil }
+    defer { CRYPTO_free(buffer, nil, 0) }
+    return String(decoding: UnsafeBufferPointer(start: buffer, count: Int(n)), as: UTF8.self)
+}
+
+private func utf8String(_ s: UnsafeMutablePointer<ASN1_STRING>?) -> String? { utf8String(UnsafePointer(s)) }
+
+/// An IP address entry (4 or 16 bytes) as text: dotted IPv4, or eight colon-separated hex groups for IPv6.
+private func ipAddressText(_ s: UnsafePointer<ASN1_STRING>) -> String? {
+    let n = Int(ASN1_STRING_length(s))
+    guard let p = ASN1_STRING_get0_data(s) else { return nil }
+    let bytes = Array(UnsafeBufferPointer(start: p, count: n))
+    switch n {
+    case 4: return bytes.map { String($0) }.joined(separator: ".")
+    case 16:
+        return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            .joined(separator: ":")
+    default: return nil
+    }
 }

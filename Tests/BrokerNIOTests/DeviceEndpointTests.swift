@@ -6,6 +6,7 @@ import Logging
 import MQTTCodec
 import NIOCore
 import NIOEmbedded
+import Synchronization
 import Testing
 
 /// The device endpoint behind TLS on 8443, without the TLS: HTTPS publish (`POST /topics/…`) and MQTT over
@@ -13,14 +14,20 @@ import Testing
 @Suite struct DeviceEndpointTests {
     final class Harness {
         let loop = EmbeddedEventLoop()
-        let core = BrokerCore(limits: BrokerLimits(), metrics: BrokerMetrics(), logger: Logger(label: "test"))
+        let core: BrokerCore
+
+        init(authorizing: (any Authorizing)? = nil) {
+            core = BrokerCore(limits: BrokerLimits(), metrics: BrokerMetrics(), authorizing: authorizing,
+                              logger: Logger(label: "test"))
+        }
 
         /// A connection past the TLS handshake that routed it to HTTP with `principal`.
         func http(_ principal: Principal) throws -> EmbeddedChannel {
             let ch = EmbeddedChannel(loop: loop)
             try SecureSessionStarter.addHTTPHandlers(
                 ch.pipeline.syncOperations, core: core,
-                route: SecureRoute(tenant: .default, principal: principal, application: .http),
+                route: SecureRoute(tenant: .default, principal: principal, application: .http,
+                                   certificateNames: CertificateNames(subject: ["CommonName": ["device-1"]])),
                 logger: Logger(label: "test"))
             try ch.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8443)).wait()
             return ch
@@ -373,5 +380,76 @@ import Testing
                 encodedTopic: topic, query: query, header: { headers[$0] }, body: ByteBuffer(bytes: [0xFF, 0xFE]),
                 tenant: .default, now: .zero, limits: BrokerLimits())
         }
+    }
+}
+
+/// A policy source allowing a fixed set of actions; the test moves its epoch and the certificate's status.
+final class ScriptedAuthorization: Authorizing, ConnectionAuthorizer {
+    struct State {
+        var allowed: Set<AuthorizationAction>
+        var generation: UInt64 = 1
+        var active = true
+        var identities: [ConnectionIdentity] = []
+    }
+    let state: Mutex<State>
+    init(allowing: Set<AuthorizationAction>) { state = Mutex(State(allowed: allowing)) }
+    func epoch() -> AuthorizationEpoch { AuthorizationEpoch(restores: 0, generation: state.withLock { $0.generation }) }
+    func principalIsActive() -> Bool { state.withLock { $0.active } }
+    func isAllowed(_ action: AuthorizationAction) -> Bool { state.withLock { $0.allowed.contains(action) } }
+    func authorizer(for identity: ConnectionIdentity) -> (any ConnectionAuthorizer)? {
+        state.withLock { $0.identities.append(identity) }
+        return identity.principal == .anonymous ? nil : self
+    }
+}
+
+/// Policies on the device endpoint's shells: HTTPS publish and the broker's epoch sweep.
+@Suite struct DeviceEndpointAuthorizationTests {
+    typealias Harness = DeviceEndpointTests.Harness
+
+    @Test("HTTPS publish refused by policy: 403 ForbiddenException (iot:Publish, and iot:RetainPublish when retained)")
+    func httpForbidden() throws {
+        let auth = ScriptedAuthorization(allowing: [.publish(topic: "ok/t")])
+        let h = Harness(authorizing: auth)
+        let ch = try h.http(DeviceEndpointTests.device)
+        func post(_ target: String) throws -> String {
+            try h.request(ch, "POST \(target) HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n", body: [0x31])
+        }
+        #expect(try post("/topics/ok%2Ft?qos=0").hasPrefix("HTTP/1.1 200 OK"))
+        let denied = try post("/topics/no%2Ft?qos=0")
+        #expect(denied.hasPrefix("HTTP/1.1 403 Forbidden"))
+        #expect(denied.contains("x-amzn-ErrorType: ForbiddenException"))
+        #expect(try post("/topics/ok%2Ft?qos=1&retain=true").hasPrefix("HTTP/1.1 403 Forbidden"))
+        // One authorizer for the connection, with no client id (AWS: iot:ClientId is unavailable over HTTPS) and
+        // the certificate's names from the route.
+        let identities = auth.state.withLock { $0.identities }
+        #expect(identities.count == 1)
+        #expect(identities.first?.clientID == nil)
+        #expect(identities.first?.certificateNames?.subject["CommonName"] == ["device-1"])
+    }
+
+    @Test("the broker's sweep sees the epoch move and disconnects a connection whose certificate left ACTIVE")
+    func sweepDisconnectsInactive() throws {
+        let auth = ScriptedAuthorization(allowing: [.connect])
+        let h = Harness(authorizing: auth)
+        let ch = try h.mqtt(principal: DeviceEndpointTests.device)
+        try h.send(ch, .connect(ConnectPacket(protocolVersion: .v5, cleanStart: true, keepAlive: 60, clientID: "d1")))
+        guard case .connack(let ack) = try h.packets(ch).first else {
+            Issue.record("no CONNACK")
+            return
+        }
+        #expect(ack.reasonCode == .success)
+        h.core.checkAuthorizationEpoch()  // first look: remembers the epoch
+        h.core.checkAuthorizationEpoch()
+        h.loop.run()
+        #expect(ch.isActive)
+        auth.state.withLock {
+            $0.active = false
+            $0.generation += 1
+        }
+        h.core.checkAuthorizationEpoch()
+        let after = try h.packets(ch)
+        #expect(after == [.disconnect(DisconnectPacket(reasonCode: .notAuthorized))])
+        h.loop.run()
+        #expect(!ch.isActive)
     }
 }

@@ -176,7 +176,7 @@ struct PoliciesStateTests {
         #expect(h.apply(.deleteCertificate(tenant: acme, certificateId: certA)) == .success(.done))
     }
 
-    @Test("every policy, attachment and certificate command moves the authorization generation")
+    @Test("every policy, attachment, certificate, CA status and thing update moves the authorization generation")
     func authorizationGeneration() {
         var h = Harness()
         var last = h.state.authorizationGeneration
@@ -185,12 +185,12 @@ struct PoliciesStateTests {
             let moved = h.state.authorizationGeneration != last
             let expected = c.isVersion4Command && !{ if case .createThing = c { true } else { false } }()
                 || { switch c {
-                    case .registerCertificate, .updateCertificateStatus, .deleteCertificate: true
+                    case .registerCertificate, .updateCertificateStatus, .deleteCertificate,
+                         .updateCACertificateStatus, .deleteCACertificate, .updateThing, .deleteThing: true
                     case .createWithTags(.createPolicy, _, _, _): true
-                    // Group membership and hierarchy decide which group policies apply; deleting a thing drops
-                    // its memberships.
+                    // Group membership and hierarchy decide which group policies apply.
                     case .createThingGroup, .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup,
-                         .updateThingGroupsForThing, .deleteThing:
+                         .updateThingGroupsForThing:
                         true
                     default: false
                 } }()

@@ -50,7 +50,8 @@ def tls_cluster(tmp_path):
 
     mqtts = dict(zip((1, 2, 3), free_ports(3)))
     c = Cluster(tmp_path / "cluster", 3, extra_args=lambda i: [
-        "--mqtts-port", str(mqtts[i]), "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key")])
+        "--mqtts-port", str(mqtts[i]), "--policies", "off",
+        "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key")])
     c.pki, c.mqtts = pki, mqtts
     try:
         c.start()

@@ -54,8 +54,9 @@ def tls_node(start_broker, pki):
 
     def start(*extra: str):
         mqtts = free_ports(1)[0]
-        node = start_broker(extra_args=["--mqtts-port", str(mqtts), "--tls-cert", str(pki / "server.pem"),
-                                        "--tls-key", str(pki / "server.key"), *extra])
+        node = start_broker(extra_args=["--mqtts-port", str(mqtts), "--policies", "off",
+                                        "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
+                                        *extra])
         node.mqtts = mqtts
         for _ in range(100):  # 100 × ≤0.5 s connect attempts, 0.05 s apart
             if port_accepts(HOST, mqtts):

@@ -67,6 +67,19 @@ extension SessionStateMachine {
         }
         sessionExpiry = min(requestedSessionExpiry, limits.maxSessionExpiry)
 
+        // Policies (`iot:Connect` on `client/<id>`), for principals they apply to.
+        if let authorizer = authorizing?.authorizer(for: ConnectionIdentity(
+            tenant: tenant, principal: principal, clientID: id, certificateNames: certificateNames, sourceIP: sourceIP,
+            persistentConnect: requestedSessionExpiry > 0, lastWill: c.will != nil))
+        {
+            var cache = AuthorizationCache(authorizer, limit: limits.maxAuthorizationCacheEntries)
+            guard cache.check(.connect) == .allow else {
+                actions.append(.denied(.connect))
+                return reject(.notAuthorized, into: &actions)
+            }
+            authorization = cache
+        }
+
         clientID = id
         cleanStart = c.cleanStart
         session = SessionState(tenant: tenant, clientID: id, protocolVersion: c.protocolVersion)

@@ -37,6 +37,24 @@ extension SessionStateMachine {
             return protocolViolation(.protocolError, into: &actions)  // [MQTT-3.3.4-6] client→server
         }
 
+        // Policies: `iot:Publish`, and `iot:RetainPublish` for a retained message. AWS IoT: a 3.1.1 connection is
+        // closed; v5 gets PUBACK (PUBREC) 0x87, and a denied QoS 0 message is dropped.
+        switch authorizePublish(topic: topic, retain: p.retain, into: &actions) {
+        case .allowed: break
+        case .closed: return
+        case .denied:
+            if version == .v311 { return protocolViolation(.notAuthorized, into: &actions) }
+            switch p.qos {
+            case .atMostOnce: return
+            case .atLeastOnce:
+                let ack = PubAckPacket(packetID: p.packetID ?? 0, reasonCode: .notAuthorized)
+                return acknowledge(.puback(ack), after: nil, into: &actions)
+            case .exactlyOnce:
+                let ack = PubAckPacket(packetID: p.packetID ?? 0, reasonCode: .notAuthorized)
+                return acknowledge(.pubrec(ack), after: nil, into: &actions)
+            }
+        }
+
         if p.properties.payloadFormatIndicator == 1 && !p.payload.isValidUTF8 {
             // [MQTT-3.3.2-4] may be refused with 0x99.
             switch p.qos {
@@ -80,6 +98,14 @@ extension SessionStateMachine {
             publish(message, storeToken: token, into: &actions)
             acknowledge(.pubrec(PubAckPacket(packetID: id)), after: token, into: &actions)
         }
+    }
+
+    private mutating func authorizePublish(topic: String, retain: Bool, into actions: inout [Action])
+        -> AuthorizationOutcome
+    {
+        let outcome = authorize(.publish(topic: topic), into: &actions)
+        guard outcome == .allowed, retain else { return outcome }
+        return authorize(.retainPublish(topic: topic), into: &actions)
     }
 
     private func publish(_ message: BrokerMessage, storeToken: UInt64?, into actions: inout [Action]) {
@@ -203,6 +229,8 @@ extension SessionStateMachine {
             actions.append(.dropped(.expired))
             return
         }
+        // `iot:Receive`, at every delivery: a denied message is left out for this subscriber only.
+        guard authorize(.receive(topic: outbound.message.topic), into: &actions) == .allowed else { return }
         if outbound.qos == .atMostOnce {
             actions.append(.send(.publish(publishPacket(outbound, packetID: nil, dup: false, now: now))))
             return
@@ -232,6 +260,11 @@ extension SessionStateMachine {
             if next.message.isExpired(at: now) {
                 actions.append(.dropped(.expired))
                 continue
+            }
+            switch authorize(.receive(topic: next.message.topic), into: &actions) {
+            case .allowed: break
+            case .denied: continue
+            case .closed: return
             }
             if next.qos == .atMostOnce {
                 actions.append(.send(.publish(publishPacket(next, packetID: nil, dup: false, now: now))))

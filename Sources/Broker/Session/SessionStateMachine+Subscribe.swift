@@ -28,6 +28,14 @@ extension SessionStateMachine {
                 // [MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error.
                 return protocolViolation(.protocolError, into: &actions)
             }
+            // `iot:Subscribe` on the literal filter: refused for this filter only (v5 0x87, 3.1.1 0x80).
+            switch authorize(.subscribe(filter: sub.filter), into: &actions) {
+            case .allowed: break
+            case .denied:
+                codes.append(.notAuthorized)
+                continue
+            case .closed: return
+            }
             let existed = session.subscriptions[sub.filter] != nil
             if !existed && session.subscriptions.count >= limits.maxSubscriptionsPerSession {
                 codes.append(.quotaExceeded)

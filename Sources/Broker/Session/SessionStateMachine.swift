@@ -50,6 +50,9 @@ public struct SessionStateMachine: Sendable {
         case endSession(SessionState, expiry: UInt32, will: BrokerMessage?, willDelay: UInt32)
         /// A message could not be delivered (queue full, too large for the client, expired). For metrics.
         case dropped(DropReason)
+        /// A policy refused this (the effect — CONNACK, PUBACK, SUBACK code, close, or a delivery left out — is in
+        /// the other actions). For logs and metrics.
+        case denied(AuthorizationAction)
     }
 
     public enum DropReason: Sendable, Hashable {
@@ -60,6 +63,14 @@ public struct SessionStateMachine: Sendable {
     /// Who the listener authenticated this connection as; `.unauthenticated` refuses every CONNECT (0x87 / 0x05).
     public let principal: Principal
     public let limits: BrokerLimits
+    /// Makes the connection's authorizer at CONNECT; nil (or a nil authorizer) means no policy applies.
+    public let authorizing: (any Authorizing)?
+    /// The peer's address, for `aws:SourceIp`; the shell sets it once it knows it.
+    public var sourceIP: String?
+    /// The client certificate's names (`iot:Certificate.*`); the shell sets them from the TLS handshake.
+    public var certificateNames: CertificateNames?
+    /// The connection's cached policy decisions, from CONNECT on (nil: not enforced).
+    public internal(set) var authorization: AuthorizationCache?
     public internal(set) var phase: Phase = .awaitingConnect
     public internal(set) var version: ProtocolVersion = .v311
     public internal(set) var clientID: String = ""
@@ -94,10 +105,12 @@ public struct SessionStateMachine: Sendable {
         var storeToken: UInt64?
     }
 
-    public init(tenant: TenantID = .default, principal: Principal = .anonymous, limits: BrokerLimits = BrokerLimits()) {
+    public init(tenant: TenantID = .default, principal: Principal = .anonymous, limits: BrokerLimits = BrokerLimits(),
+                authorizing: (any Authorizing)? = nil) {
         self.tenant = tenant
         self.principal = principal
         self.limits = limits
+        self.authorizing = authorizing
         self.session = SessionState(tenant: tenant, clientID: "", protocolVersion: .v311)
     }
 
@@ -223,6 +236,19 @@ public struct SessionStateMachine: Sendable {
         return actions
     }
 
+    /// Authorization may have changed (the shell calls this when the source's epoch moved): a connection whose
+    /// principal no longer authenticates — its certificate left ACTIVE — is ended (v5: DISCONNECT 0x87), as AWS
+    /// disconnects such devices. Policy decisions themselves are re-evaluated lazily, at the next operation.
+    public mutating func onAuthorizationChanged() -> [Action] {
+        var actions: [Action] = []
+        guard phase == .connected || phase == .opening else { return actions }
+        if authorization?.refresh() == false {
+            actions.append(.denied(.connect))
+            protocolViolation(.notAuthorized, into: &actions)
+        }
+        return actions
+    }
+
     /// The server is shutting down: v5 clients get DISCONNECT 0x8B.
     public mutating func onServerShutdown() -> [Action] {
         var actions: [Action] = []
@@ -238,13 +264,47 @@ public struct SessionStateMachine: Sendable {
         sessionEnded = true
         var willMessage: BrokerMessage?
         var willDelay: UInt32 = 0
-        if let w = will {
+        if let w = will, willAuthorized(w, into: &actions) {
             willMessage = makeMessage(topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain,
                                       properties: w.properties, now: now)
             willDelay = w.properties.willDelayInterval ?? 0
         }
         will = nil
         actions.append(.endSession(session, expiry: sessionExpiry, will: willMessage, willDelay: willDelay))
+    }
+
+    enum AuthorizationOutcome { case allowed, denied, closed }
+
+    /// Asks the connection's policies (no-op when none apply). A denial is reported with `.denied`; a principal
+    /// that no longer authenticates also ends the connection (`.closed`: the caller stops).
+    mutating func authorize(_ action: AuthorizationAction, into actions: inout [Action]) -> AuthorizationOutcome {
+        guard let answer = authorization?.check(action) else { return .allowed }
+        switch answer {
+        case .allow:
+            return .allowed
+        case .deny:
+            actions.append(.denied(action))
+            return .denied
+        case .principalInactive:
+            actions.append(.denied(action))
+            protocolViolation(.notAuthorized, into: &actions)
+            return .closed
+        }
+    }
+
+    /// The Will is published under the connection's policies, as any PUBLISH (`iot:Publish`, and
+    /// `iot:RetainPublish` when retained), judged when it would be sent; a refused Will is dropped.
+    private mutating func willAuthorized(_ w: WillMessage, into actions: inout [Action]) -> Bool {
+        var checks: [AuthorizationAction] = [.publish(topic: w.topic)]
+        if w.retain { checks.append(.retainPublish(topic: w.topic)) }
+        for action in checks {
+            guard let answer = authorization?.check(action) else { return true }
+            if answer != .allow {
+                actions.append(.denied(action))
+                return false
+            }
+        }
+        return true
     }
 
     /// Sends DISCONNECT with `reason` on v5 (3.1.1 has no server DISCONNECT: just close), then closes.

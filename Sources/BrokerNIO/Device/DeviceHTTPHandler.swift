@@ -19,12 +19,18 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let core: BrokerCore
     private let tenant: TenantID
     private let principal: Principal
+    private let certificateNames: CertificateNames?
     private let logger: Logger
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var bodyTooLarge = false
+    /// This connection's policy decisions (made at its first publish; nil when no policy applies).
+    private var authorization: AuthorizationCache?
+    private var authorizationMade = false
 
-    init(core: BrokerCore, tenant: TenantID, principal: Principal, logger: Logger) {
+    init(core: BrokerCore, tenant: TenantID, principal: Principal, certificateNames: CertificateNames? = nil,
+         logger: Logger) {
+        self.certificateNames = certificateNames
         self.core = core
         self.tenant = tenant
         self.principal = principal
@@ -83,6 +89,7 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 encodedTopic: String(path.dropFirst("/topics/".count)), query: query,
                 header: { head.headers.first(name: $0) }, body: payload, tenant: tenant, now: BrokerCore.now(),
                 limits: core.limits)
+            try authorize(message, context: context)
             publish(message, keepAlive: keepAlive, context: context)
         } catch {
             logger.info("device HTTP request refused", metadata: [
@@ -90,6 +97,35 @@ final class DeviceHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 "aws.error": "\(error.type)", "reason": "\(error.message)",
             ])
             respond(error: error, keepAlive: keepAlive, context: context)
+        }
+    }
+
+    /// `iot:Publish` (and `iot:RetainPublish` for a retained message) on `topic/<topic>`, as for MQTT but with no
+    /// client id (AWS: `iot:ClientId` is unavailable over HTTPS). Refused: 403 ForbiddenException, as iot-data.
+    private func authorize(_ message: BrokerMessage, context: ChannelHandlerContext) throws(DataPlaneError) {
+        if !authorizationMade {
+            authorizationMade = true
+            let identity = ConnectionIdentity(tenant: tenant, principal: principal, clientID: nil,
+                                              certificateNames: certificateNames,
+                                              sourceIP: context.channel.remoteAddress?.ipAddress)
+            authorization = core.authorizing?.authorizer(for: identity).map {
+                AuthorizationCache($0, limit: core.limits.maxAuthorizationCacheEntries)
+            }
+        }
+        guard authorization != nil else { return }
+        var actions: [AuthorizationAction] = [.publish(topic: message.topic)]
+        if message.retain { actions.append(.retainPublish(topic: message.topic)) }
+        for action in actions {
+            switch authorization!.check(action) {
+            case .allow: continue
+            case .deny, .principalInactive:
+                core.metrics.denied(action.name)
+                logger.info("not authorized", metadata: [
+                    "iot.action": "\(action.name)", "iot.resource": "\(action.resourceName)",
+                    "iot.principal": "\(principal.identifier)", "http.protocol": "https",
+                ])
+                throw .forbidden("Not authorized to perform \(action.name) on this topic")
+            }
         }
     }
 
