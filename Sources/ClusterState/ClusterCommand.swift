@@ -47,7 +47,8 @@ public enum ClusterCommand: Sendable, Hashable {
                                          status: DomainConfigurationStatus, nowMs: Int64)
     /// DeleteDomainConfiguration; a missing one is `resourceNotFound` (as AWS).
     case deleteDomainConfiguration(tenant: TenantID, domainConfigurationName: String)
-    /// RegisterCACertificate: the id (SHA-256 of the DER) is computed by the proposer; unique within the tenant.
+    /// RegisterCACertificate: the id (SHA-256 of the DER) is computed by the proposer, which also checked the proof
+    /// of the CA key (DEFAULT mode); unique within the tenant.
     case registerCACertificate(CACertificate)
     /// UpdateCACertificate's `newStatus`.
     case updateCACertificateStatus(tenant: TenantID, caCertificateId: String, status: CACertificateStatus,
@@ -82,6 +83,19 @@ public enum ClusterCommand: Sendable, Hashable {
     case attachThingPrincipal(tenant: TenantID, thingName: String, principal: String, type: ThingPrincipalType)
     /// DetachThingPrincipal: the thing must exist; detaching what is not attached succeeds.
     case detachThingPrincipal(tenant: TenantID, thingName: String, principal: String)
+    /// Installs the tenant's issuing CA (CreateKeysAndCertificate, CreateCertificateFromCsr). First writer wins: when
+    /// the tenant has one already this succeeds and changes nothing, and the proposer uses the one in the state.
+    /// Carries a private key: never log this command.
+    case createIssuingCA(IssuingCA)
+    /// GetRegistrationCode's code for the tenant (64 hex, random, made by the proposer). First writer wins, like
+    /// `createIssuingCA`: the code is stable once set.
+    case createRegistrationCode(tenant: TenantID, code: String)
+    /// DeleteCertificate with `forceDelete`: as `deleteCertificate`, but attached policies are detached with it
+    /// (AWS: force deletes an inactive certificate that no thing is attached to).
+    case forceDeleteCertificate(tenant: TenantID, certificateId: String)
+    /// UpdateCACertificate: a new status and/or auto-registration status (nil: unchanged).
+    case updateCACertificate(tenant: TenantID, caCertificateId: String, status: CACertificateStatus?,
+                             autoRegistration: AutoRegistrationStatus?, nowMs: Int64)
 
     /// The fields of `createThing`.
     public struct CreateThing: Sendable, Hashable {
@@ -134,7 +148,7 @@ extension ClusterCommand {
     var changesTLSSource: Bool {
         switch self {
         case .createDomainConfiguration, .updateDomainConfigurationStatus, .deleteDomainConfiguration,
-             .registerCACertificate, .updateCACertificateStatus, .deleteCACertificate:
+             .registerCACertificate, .updateCACertificateStatus, .deleteCACertificate, .updateCACertificate:
             true
         default: false
         }
@@ -146,7 +160,7 @@ extension ClusterCommand {
         switch self {
         case .createPolicy, .createPolicyVersion, .setDefaultPolicyVersion, .deletePolicyVersion, .deletePolicy,
              .attachPolicy, .detachPolicy, .attachThingPrincipal, .detachThingPrincipal,
-             .registerCertificate, .updateCertificateStatus, .deleteCertificate:
+             .registerCertificate, .updateCertificateStatus, .deleteCertificate, .forceDeleteCertificate:
             true
         default: false
         }
@@ -188,6 +202,9 @@ public enum ClusterStateError: Error, Sendable, Hashable {
     case versionsLimitExceeded(String)
     /// AWS LimitExceededException (410): e.g. ten policies on one target already.
     case limitExceeded(String)
+    /// AWS CertificateValidationException (400): the certificate does not chain to what it must (a registered,
+    /// ACTIVE CA of the tenant), with the message for the client.
+    case certificateValidation(String)
 }
 
 /// The result of applying one command.

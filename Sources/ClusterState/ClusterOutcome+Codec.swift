@@ -26,6 +26,7 @@ public enum ClusterOutcomeCodec {
         case deleteConflict = 8
         case versionsLimitExceeded = 9
         case limitExceeded = 10
+        case certificateValidation = 11
     }
 
     public static func encode(_ outcome: ClusterOutcome) -> [UInt8] {
@@ -77,6 +78,9 @@ public enum ClusterOutcomeCodec {
             case .limitExceeded(let message):
                 w.write(ErrorTag.limitExceeded.rawValue)
                 w.write(message)
+            case .certificateValidation(let message):
+                w.write(ErrorTag.certificateValidation.rawValue)
+                w.write(message)
             }
         }
         return w.bytes
@@ -117,6 +121,7 @@ public enum ClusterOutcomeCodec {
             case .deleteConflict: return .failure(.deleteConflict(try r.readString()))
             case .versionsLimitExceeded: return .failure(.versionsLimitExceeded(try r.readString()))
             case .limitExceeded: return .failure(.limitExceeded(try r.readString()))
+            case .certificateValidation: return .failure(.certificateValidation(try r.readString()))
             }
         default:
             throw BinaryReadError()

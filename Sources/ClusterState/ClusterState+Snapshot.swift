@@ -11,10 +11,10 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
     case malformed
 }
 
-/// Snapshot format (version 3), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
+/// Snapshot format (version 5), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
 /// libraft, so this target stays free of C:
 ///
-///     "FLCS" | formatVersion u8 (= 3) | lastAppliedIndex u64 | thingSequence u64
+///     "FLCS" | formatVersion u8 (= 5) | lastAppliedIndex u64 | thingSequence u64
 ///     | tenants:     count u32, then (accountID, name)                          by accountID
 ///     | accessKeys:  count u32, then AccessKey                                  by (tenant, accessKeyID)
 ///     | retained:    count u32, then RetainedMessage                            by (tenant, topic)
@@ -31,19 +31,25 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 ///                                                                               by (tenant, name)     (4 on)
 ///     | policyTargets: count u32, then (tenant, target, policyName)            by (tenant, target, policy) (4 on)
 ///     | thingPrincipals: count u32, then (tenant, thing, principal, type u8)   by (tenant, thing, principal) (4 on)
+///     | caCertModes: count u32, then (tenant, id, mode u8, autoRegistration u8), one per CA in `caCerts` order (5 on)
+///     | certModes:   count u32, then (tenant, id, mode u8), one per certificate in `certs` order          (5 on)
+///     | issuingCAs:  count u32, then (tenant, certificateId, certificatePEM, privateKeyPEM, createdAtMs)
+///                                                                               by tenant             (5 on)
+///     | registrationCodes: count u32, then (tenant, code)                       by tenant             (5 on)
 ///
 /// Each version appends sections to the previous one: version 1 has no `nodes` (written before the node
 /// directory existed), version 2 none of the version-3 sections (before domains, certificates and endpoint
-/// prefixes), version 3 none of the version-4 ones (policies and attachments). Older versions are still read, their missing sections as empty, so a node upgraded in place restores
-/// its old snapshots. The `domains` section holds servers' private keys: snapshots are secrets at rest.
+/// prefixes), version 3 none of the version-4 ones (policies and attachments), version 4 none of the version-5 ones
+/// (certificate modes — read as DEFAULT / DISABLE —, issuing CAs and registration codes). Older versions are still read, their missing sections as empty, so a node upgraded in place restores
+/// its old snapshots. The `domains` and `issuingCAs` sections hold private keys: snapshots are secrets at rest.
 /// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
 /// Derived indexes (access key owners, topic trees) are rebuilt on restore, not stored.
 extension ClusterState {
     static let snapshotMagic: [UInt8] = Array("FLCS".utf8)
     /// The snapshot format version this build writes and reads.
-    public static let snapshotFormatVersion: UInt8 = 4
+    public static let snapshotFormatVersion: UInt8 = 5
     /// Older formats `restore` still reads.
-    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...4
+    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...5
 
     /// The whole state, in the canonical encoding.
     public func snapshot() -> [UInt8] {
@@ -160,6 +166,36 @@ extension ClusterState {
             w.write(principal)
             w.write(type.rawValue)
         }
+
+        w.writeCount(cas.count)
+        for c in cas {
+            w.write(c.tenant)
+            w.write(c.caCertificateId)
+            w.write(c.mode.rawValue)
+            w.write(c.autoRegistration.rawValue)
+        }
+        w.writeCount(certs.count)
+        for c in certs {
+            w.write(c.tenant)
+            w.write(c.certificateId)
+            w.write(c.mode.rawValue)
+        }
+        let issuers = issuingCAs.keys.sorted(by: Self.tenantLess)
+        w.writeCount(issuers.count)
+        for t in issuers {
+            let ca = issuingCAs[t]!
+            w.write(t)
+            w.write(ca.certificateId)
+            w.write(ca.certificatePEM)
+            w.write(ca.privateKeyPEM)
+            w.write(ca.createdAtMs)
+        }
+        let codes = registrationCodes.keys.sorted(by: Self.tenantLess)
+        w.writeCount(codes.count)
+        for t in codes {
+            w.write(t)
+            w.write(registrationCodes[t]!)
+        }
         return w.bytes
     }
 
@@ -270,6 +306,36 @@ extension ClusterState {
                 let thing = try r.readString()
                 let principal = try r.readString()
                 s.thingPrincipals[tenant, default: [:]][thing, default: [:]][principal] = try r.readThingPrincipalType()
+            }
+        }
+        if version >= 5 {
+            for _ in 0..<(try r.readCount(minimumElementSize: 10)) {
+                let tenant = try r.readTenant()
+                let id = try r.readString()
+                let mode = try r.readCertificateMode()
+                let auto = try r.readAutoRegistrationStatus()
+                guard var c = s.caCertificates[tenant]?[id] else { throw BinaryReadError() }
+                c.mode = mode
+                c.autoRegistration = auto
+                s.caCertificates[tenant]?[id] = c
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 9)) {
+                let tenant = try r.readTenant()
+                let id = try r.readString()
+                let mode = try r.readCertificateMode()
+                guard var c = s.certificates[tenant]?[id] else { throw BinaryReadError() }
+                c.mode = mode
+                s.certificates[tenant]?[id] = c
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 24)) {
+                let tenant = try r.readTenant()
+                s.issuingCAs[tenant] = IssuingCA(tenant: tenant, certificateId: try r.readString(),
+                                                 certificatePEM: try r.readString(),
+                                                 privateKeyPEM: try r.readString(), createdAtMs: try r.readInt64())
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 8)) {
+                let tenant = try r.readTenant()
+                s.registrationCodes[tenant] = try r.readString()
             }
         }
         return s

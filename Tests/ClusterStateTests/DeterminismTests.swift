@@ -98,21 +98,22 @@ struct DeterminismTests {
     @Test("a version-1 snapshot (before the node directory) restores as an empty directory")
     func versionOneSnapshot() throws {
         var h = Harness()
-        for c in everyCommand where !c.isNodeDirectoryCommand && !c.isVersion3Command && !c.isVersion4Command {
+        for c in everyCommand
+        where !c.isNodeDirectoryCommand && !c.isVersion3Command && !c.isVersion4Command && !c.isVersion5Command {
             _ = h.apply(c)
         }
         let v3 = h.state.snapshot()
         // Version 1 is the current version without the trailing node section, the four version-3 sections and the
-        // three version-4 ones (here: eight zero counts).
-        #expect(Array(v3.suffix(32)) == [UInt8](repeating: 0, count: 32))
-        var v1 = Array(v3.dropLast(32))
+        // three version-4 ones and the four version-5 ones (here: twelve zero counts).
+        #expect(Array(v3.suffix(48)) == [UInt8](repeating: 0, count: 48))
+        var v1 = Array(v3.dropLast(48))
         v1[4] = 1
         let restored = try ClusterState.restore(v1)
         #expect(restored.snapshot() == v3)
         #expect(restored.nodeDirectory().isEmpty)
         #expect(restored.thing(tenant: acme, name: "bare") == h.state.thing(tenant: acme, name: "bare"))
         // A version-1 snapshot with a node section is not version 1.
-        v1 = Array(v3.dropLast(28))
+        v1 = Array(v3.dropLast(44))
         v1[4] = 1
         #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(v1) }
     }
@@ -120,11 +121,13 @@ struct DeterminismTests {
     @Test("a version-2 snapshot (before domains, certificates, prefixes) restores with those sections empty")
     func versionTwoSnapshot() throws {
         var h = Harness()
-        for c in everyCommand where !c.isVersion3Command && !c.isVersion4Command { _ = h.apply(c) }
+        for c in everyCommand where !c.isVersion3Command && !c.isVersion4Command && !c.isVersion5Command {
+            _ = h.apply(c)
+        }
         #expect(!h.state.nodeDirectory().isEmpty)
         let v3 = h.state.snapshot()
-        #expect(Array(v3.suffix(28)) == [UInt8](repeating: 0, count: 28))
-        var v2 = Array(v3.dropLast(28))
+        #expect(Array(v3.suffix(44)) == [UInt8](repeating: 0, count: 44))
+        var v2 = Array(v3.dropLast(44))
         v2[4] = 2
         let restored = try ClusterState.restore(v2)
         #expect(restored.snapshot() == v3)
@@ -133,7 +136,7 @@ struct DeterminismTests {
         #expect(restored.certificates(tenant: acme).isEmpty)
         #expect(restored.endpointPrefix(tenant: acme) == TenantEndpoint.derivedPrefix(for: acme))
         // A version-2 snapshot followed by version-3 sections is not version 2 (trailing bytes).
-        var padded = Array(v3.dropLast(12))
+        var padded = Array(v3.dropLast(28))
         padded[4] = 2
         #expect(throws: ClusterSnapshotError.malformed) { try ClusterState.restore(padded) }
     }
@@ -141,9 +144,9 @@ struct DeterminismTests {
     @Test("domains, certificates and prefixes are in the snapshot and restore exactly, with the domain index")
     func version3Sections() throws {
         var h = Harness()
-        for c in everyCommand where !c.isVersion4Command { _ = h.apply(c) }
+        for c in everyCommand where !c.isVersion4Command && !c.isVersion5Command { _ = h.apply(c) }
         let snap = h.state.snapshot()
-        #expect(Array(snap.dropLast(12).suffix(16)) != [UInt8](repeating: 0, count: 16))
+        #expect(Array(snap.dropLast(12 + version5Tail(h.state)).suffix(16)) != [UInt8](repeating: 0, count: 16))
         let r = try ClusterState.restore(snap)
         #expect(r.snapshot() == snap)
         #expect(r.domainConfigurations(tenant: acme) == h.state.domainConfigurations(tenant: acme))
@@ -182,7 +185,7 @@ struct DeterminismTests {
     /// The one domain row of the snapshot of a state holding nothing else: after the header ("FLCS", version,
     /// two u64) come seven empty counts (tenants … prefixes) and the domain count, and after the row five empty
     /// counts (CAs, certificates, policies, policy targets, thing principals).
-    static let countsAfterDomains = 5 * 4
+    static let countsAfterDomains = 9 * 4
 
     func domainRow(_ snap: [UInt8]) -> [UInt8] {
         let start = 4 + 1 + 8 + 8 + 7 * 4 + 4

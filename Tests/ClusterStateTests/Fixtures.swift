@@ -99,6 +99,20 @@ let everyCommand: [ClusterCommand] = [
     .createThing(.init(tenant: acme, thingName: "sensor-2", nowMs: 26)),
     .attachThingPrincipal(tenant: acme, thingName: "sensor-2", principal: "us-east-1:cognito-id", type: .nonExclusive),
     .detachThingPrincipal(tenant: acme, thingName: "sensor-2", principal: "us-east-1:cognito-id"),
+    // Version-5 commands (certificate modes, issuing CAs, registration codes); they leave rows in every new section.
+    .createIssuingCA(IssuingCA(tenant: acme, certificateId: certB, certificatePEM: chainPEM, privateKeyPEM: keyPEM,
+                               createdAtMs: 27)),
+    .createRegistrationCode(tenant: acme, code: String(repeating: "0123456789abcdef", count: 4)),
+    .registerCACertificate(CACertificate(tenant: globex, caCertificateId: caC, certificatePEM: chainPEM,
+                                         status: .active, mode: .sniOnly, autoRegistration: .enable,
+                                         createdAtMs: 28)),
+    .updateCACertificate(tenant: globex, caCertificateId: caC, status: .inactive, autoRegistration: nil, nowMs: 29),
+    .updateCACertificate(tenant: globex, caCertificateId: caC, status: nil, autoRegistration: .disable, nowMs: 30),
+    .registerCertificate(Certificate(tenant: globex, certificateId: certA, certificatePEM: chainPEM,
+                                     status: .inactive, mode: .sniOnly, createdAtMs: 31)),
+    .registerCertificate(Certificate(tenant: globex, certificateId: certB, certificatePEM: chainPEM,
+                                     status: .inactive, createdAtMs: 32)),
+    .forceDeleteCertificate(tenant: globex, certificateId: certB),
 ]
 
 let policyDoc = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#
@@ -173,6 +187,8 @@ struct CommandGenerator {
                 return .registerCACertificate(CACertificate(tenant: tenant, caCertificateId: pick([caC, certA]),
                                                             certificatePEM: "p",
                                                             status: pick(CACertificateStatus.allCases),
+                                                            mode: pick(CertificateMode.allCases),
+                                                            autoRegistration: pick(AutoRegistrationStatus.allCases),
                                                             createdAtMs: nowMs))
             case 1:
                 return .updateCACertificateStatus(tenant: tenant, caCertificateId: caC,
@@ -182,11 +198,25 @@ struct CommandGenerator {
                 return .registerCertificate(Certificate(tenant: tenant, certificateId: id, certificatePEM: "p",
                                                         caCertificateId: chance(50) ? caC : nil,
                                                         status: pick(CertificateStatus.allCases),
+                                                        mode: pick(CertificateMode.allCases),
                                                         notAfterMs: chance(30) ? nowMs : nil, createdAtMs: nowMs))
             case 4:
                 return .updateCertificateStatus(tenant: tenant, certificateId: id,
                                                 status: pick(CertificateStatus.allCases), nowMs: nowMs)
-            case 5: return .deleteCertificate(tenant: tenant, certificateId: id)
+            case 5:
+                switch rng.next() % 5 {
+                case 0: return .deleteCertificate(tenant: tenant, certificateId: id)
+                case 1: return .forceDeleteCertificate(tenant: tenant, certificateId: id)
+                case 2:
+                    return .createIssuingCA(IssuingCA(tenant: tenant, certificateId: id, certificatePEM: "p",
+                                                      privateKeyPEM: pick(["k", ""]), createdAtMs: nowMs))
+                case 3: return .createRegistrationCode(tenant: tenant, code: pick([certA, certB, "short"]))
+                default:
+                    return .updateCACertificate(
+                        tenant: tenant, caCertificateId: caC,
+                        status: chance(50) ? pick(CACertificateStatus.allCases) : nil,
+                        autoRegistration: chance(50) ? pick(AutoRegistrationStatus.allCases) : nil, nowMs: nowMs)
+                }
             default:
                 return .setTenantEndpointPrefix(tenant: tenant, prefix: chance(20) ? nil : pick(["p1", "p2", "-x"]))
             }
@@ -251,10 +281,27 @@ extension ClusterCommand {
         }
     }
 
+    var isVersion5Command: Bool {
+        switch self {
+        case .createIssuingCA, .createRegistrationCode, .updateCACertificate, .forceDeleteCertificate: true
+        case .registerCACertificate(let c): c.createdAtMs >= 27
+        case .registerCertificate(let c): c.createdAtMs >= 27
+        default: false
+        }
+    }
+
     var isNodeDirectoryCommand: Bool {
         switch self {
         case .setNodeAddress, .removeNodeAddress: true
         default: false
         }
     }
+}
+
+/// The size of the version-5 snapshot sections of a state of `acme` and `globex` rows with no issuing CA and no
+/// registration code: four counts, plus one mode row per CA (tenant, id, mode, auto) and per certificate.
+func version5Tail(_ s: ClusterState) -> Int {
+    let cas = s.caCertificates(tenant: acme).count + s.caCertificates(tenant: globex).count
+    let certs = s.certificates(tenant: acme).count + s.certificates(tenant: globex).count
+    return 16 + cas * (16 + 68 + 2) + certs * (16 + 68 + 1)
 }
