@@ -35,4 +35,6 @@ static inline int copenssl_sk_x509_num(const STACK_OF(X509) *sk) { return sk_X50
 static inline X509 *copenssl_sk_x509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
 /* EVP_PKEY_Q_keygen is variadic and EVP_EC_gen a macro; Swift imports neither. Development certificates only. */
 static inline EVP_PKEY *copenssl_ec_p256_keygen(void) { return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"); }
+/* RSA keys for CreateKeysAndCertificate (AWS issues RSA-2048). */
+static inline EVP_PKEY *copenssl_rsa_keygen(unsigned int bits) { return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits); }
 #endif

@@ -89,7 +89,7 @@ func errorStack() -> [String] {
     return out
 }
 
-private func readCertificates(_ pem: String) throws(TLSError) -> [OpaquePointer] {
+func readCertificates(_ pem: String) throws(TLSError) -> [OpaquePointer] {
     let bytes = Array(pem.utf8)
     // The memory BIO reads the caller's buffer in place, so all reads happen inside withUnsafeBytes.
     let certs = bytes.withUnsafeBytes { raw -> [OpaquePointer]? in
@@ -107,7 +107,7 @@ private func readCertificates(_ pem: String) throws(TLSError) -> [OpaquePointer]
     return certs
 }
 
-private func readPrivateKey(_ pem: String) -> OpaquePointer? {
+func readPrivateKey(_ pem: String) -> OpaquePointer? {
     let bytes = Array(pem.utf8)
     return bytes.withUnsafeBytes { raw -> OpaquePointer? in
         guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
