@@ -177,7 +177,7 @@ let package = Package(
         // shell and the ClusterService backend live in Flotilla (issue 5 moves the shell to Hummingbird).
         .target(name: "ControlPlane", dependencies: ["ClusterState", "IoTTypes"], swiftSettings: strict),
         .testTarget(
-            name: "ControlPlaneTests", dependencies: ["ControlPlane", "ClusterState", "IoTTypes"],
+            name: "ControlPlaneTests", dependencies: ["ControlPlane", "ClusterState", "IoTTypes", "TLS"],
             swiftSettings: strict),
         // `flotilla bench raft` (issue 3): commit throughput and latency through ClusterService on 1 and 3 local
         // nodes. Here, not in benchmarks/ (a standalone package that must not link the broker it measures),

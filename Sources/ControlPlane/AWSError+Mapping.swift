@@ -16,7 +16,7 @@ extension AWSError {
         case .versionConflict:
             self = .versionConflict("The version for thing \(thingName) does not match the expected version.")
         case .invalidRequest, .unsupportedCommandVersion, .malformedCommand, .certificateState, .deleteConflict,
-             .versionsLimitExceeded, .limitExceeded:
+             .versionsLimitExceeded, .limitExceeded, .certificateValidation:
             self.init(error, what: "Thing \(thingName)")
         }
     }
@@ -34,6 +34,7 @@ extension AWSError {
         case .deleteConflict(let message): self = .deleteConflict(message)
         case .versionsLimitExceeded(let message): self = .versionsLimitExceeded(message)
         case .limitExceeded(let message): self = .limitExceeded(message)
+        case .certificateValidation(let message): self = .certificateValidation(message)
         case .unsupportedCommandVersion(let version):
             self = .internalFailure("the cluster could not read command format \(version) (mixed node versions?)")
         case .malformedCommand: self = .internalFailure("the cluster could not decode the command")

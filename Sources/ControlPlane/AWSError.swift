@@ -22,6 +22,10 @@ public enum AWSError: Error, Sendable, Hashable {
     case limitExceeded(String)
     /// 400 MalformedPolicyException: the policy document does not parse or breaks the grammar.
     case malformedPolicy(String)
+    /// 400 CertificateValidationException: the certificate does not parse, or does not chain to what it must.
+    case certificateValidation(String)
+    /// 400 RegistrationCodeValidationException: a CA's verification certificate does not carry the registration code.
+    case registrationCodeValidation(String)
     /// 413, reported as InvalidRequestException (the `iot` model has no 413 shape): the body is over the limit.
     case requestTooLarge(String)
     /// 403 AccessDeniedException: the interim loopback-only rule (no SigV4 yet) refused the peer.
@@ -45,6 +49,8 @@ public enum AWSError: Error, Sendable, Hashable {
         case .versionsLimitExceeded: "VersionsLimitExceededException"
         case .limitExceeded: "LimitExceededException"
         case .malformedPolicy: "MalformedPolicyException"
+        case .certificateValidation: "CertificateValidationException"
+        case .registrationCodeValidation: "RegistrationCodeValidationException"
         case .accessDenied: "AccessDeniedException"
         case .unknownOperation: "UnknownOperationException"
         case .serviceUnavailable: "ServiceUnavailableException"
@@ -55,7 +61,7 @@ public enum AWSError: Error, Sendable, Hashable {
     /// The HTTP status (`error.httpStatusCode` in the `iot` model).
     public var httpStatus: Int {
         switch self {
-        case .invalidRequest, .malformedPolicy: 400
+        case .invalidRequest, .malformedPolicy, .certificateValidation, .registrationCodeValidation: 400
         case .accessDenied: 403
         case .resourceNotFound, .unknownOperation: 404
         case .certificateState: 406
@@ -72,7 +78,8 @@ public enum AWSError: Error, Sendable, Hashable {
         case .invalidRequest(let m), .resourceNotFound(let m), .resourceAlreadyExists(let m, _, _),
              .versionConflict(let m), .certificateState(let m), .requestTooLarge(let m), .accessDenied(let m),
              .deleteConflict(let m), .versionsLimitExceeded(let m), .limitExceeded(let m), .malformedPolicy(let m),
-             .unknownOperation(let m), .serviceUnavailable(let m), .internalFailure(let m):
+             .unknownOperation(let m), .serviceUnavailable(let m), .internalFailure(let m),
+             .certificateValidation(let m), .registrationCodeValidation(let m):
             m
         }
     }
