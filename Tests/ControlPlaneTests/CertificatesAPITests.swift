@@ -102,6 +102,22 @@ struct CertificatesAPITests {
         expectError(await c.call("POST", "/keys-and-certificate?setAsActive=yes"), "InvalidRequestException", 400)
     }
 
+    @Test("an issuing CA another node made first is the one used: no second CA is proposed")
+    func usesTheirIssuingCA() async throws {
+        let c = Client(crypto: .real)
+        let theirs = try CertificateIssuer.makeIssuingCA(commonName: "made elsewhere")
+        let id = try #require(try certificateIDs(pem: theirs.certificatePEM).first)
+        _ = c.backend.state.withLock {
+            $0.apply(.createIssuingCA(IssuingCA(tenant: .default, certificateId: id, certificatePEM: theirs.certificatePEM,
+                                                privateKeyPEM: theirs.privateKeyPEM, createdAtMs: 1)), index: 1)
+        }
+        let (csr, _) = try CertificateIssuer.makeCSR(commonName: "d")
+        let a = await c.call("POST", "/certificates", json: body(["certificateSigningRequest": csr]))
+        let pem = try #require(a.string("certificatePem"))
+        #expect(CertificateIssuer.isSigned(certificatePEM: pem, byCA: theirs.certificatePEM))
+        #expect(c.backend.proposals.withLock { $0.allSatisfy { if case .createIssuingCA = $0 { false } else { true } } })
+    }
+
     @Test("an operation with a private key describes itself without it")
     func operationDescriptionHasNoKey() {
         let keys = CertificateCrypto.IssuedKeyPair(certificatePEM: "C", publicKeyPEM: "P", privateKeyPEM: "SECRET-KEY")

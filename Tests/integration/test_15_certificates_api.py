@@ -8,6 +8,8 @@ MQTT clients (mosquitto_pub/sub) on 8883:
 - get-registration-code + register-ca-certificate with a verification certificate made by openssl (CN = the code,
   signed by the CA key), then register-certificate of a device certificate signed by that CA, which connects;
   a wrong verification certificate is RegistrationCodeValidationException;
+- on a three-node cluster, two followers issuing at once agree on one issuing CA (first writer wins), and a
+  certificate issued through one node connects on another;
 - describe / list / list-certificates-by-ca, and AWS's delete rules (ACTIVE: CertificateStateException 406;
   attached policy: DeleteConflictException 409 unless --force-delete; ACTIVE CA: CertificateStateException).
 """
@@ -17,12 +19,14 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from aws_kit import aws, aws_json, client, error_code
+from cluster_kit import Cluster
 from conftest import HOST, flotilla_bin, free_ports
 from pki import cert_id, make_ca, make_leaf, openssl
 
@@ -230,3 +234,53 @@ def test_delete_certificate_rules(node):
     assert [c["certificateId"] for c in aws_json(node, "list-certificates")["certificates"]] == ids
     descending = iot.list_certificates(ascendingOrder=False)["certificates"]
     assert [c["certificateId"] for c in descending] == ids[::-1]
+
+
+def authority_key_id(pem: Path) -> str:
+    return subprocess.run(["openssl", "x509", "-in", str(pem), "-noout", "-ext", "authorityKeyIdentifier"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_cluster_agrees_on_one_issuing_ca(tmp_path):
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    make_ca(pki, "server-ca")
+    make_leaf(pki, "server-ca", "server", server=True, sans="DNS:localhost,IP:127.0.0.1")
+    mqtts = dict(zip((1, 2, 3), free_ports(3)))
+    c = Cluster(tmp_path / "cluster", 3, extra_args=lambda i: [
+        "--mqtts-port", str(mqtts[i]), "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key")])
+    try:
+        c.start()
+        views = {}
+        for i in c.nodes:
+            c.wait_port(i, mqtts[i])
+            v = type("Node", (), {})()
+            v.metrics_url, v.data_dir = f"http://{HOST}:{c.api_port(i)}", str(c[i].data_dir)
+            v.pki, v.mqtts = pki, mqtts[i]
+            views[i] = v
+        followers = [i for i in c.nodes if i != c.agreed_leader()][:2]
+        made: dict[int, dict] = {}
+
+        def issue(i: int) -> None:
+            made[i] = client(views[i]).create_keys_and_certificate(setAsActive=True)
+
+        threads = [threading.Thread(target=issue, args=(i,)) for i in followers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sorted(made) == sorted(followers)
+        for i, m in made.items():
+            (tmp_path / f"c{i}.pem").write_text(m["certificatePem"])
+            (tmp_path / f"c{i}.key").write_text(m["keyPair"]["PrivateKey"])
+        a, b = followers
+        assert authority_key_id(tmp_path / f"c{a}.pem") == authority_key_id(tmp_path / f"c{b}.pem")
+        # Issued through one follower, connecting on the other node and on the leader.
+        other = next(i for i in c.nodes if i != a)
+        listed = lambda: made[a]["certificateId"] in [  # noqa: E731
+            x["certificateId"] for x in client(views[other]).list_certificates(pageSize=250)["certificates"]]
+        c.wait_for("the certificate to replicate", listed, timeout=10)
+        assert round_trip(views[other], tmp_path / f"c{a}.pem", tmp_path / f"c{a}.key", "cluster/issued")
+    finally:
+        c.stop()
+    assert not c.crashed
