@@ -189,7 +189,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "ControlPlaneTests", dependencies: ["ControlPlane", "ClusterState", "IoTTypes", "SigV4"],
+            name: "ControlPlaneTests", dependencies: ["ControlPlane", "ClusterState", "IoTTypes", "SigV4", "TLS"],
             swiftSettings: strict),
         // `flotilla bench raft` (issue 3): commit throughput and latency through ClusterService on 1 and 3 local
         // nodes. Here, not in benchmarks/ (a standalone package that must not link the broker it measures),

@@ -70,4 +70,6 @@ static inline const ASN1_STRING *copenssl_general_name_string(void *names, int i
     }
 }
 static inline void copenssl_general_names_free(void *names) { GENERAL_NAMES_free((GENERAL_NAMES *)names); }
+/* RSA keys for CreateKeysAndCertificate (AWS issues RSA-2048). */
+static inline EVP_PKEY *copenssl_rsa_keygen(unsigned int bits) { return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits); }
 #endif

@@ -60,6 +60,15 @@ extension ClusterCommand {
         case addThingToThingGroup = 54
         case removeThingFromThingGroup = 55
         case updateThingGroupsForThing = 56
+        case createIssuingCA = 40
+        case createRegistrationCode = 41
+        /// `registerCACertificate` with its mode and auto-registration status (tag 17 is the format before them,
+        /// still read: DEFAULT, DISABLE).
+        case registerCACertificateWithMode = 42
+        /// `registerCertificate` with its mode (tag 20 is the format before it, still read: DEFAULT).
+        case registerCertificateWithMode = 43
+        case updateCACertificate = 44
+        case forceDeleteCertificate = 45
     }
 
     /// The bytes to propose.
@@ -143,8 +152,10 @@ extension ClusterCommand {
             w.write(tenant)
             w.write(name)
         case .registerCACertificate(let c):
-            w.write(Tag.registerCACertificate.rawValue)
+            w.write(Tag.registerCACertificateWithMode.rawValue)
             w.write(c)
+            w.write(c.mode.rawValue)
+            w.write(c.autoRegistration.rawValue)
         case .updateCACertificateStatus(let tenant, let id, let status, let nowMs):
             w.write(Tag.updateCACertificateStatus.rawValue)
             w.write(tenant)
@@ -156,8 +167,9 @@ extension ClusterCommand {
             w.write(tenant)
             w.write(id)
         case .registerCertificate(let c):
-            w.write(Tag.registerCertificate.rawValue)
+            w.write(Tag.registerCertificateWithMode.rawValue)
             w.write(c)
+            w.write(c.mode.rawValue)
         case .updateCertificateStatus(let tenant, let id, let status, let nowMs):
             w.write(Tag.updateCertificateStatus.rawValue)
             w.write(tenant)
@@ -216,6 +228,28 @@ extension ClusterCommand {
             w.write(thing)
             w.write(principal)
             w.write(type.rawValue)
+        case .createIssuingCA(let ca):
+            w.write(Tag.createIssuingCA.rawValue)
+            w.write(ca.tenant)
+            w.write(ca.certificateId)
+            w.write(ca.certificatePEM)
+            w.write(ca.privateKeyPEM)
+            w.write(ca.createdAtMs)
+        case .forceDeleteCertificate(let tenant, let id):
+            w.write(Tag.forceDeleteCertificate.rawValue)
+            w.write(tenant)
+            w.write(id)
+        case .createRegistrationCode(let tenant, let code):
+            w.write(Tag.createRegistrationCode.rawValue)
+            w.write(tenant)
+            w.write(code)
+        case .updateCACertificate(let tenant, let id, let status, let autoRegistration, let nowMs):
+            w.write(Tag.updateCACertificate.rawValue)
+            w.write(tenant)
+            w.write(id)
+            w.write(status) { $0.write($1.rawValue) }
+            w.write(autoRegistration) { $0.write($1.rawValue) }
+            w.write(nowMs)
         case .detachThingPrincipal(let tenant, let thing, let principal):
             w.write(Tag.detachThingPrincipal.rawValue)
             w.write(tenant)
@@ -429,6 +463,30 @@ extension ClusterCommand {
             return .deleteCACertificate(tenant: try r.readTenant(), caCertificateId: try r.readString())
         case .registerCertificate:
             return .registerCertificate(try r.readCertificate())
+        case .registerCACertificateWithMode:
+            var c = try r.readCACertificate()
+            c.mode = try r.readCertificateMode()
+            c.autoRegistration = try r.readAutoRegistrationStatus()
+            return .registerCACertificate(c)
+        case .registerCertificateWithMode:
+            var c = try r.readCertificate()
+            c.mode = try r.readCertificateMode()
+            return .registerCertificate(c)
+        case .createIssuingCA:
+            return .createIssuingCA(IssuingCA(tenant: try r.readTenant(), certificateId: try r.readString(),
+                                              certificatePEM: try r.readString(), privateKeyPEM: try r.readString(),
+                                              createdAtMs: try r.readInt64()))
+        case .forceDeleteCertificate:
+            return .forceDeleteCertificate(tenant: try r.readTenant(), certificateId: try r.readString())
+        case .createRegistrationCode:
+            return .createRegistrationCode(tenant: try r.readTenant(), code: try r.readString())
+        case .updateCACertificate:
+            let tenant = try r.readTenant()
+            let id = try r.readString()
+            let status = try r.readOptional { r throws(BinaryReadError) in try r.readCAStatus() }
+            let auto = try r.readOptional { r throws(BinaryReadError) in try r.readAutoRegistrationStatus() }
+            return .updateCACertificate(tenant: tenant, caCertificateId: id, status: status, autoRegistration: auto,
+                                        nowMs: try r.readInt64())
         case .updateCertificateStatus:
             return .updateCertificateStatus(tenant: try r.readTenant(), certificateId: try r.readString(),
                                             status: try r.readCertificateStatus(), nowMs: try r.readInt64())

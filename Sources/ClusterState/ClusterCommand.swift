@@ -51,7 +51,8 @@ public enum ClusterCommand: Sendable, Hashable {
                                          status: DomainConfigurationStatus, nowMs: Int64)
     /// DeleteDomainConfiguration; a missing one is `resourceNotFound` (as AWS).
     case deleteDomainConfiguration(tenant: TenantID, domainConfigurationName: String)
-    /// RegisterCACertificate: the id (SHA-256 of the DER) is computed by the proposer; unique within the tenant.
+    /// RegisterCACertificate: the id (SHA-256 of the DER) is computed by the proposer, which also checked the proof
+    /// of the CA key (DEFAULT mode); unique within the tenant.
     case registerCACertificate(CACertificate)
     /// UpdateCACertificate's `newStatus`.
     case updateCACertificateStatus(tenant: TenantID, caCertificateId: String, status: CACertificateStatus,
@@ -174,6 +175,19 @@ public enum ClusterCommand: Sendable, Hashable {
             self.nowMs = nowMs
         }
     }
+    /// Installs the tenant's issuing CA (CreateKeysAndCertificate, CreateCertificateFromCsr). First writer wins: when
+    /// the tenant has one already this succeeds and changes nothing, and the proposer uses the one in the state.
+    /// Carries a private key: never log this command.
+    case createIssuingCA(IssuingCA)
+    /// GetRegistrationCode's code for the tenant (64 hex, random, made by the proposer). First writer wins, like
+    /// `createIssuingCA`: the code is stable once set.
+    case createRegistrationCode(tenant: TenantID, code: String)
+    /// DeleteCertificate with `forceDelete`: as `deleteCertificate`, but attached policies are detached with it
+    /// (AWS: force deletes an inactive certificate that no thing is attached to).
+    case forceDeleteCertificate(tenant: TenantID, certificateId: String)
+    /// UpdateCACertificate: a new status and/or auto-registration status (nil: unchanged).
+    case updateCACertificate(tenant: TenantID, caCertificateId: String, status: CACertificateStatus?,
+                             autoRegistration: AutoRegistrationStatus?, nowMs: Int64)
 
     /// The fields of `createThing`.
     public struct CreateThing: Sendable, Hashable {
@@ -283,7 +297,7 @@ extension ClusterCommand {
     var changesTLSSource: Bool {
         switch self {
         case .createDomainConfiguration, .updateDomainConfigurationStatus, .deleteDomainConfiguration,
-             .registerCACertificate, .updateCACertificateStatus, .deleteCACertificate,
+             .registerCACertificate, .updateCACertificateStatus, .deleteCACertificate, .updateCACertificate,
              .createDomainConfigurationFromCertificate, .updateDomainConfiguration, .deleteDisabledDomainConfiguration:
             true
         case .createWithTags(let inner, _, _, _): inner.changesTLSSource
@@ -299,7 +313,7 @@ extension ClusterCommand {
         switch self {
         case .createPolicy, .createPolicyVersion, .setDefaultPolicyVersion, .deletePolicyVersion, .deletePolicy,
              .attachPolicy, .detachPolicy, .attachThingPrincipal, .detachThingPrincipal,
-             .registerCertificate, .updateCertificateStatus, .deleteCertificate,
+             .registerCertificate, .updateCertificateStatus, .deleteCertificate, .forceDeleteCertificate, .updateCACertificate,
              .createThingGroup, .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup,
              .updateThingGroupsForThing,
              .updateCACertificateStatus, .deleteCACertificate, .updateThing, .deleteThing:
@@ -349,8 +363,8 @@ public enum ClusterStateError: Error, Sendable, Hashable {
     case versionsLimitExceeded(String)
     /// AWS LimitExceededException (410): e.g. ten policies on one target already.
     case limitExceeded(String)
-    /// AWS CertificateValidationException (400): a server certificate does not cover the domain name, or has
-    /// expired.
+    /// AWS CertificateValidationException (400): a certificate does not chain to what it must (a registered,
+    /// ACTIVE CA of the tenant), or a server certificate does not cover the domain name or has expired.
     case certificateValidation(String)
 }
 

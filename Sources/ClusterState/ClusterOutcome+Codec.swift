@@ -29,7 +29,7 @@ public enum ClusterOutcomeCodec {
         case deleteConflict = 8
         case versionsLimitExceeded = 9
         case limitExceeded = 10
-        case certificateValidation = 15
+        case certificateValidation = 11
     }
 
     public static func encode(_ outcome: ClusterOutcome) -> [UInt8] {

@@ -36,6 +36,49 @@ extension ClusterState {
         return .success(.done)
     }
 
+    /// UpdateCACertificate: either status may be nil (unchanged); the same values again change nothing.
+    mutating func onUpdateCACertificate(tenant: TenantID, id: String, status: CACertificateStatus?,
+                                        autoRegistration: AutoRegistrationStatus?, nowMs: Int64) -> ClusterOutcome {
+        guard CertificateRules.isValidCertificateId(id) else { return .failure(.invalidRequest(Self.badCertificateId)) }
+        guard var c = caCertificates[tenant]?[id] else { return .failure(.resourceNotFound) }
+        var changed = false
+        if let status, status != c.status {
+            c.status = status
+            changed = true
+        }
+        if let autoRegistration, autoRegistration != c.autoRegistration {
+            c.autoRegistration = autoRegistration
+            changed = true
+        }
+        if changed {
+            c.lastModifiedAtMs = nowMs
+            caCertificates[tenant]?[id] = c
+        }
+        return .success(.done)
+    }
+
+    /// First writer wins: a second CA for the same tenant is not an error and changes nothing (every proposer
+    /// then signs with the one in the state).
+    mutating func onCreateIssuingCA(_ ca: IssuingCA) -> ClusterOutcome {
+        guard CertificateRules.isValidCertificateId(ca.certificateId) else {
+            return .failure(.invalidRequest(Self.badCertificateId))
+        }
+        guard DomainRules.isValidPEM(ca.certificatePEM), DomainRules.isValidPEM(ca.privateKeyPEM) else {
+            return .failure(.invalidRequest(Self.badPEM))
+        }
+        if issuingCAs[ca.tenant] == nil { issuingCAs[ca.tenant] = ca }
+        return .success(.done)
+    }
+
+    /// First writer wins, like `onCreateIssuingCA`: the code is stable once set.
+    mutating func onCreateRegistrationCode(tenant: TenantID, code: String) -> ClusterOutcome {
+        guard CertificateRules.isValidRegistrationCode(code) else {
+            return .failure(.invalidRequest("a registration code is 64 lower-case hex characters"))
+        }
+        if registrationCodes[tenant] == nil { registrationCodes[tenant] = code }
+        return .success(.done)
+    }
+
     mutating func onDeleteCACertificate(tenant: TenantID, id: String) -> ClusterOutcome {
         guard CertificateRules.isValidCertificateId(id) else { return .failure(.invalidRequest(Self.badCertificateId)) }
         guard let c = caCertificates[tenant]?[id] else { return .failure(.resourceNotFound) }
@@ -60,7 +103,7 @@ extension ClusterState {
                 return .failure(.invalidRequest("caCertificateId: " + Self.badCertificateId))
             }
             guard caCertificates[c.tenant]?[ca] != nil else {
-                return .failure(.invalidRequest("the CA certificate \(ca) is not registered"))
+                return .failure(.certificateValidation("The CA certificate \(ca) is not registered."))
             }
         }
         if let from = c.notBeforeMs, let to = c.notAfterMs, from > to {
@@ -98,7 +141,9 @@ extension ClusterState {
         return .success(.done)
     }
 
-    mutating func onDeleteCertificate(tenant: TenantID, id: String) -> ClusterOutcome {
+    /// `force` (DeleteCertificate's `forceDelete`) detaches the certificate's policies instead of refusing them;
+    /// attached things refuse either way.
+    mutating func onDeleteCertificate(tenant: TenantID, id: String, force: Bool = false) -> ClusterOutcome {
         guard CertificateRules.isValidCertificateId(id) else { return .failure(.invalidRequest(Self.badCertificateId)) }
         guard let c = certificates[tenant]?[id] else { return .failure(.resourceNotFound) }
         guard c.status != .active else {
@@ -106,12 +151,15 @@ extension ClusterState {
         }
         // Attachments name the certificate by ARN (any region): `…:cert/<id>`.
         let suffix = ":cert/" + id
-        if policyTargets[tenant]?.keys.contains(where: { $0.hasSuffix(suffix) }) == true {
+        let targets = policyTargets[tenant]?.keys.filter { $0.hasSuffix(suffix) } ?? []
+        if !targets.isEmpty, !force {
             return .failure(.deleteConflict("Certificate policies must be detached before deletion."))
         }
         if principalThings[tenant]?.keys.contains(where: { $0.hasSuffix(suffix) }) == true {
             return .failure(.deleteConflict("Things must be detached before deletion."))
         }
+        for t in targets { policyTargets[tenant]?[t] = nil }
+        if policyTargets[tenant]?.isEmpty == true { policyTargets[tenant] = nil }
         certificates[tenant]?[id] = nil
         if certificates[tenant]?.isEmpty == true { certificates[tenant] = nil }
         return .success(.done)
@@ -125,6 +173,17 @@ extension ClusterState {
     public func certificate(tenant: TenantID, id: String) -> Certificate? { certificates[tenant]?[id] }
 
     public func caCertificate(tenant: TenantID, id: String) -> CACertificate? { caCertificates[tenant]?[id] }
+
+    /// The tenant's issuing CA, nil until the first CreateKeysAndCertificate / CreateCertificateFromCsr made one.
+    public func issuingCA(tenant: TenantID) -> IssuingCA? { issuingCAs[tenant] }
+
+    /// The tenant's registration code, nil until the first GetRegistrationCode made one.
+    public func registrationCode(tenant: TenantID) -> String? { registrationCodes[tenant] }
+
+    /// The tenant's certificates registered with `caCertificateId`, in id order.
+    public func certificates(tenant: TenantID, caCertificateId: String) -> [Certificate] {
+        certificates(tenant: tenant).filter { $0.caCertificateId == caCertificateId }
+    }
 
     /// The tenant's certificates in id order.
     public func certificates(tenant: TenantID) -> [Certificate] {

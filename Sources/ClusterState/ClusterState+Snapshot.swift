@@ -40,13 +40,19 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 ///     | thingGroups: count u32, then (tenant, name, id, parent?, description?, attributes, version, createdAtMs,
 ///                    lastModifiedAtMs)                                          by (tenant, name)     (5 on)
 ///     | groupMembers: count u32, then (tenant, group, thing)                    by (tenant, group, thing) (5 on)
+///     | caCertModes: count u32, then (tenant, id, mode u8, autoRegistration u8), one per CA in `caCerts` order (5 on)
+///     | certModes:   count u32, then (tenant, id, mode u8), one per certificate in `certs` order          (5 on)
+///     | issuingCAs:  count u32, then (tenant, certificateId, certificatePEM, privateKeyPEM, createdAtMs)
+///                                                                               by tenant             (5 on)
+///     | registrationCodes: count u32, then (tenant, code)                       by tenant             (5 on)
 ///
 /// Each version appends sections to the previous one: version 1 has no `nodes` (written before the node
 /// directory existed), version 2 none of the version-3 sections (before domains, certificates and endpoint
 /// prefixes), version 3 none of the version-4 ones (policies and attachments), version 4 none of the version-5
-/// ones (server certificates, domain configuration details, tags, thing types, thing groups and memberships).
-/// Older versions are still read, their missing sections as empty, so a node upgraded in place restores
-/// its old snapshots. The `domains` section holds servers' private keys: snapshots are secrets at rest.
+/// ones (server certificates, domain configuration details, tags, thing types, thing groups and memberships,
+/// certificate modes — read as DEFAULT / DISABLE —, issuing CAs and registration codes). Older versions are still
+/// read, their missing sections as empty, so a node upgraded in place restores its old snapshots. The `domains`,
+/// `serverCerts` and `issuingCAs` sections hold private keys: snapshots are secrets at rest.
 /// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
 /// Derived indexes (access key owners, topic trees, group children, a thing's groups) are rebuilt on restore, not
 /// stored; a group whose parent is missing, a hierarchy deeper than 7 levels, or a membership of a missing thing or
@@ -247,6 +253,36 @@ extension ClusterState {
             w.write(group)
             w.write(thing)
         }
+
+        w.writeCount(cas.count)
+        for c in cas {
+            w.write(c.tenant)
+            w.write(c.caCertificateId)
+            w.write(c.mode.rawValue)
+            w.write(c.autoRegistration.rawValue)
+        }
+        w.writeCount(certs.count)
+        for c in certs {
+            w.write(c.tenant)
+            w.write(c.certificateId)
+            w.write(c.mode.rawValue)
+        }
+        let issuers = issuingCAs.keys.sorted(by: Self.tenantLess)
+        w.writeCount(issuers.count)
+        for t in issuers {
+            let ca = issuingCAs[t]!
+            w.write(t)
+            w.write(ca.certificateId)
+            w.write(ca.certificatePEM)
+            w.write(ca.privateKeyPEM)
+            w.write(ca.createdAtMs)
+        }
+        let codes = registrationCodes.keys.sorted(by: Self.tenantLess)
+        w.writeCount(codes.count)
+        for t in codes {
+            w.write(t)
+            w.write(registrationCodes[t]!)
+        }
         return w.bytes
     }
 
@@ -404,6 +440,34 @@ extension ClusterState {
                 let tenant = try r.readTenant()
                 let group = try r.readString()
                 s.groupMembers[tenant, default: [:]][group, default: []].insert(try r.readString())
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 10)) {
+                let tenant = try r.readTenant()
+                let id = try r.readString()
+                let mode = try r.readCertificateMode()
+                let auto = try r.readAutoRegistrationStatus()
+                guard var c = s.caCertificates[tenant]?[id] else { throw BinaryReadError() }
+                c.mode = mode
+                c.autoRegistration = auto
+                s.caCertificates[tenant]?[id] = c
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 9)) {
+                let tenant = try r.readTenant()
+                let id = try r.readString()
+                let mode = try r.readCertificateMode()
+                guard var c = s.certificates[tenant]?[id] else { throw BinaryReadError() }
+                c.mode = mode
+                s.certificates[tenant]?[id] = c
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 24)) {
+                let tenant = try r.readTenant()
+                s.issuingCAs[tenant] = IssuingCA(tenant: tenant, certificateId: try r.readString(),
+                                                 certificatePEM: try r.readString(),
+                                                 privateKeyPEM: try r.readString(), createdAtMs: try r.readInt64())
+            }
+            for _ in 0..<(try r.readCount(minimumElementSize: 8)) {
+                let tenant = try r.readTenant()
+                s.registrationCodes[tenant] = try r.readString()
             }
         }
         return s

@@ -40,6 +40,10 @@ public struct ClusterState: Sendable {
     var caCertificates: [TenantID: [String: CACertificate]] = [:]
     /// Registered device certificates: tenant → certificateId → certificate.
     var certificates: [TenantID: [String: Certificate]] = [:]
+    /// Each tenant's issuing CA (CreateKeysAndCertificate, CreateCertificateFromCsr): tenant → CA. Holds private keys.
+    var issuingCAs: [TenantID: IssuingCA] = [:]
+    /// Each tenant's registration code (GetRegistrationCode): tenant → 64 hex.
+    var registrationCodes: [TenantID: String] = [:]
     /// Endpoint prefixes set explicitly (`setTenantEndpointPrefix`); other tenants use their derived one.
     var endpointPrefixes: [TenantID: String] = [:]
     /// IoT policies: tenant → name → policy (with its versions).
@@ -233,6 +237,15 @@ public struct ClusterState: Sendable {
             return onRemoveThingFromThingGroup(tenant: tenant, group: group, thing: thing)
         case .updateThingGroupsForThing(let tenant, let thing, let add, let remove):
             return onUpdateThingGroupsForThing(tenant: tenant, thing: thing, add: add, remove: remove)
+        case .createIssuingCA(let ca):
+            return onCreateIssuingCA(ca)
+        case .forceDeleteCertificate(let tenant, let id):
+            return onDeleteCertificate(tenant: tenant, id: id, force: true)
+        case .createRegistrationCode(let tenant, let code):
+            return onCreateRegistrationCode(tenant: tenant, code: code)
+        case .updateCACertificate(let tenant, let id, let status, let autoRegistration, let nowMs):
+            return onUpdateCACertificate(tenant: tenant, id: id, status: status, autoRegistration: autoRegistration,
+                                         nowMs: nowMs)
         }
     }
 

@@ -20,10 +20,13 @@ public enum AWSError: Error, Sendable, Hashable {
     case versionsLimitExceeded(String)
     /// 410 LimitExceededException (the `iot` model's status for it): e.g. ten policies on one target.
     case limitExceeded(String)
-    /// 400 CertificateValidationException: a server certificate that does not fit (key, names, validity).
-    case certificateValidation(String)
     /// 400 MalformedPolicyException: the policy document does not parse or breaks the grammar.
     case malformedPolicy(String)
+    /// 400 CertificateValidationException: the certificate does not parse, does not chain to what it must, or (a
+    /// server certificate) does not fit its key, names or validity.
+    case certificateValidation(String)
+    /// 400 RegistrationCodeValidationException: a CA's verification certificate does not carry the registration code.
+    case registrationCodeValidation(String)
     /// 413, reported as InvalidRequestException (the `iot` model has no 413 shape): the body is over the limit.
     case requestTooLarge(String)
     /// 403 AccessDeniedException: an operator route (`/cluster/…`) asked from a non-loopback peer.
@@ -52,6 +55,7 @@ public enum AWSError: Error, Sendable, Hashable {
         case .limitExceeded: "LimitExceededException"
         case .malformedPolicy: "MalformedPolicyException"
         case .certificateValidation: "CertificateValidationException"
+        case .registrationCodeValidation: "RegistrationCodeValidationException"
         case .accessDenied: "AccessDeniedException"
         case .unauthenticated(let type, _, _): type
         case .unknownOperation: "UnknownOperationException"
@@ -63,7 +67,7 @@ public enum AWSError: Error, Sendable, Hashable {
     /// The HTTP status (`error.httpStatusCode` in the `iot` model).
     public var httpStatus: Int {
         switch self {
-        case .invalidRequest, .malformedPolicy, .certificateValidation: 400
+        case .invalidRequest, .malformedPolicy, .certificateValidation, .registrationCodeValidation: 400
         case .accessDenied: 403
         case .resourceNotFound, .unknownOperation: 404
         case .certificateState: 406
@@ -81,9 +85,8 @@ public enum AWSError: Error, Sendable, Hashable {
         case .invalidRequest(let m), .resourceNotFound(let m), .resourceAlreadyExists(let m, _, _),
              .versionConflict(let m), .certificateState(let m), .requestTooLarge(let m), .accessDenied(let m),
              .deleteConflict(let m), .versionsLimitExceeded(let m), .limitExceeded(let m), .malformedPolicy(let m),
-             .certificateValidation(let m),
              .unknownOperation(let m), .serviceUnavailable(let m), .internalFailure(let m),
-             .unauthenticated(_, _, let m):
+             .certificateValidation(let m), .registrationCodeValidation(let m), .unauthenticated(_, _, let m):
             m
         }
     }

@@ -46,6 +46,24 @@ public protocol ControlPlaneAPI: Sendable {
     func respond(to operation: Operation, state: ClusterState) -> APIResponse
     /// The answer to a write, from its applied outcome (and the state just after it).
     func respond(to operation: Operation, outcome: ClusterOutcome, state: ClusterState) -> APIResponse
+    /// A write that must be applied before the operation can be completed — something made on first need, such as
+    /// a tenant's issuing CA — or nil when the state already has what it needs. Its failure is the answer.
+    func prerequisite(for operation: Operation, state: ClusterState, nowMs: Int64) -> Result<ClusterCommand, AWSError>?
+    /// Completes the operation from the applied state (after the prerequisite, if any): checks that need the state
+    /// and work that must not run under a lock (signing). Runs on a copy of the state, outside the backend's lock.
+    func prepare(_ operation: Operation, state: ClusterState, nowMs: Int64) -> Result<Operation, AWSError>
+}
+
+extension ControlPlaneAPI {
+    public func prerequisite(for operation: Operation, state: ClusterState, nowMs: Int64)
+        -> Result<ClusterCommand, AWSError>?
+    {
+        nil
+    }
+
+    public func prepare(_ operation: Operation, state: ClusterState, nowMs: Int64) -> Result<Operation, AWSError> {
+        .success(operation)
+    }
 }
 
 /// Who a request acts for: the tenant (found from the request's access key) and the region its ARNs name.
@@ -75,19 +93,22 @@ public struct ControlPlaneRouter: Sendable {
     public let validatePolicyDocument: @Sendable (String) -> String?
     /// The DNS suffix of the addresses DescribeEndpoint answers (`<prefix>-ats.iot.<region>.<endpointDomain>`).
     public var endpointDomain = "amazonaws.com"
+    /// X.509 work for the certificate operations (the TLS module's), injected so this module does not import it.
+    public let certificateCrypto: CertificateCrypto
     let backend: any ControlPlaneBackend
     let verifier: SigV4Verifier
     /// New access keys (`flotilla admin access-key create`): a secure generator unless a test injects one.
     let newAccessKey: @Sendable (TenantID) -> AccessKey
 
     public init(region: String, validatePolicyDocument: @escaping @Sendable (String) -> String?,
-                backend: any ControlPlaneBackend,
+                certificateCrypto: CertificateCrypto = .unavailable, backend: any ControlPlaneBackend,
                 newAccessKey: @escaping @Sendable (TenantID) -> AccessKey = { tenant in
                     var rng = SystemRandomNumberGenerator()
                     return AccessKey.generate(tenant: tenant, nowMs: 0, using: &rng)
                 }) {
         self.region = region
         self.validatePolicyDocument = validatePolicyDocument
+        self.certificateCrypto = certificateCrypto
         self.backend = backend
         self.newAccessKey = newAccessKey
         self.verifier = SigV4Verifier(services: Self.signingServices, regions: [region]) { [backend] id in
@@ -148,14 +169,33 @@ public struct ControlPlaneRouter: Sendable {
         if let a = await serve(DomainConfigurationsAPI(tenant: context.tenant, region: context.region,
                                                        endpointDomain: endpointDomain), request) { return a }
         if let a = await serve(TagsAPI(tenant: context.tenant, region: context.region), request) { return a }
+        if let a = await serve(CertificatesAPI(tenant: context.tenant, region: context.region,
+                                               crypto: certificateCrypto), request) { return a }
         return nil
     }
 
-    /// Runs `api` on `request` if it owns the route: parse, then propose (writes) or read, then answer.
+    /// Runs `api` on `request` if it owns the route: parse, propose its prerequisite if it has one, prepare, then
+    /// propose (writes) or read, then answer.
     func serve<API: ControlPlaneAPI>(_ api: API, _ request: APIRequest) async -> APIResponse? {
         guard let parsed = api.parse(request) else { return nil }
-        let operation: API.Operation
+        var operation: API.Operation
         switch parsed {
+        case .success(let op): operation = op
+        case .failure(let error): return error.response
+        }
+        switch api.prerequisite(for: operation, state: backend.read { $0 }, nowMs: backend.nowMs()) {
+        case nil: break
+        case .failure(let error)?: return error.response
+        case .success(let command)?:
+            do {
+                if case .failure(let error) = try await backend.propose(command) {
+                    return AWSError(error, what: "The operation's prerequisite").response
+                }
+            } catch {
+                return error.response
+            }
+        }
+        switch api.prepare(operation, state: backend.read { $0 }, nowMs: backend.nowMs()) {
         case .success(let op): operation = op
         case .failure(let error): return error.response
         }

@@ -13,7 +13,8 @@ import TLS
 enum ControlPlaneWiring {
     static func router(cluster: ClusterLifecycleService, region: String, endpointDomain: String) -> ControlPlaneRouter {
         var router = ControlPlaneRouter(
-            region: region, validatePolicyDocument: policyDocumentProblem, backend: ClusterBackend(lifecycle: cluster))
+            region: region, validatePolicyDocument: policyDocumentProblem, certificateCrypto: .openSSL,
+            backend: ClusterBackend(lifecycle: cluster))
         router.endpointDomain = endpointDomain
         return router
     }
@@ -26,6 +27,43 @@ enum ControlPlaneWiring {
         return nil
     } catch {
         return error.message
+    }
+}
+
+extension CertificateCrypto {
+    /// The TLS module's X.509 work (OpenSSL), for the certificate operations.
+    static let openSSL = CertificateCrypto(
+        facts: { pem in
+            guard let f = try? CertificateIssuer.facts(pem: pem) else { return nil }
+            return Facts(id: f.id, subjectCommonName: f.subjectCommonName, notBeforeMs: f.notBeforeMs,
+                         notAfterMs: f.notAfterMs, isCA: f.isCA)
+        },
+        isSigned: { cert, ca in CertificateIssuer.isSigned(certificatePEM: cert, byCA: ca) },
+        makeIssuingCA: { name in
+            Result { () throws(CertificateIssuer.Failure) in try CertificateIssuer.makeIssuingCA(commonName: name) }
+                .mapError(CertificateCrypto.Failure.init)
+        },
+        createKeysAndCertificate: { caPEM, caKey in
+            Result { () throws(CertificateIssuer.Failure) in
+                let k = try CertificateIssuer.createKeysAndCertificate(caCertificatePEM: caPEM, caPrivateKeyPEM: caKey)
+                return IssuedKeyPair(certificatePEM: k.certificatePEM, publicKeyPEM: k.publicKeyPEM,
+                                     privateKeyPEM: k.privateKeyPEM)
+            }.mapError(CertificateCrypto.Failure.init)
+        },
+        certificateFromCSR: { csr, caPEM, caKey in
+            Result { () throws(CertificateIssuer.Failure) in
+                try CertificateIssuer.certificate(fromCSR: csr, caCertificatePEM: caPEM, caPrivateKeyPEM: caKey)
+            }.mapError(CertificateCrypto.Failure.init)
+        },
+        newRegistrationCode: { CertificateIssuer.randomHex(bytes: 32) })
+}
+
+extension CertificateCrypto.Failure {
+    init(_ f: CertificateIssuer.Failure) {
+        switch f {
+        case .invalid(let m): self = .invalid(m)
+        case .openSSL(let what, let stack): self = .internalFailure("\(what): \(stack.joined(separator: "; "))")
+        }
     }
 }
 

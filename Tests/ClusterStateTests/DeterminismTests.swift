@@ -146,7 +146,7 @@ struct DeterminismTests {
         var h = Harness()
         for c in everyCommand where !c.isVersion4Command && !c.isVersion5Command { _ = h.apply(c) }
         let snap = h.state.snapshot()
-        #expect(Array(snap.dropLast(12 + Self.v5Tail).suffix(16)) != [UInt8](repeating: 0, count: 16))
+        #expect(Array(snap.dropLast(12 + version5Tail(h.state)).suffix(16)) != [UInt8](repeating: 0, count: 16))
         let r = try ClusterState.restore(snap)
         #expect(r.snapshot() == snap)
         #expect(r.domainConfigurations(tenant: acme) == h.state.domainConfigurations(tenant: acme))
@@ -187,9 +187,11 @@ struct DeterminismTests {
     /// counts (CAs, certificates, policies, policy targets, thing principals) and the empty version-5 tail.
     static let countsAfterDomains = 5 * 4 + v5Tail
 
-    /// The version-5 sections of a state without their rows: three empty counts (server certificates, domain
-    /// details, tags), registrySequence (u64) and three empty counts (thing types, groups, memberships).
-    static let v5Tail = 3 * 4 + 8 + 3 * 4
+    /// The version-5 sections of a state with none of their rows and no CA or device certificates: three empty
+    /// counts (server certificates, domain details, tags), registrySequence (u64), three empty counts (thing types,
+    /// groups, memberships) and four (CA modes, certificate modes, issuing CAs, registration codes). With
+    /// certificates, use `version5Tail(state)`.
+    static let v5Tail = 3 * 4 + 8 + 3 * 4 + 4 * 4
 
     func domainRow(_ snap: [UInt8]) -> [UInt8] {
         let start = 4 + 1 + 8 + 8 + 7 * 4 + 4

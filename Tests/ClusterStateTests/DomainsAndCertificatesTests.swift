@@ -5,6 +5,8 @@ import Testing
 extension ClusterOutcome {
     var isInvalidRequest: Bool { if case .failure(.invalidRequest) = self { true } else { false } }
     var isCertificateState: Bool { if case .failure(.certificateState) = self { true } else { false } }
+    var isCertificateValidation: Bool { if case .failure(.certificateValidation) = self { true } else { false } }
+    var isDeleteConflict: Bool { if case .failure(.deleteConflict) = self { true } else { false } }
 }
 
 /// Every failing command below must leave the state as it was (apart from the applied index).
@@ -154,10 +156,10 @@ struct DomainsAndCertificatesTests {
         for status in [CertificateStatus.revoked, .pendingTransfer, .registerInactive] {
             expectUnchanged(&h, Self.cert(status: status)) { $0.isInvalidRequest }
         }
-        expectUnchanged(&h, Self.cert(ca: caC)) { $0.isInvalidRequest }  // CA not registered
+        expectUnchanged(&h, Self.cert(ca: caC)) { $0.isCertificateValidation }  // CA not registered
         expectUnchanged(&h, Self.cert(notBefore: 5, notAfter: 4)) { $0.isInvalidRequest }
         #expect(h.apply(Self.ca(globex)) == .success(.done))
-        expectUnchanged(&h, Self.cert(ca: caC)) { $0.isInvalidRequest }  // globex's CA does not count for acme
+        expectUnchanged(&h, Self.cert(ca: caC)) { $0.isCertificateValidation }  // globex's CA does not count for acme
         #expect(h.apply(Self.ca()) == .success(.done))
         expectUnchanged(&h, Self.ca()) { $0 == .failure(.resourceAlreadyExists) }
         #expect(h.apply(Self.cert(ca: caC)) == .success(.done))
@@ -319,5 +321,13 @@ struct DomainsAndCertificatesTests {
         #expect(h.state.tlsSourceGeneration == 2)
         _ = h.apply(.deleteDomainConfiguration(tenant: acme, domainConfigurationName: "main"))
         #expect(h.state.tlsSourceGeneration == 3)
+        // UpdateCACertificate moves it (a CA's status is in the trust store); the issuing CA does not (its
+        // certificates are registered themselves).
+        _ = h.apply(.updateCACertificate(tenant: acme, caCertificateId: caC, status: .inactive, autoRegistration: nil,
+                                         nowMs: 3))
+        #expect(h.state.tlsSourceGeneration == 4)
+        _ = h.apply(.createIssuingCA(IssuingCA(tenant: acme, certificateId: certB, certificatePEM: chainPEM,
+                                               privateKeyPEM: keyPEM, createdAtMs: 3)))
+        #expect(h.state.tlsSourceGeneration == 4)
     }
 }

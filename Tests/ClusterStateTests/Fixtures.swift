@@ -154,6 +154,20 @@ let everyCommand: [ClusterCommand] = [
     .updateThingGroupsForThing(tenant: acme, thingName: "sensor-2", groupsToAdd: [], groupsToRemove: ["site"]),
     .deleteThingGroup(tenant: acme, thingGroupName: "gone", expectedVersion: 1),
     .deleteThingGroup(tenant: acme, thingGroupName: "never-was", expectedVersion: nil),
+    // Version-5 commands (certificate modes, issuing CAs, registration codes); they leave rows in every new section.
+    .createIssuingCA(IssuingCA(tenant: acme, certificateId: certB, certificatePEM: chainPEM, privateKeyPEM: keyPEM,
+                               createdAtMs: 27)),
+    .createRegistrationCode(tenant: acme, code: String(repeating: "0123456789abcdef", count: 4)),
+    .registerCACertificate(CACertificate(tenant: globex, caCertificateId: caC, certificatePEM: chainPEM,
+                                         status: .active, mode: .sniOnly, autoRegistration: .enable,
+                                         createdAtMs: 28)),
+    .updateCACertificate(tenant: globex, caCertificateId: caC, status: .inactive, autoRegistration: nil, nowMs: 29),
+    .updateCACertificate(tenant: globex, caCertificateId: caC, status: nil, autoRegistration: .disable, nowMs: 30),
+    .registerCertificate(Certificate(tenant: globex, certificateId: certA, certificatePEM: chainPEM,
+                                     status: .inactive, mode: .sniOnly, createdAtMs: 31)),
+    .registerCertificate(Certificate(tenant: globex, certificateId: certB, certificatePEM: chainPEM,
+                                     status: .inactive, createdAtMs: 32)),
+    .forceDeleteCertificate(tenant: globex, certificateId: certB),
 ]
 
 let serverCertId1 = "0123abcd-0000-1111-2222-333344445555"
@@ -237,6 +251,8 @@ struct CommandGenerator {
                 return .registerCACertificate(CACertificate(tenant: tenant, caCertificateId: pick([caC, certA]),
                                                             certificatePEM: "p",
                                                             status: pick(CACertificateStatus.allCases),
+                                                            mode: pick(CertificateMode.allCases),
+                                                            autoRegistration: pick(AutoRegistrationStatus.allCases),
                                                             createdAtMs: nowMs))
             case 1:
                 return .updateCACertificateStatus(tenant: tenant, caCertificateId: caC,
@@ -246,11 +262,25 @@ struct CommandGenerator {
                 return .registerCertificate(Certificate(tenant: tenant, certificateId: id, certificatePEM: "p",
                                                         caCertificateId: chance(50) ? caC : nil,
                                                         status: pick(CertificateStatus.allCases),
+                                                        mode: pick(CertificateMode.allCases),
                                                         notAfterMs: chance(30) ? nowMs : nil, createdAtMs: nowMs))
             case 4:
                 return .updateCertificateStatus(tenant: tenant, certificateId: id,
                                                 status: pick(CertificateStatus.allCases), nowMs: nowMs)
-            case 5: return .deleteCertificate(tenant: tenant, certificateId: id)
+            case 5:
+                switch rng.next() % 5 {
+                case 0: return .deleteCertificate(tenant: tenant, certificateId: id)
+                case 1: return .forceDeleteCertificate(tenant: tenant, certificateId: id)
+                case 2:
+                    return .createIssuingCA(IssuingCA(tenant: tenant, certificateId: id, certificatePEM: "p",
+                                                      privateKeyPEM: pick(["k", ""]), createdAtMs: nowMs))
+                case 3: return .createRegistrationCode(tenant: tenant, code: pick([certA, certB, "short"]))
+                default:
+                    return .updateCACertificate(
+                        tenant: tenant, caCertificateId: caC,
+                        status: chance(50) ? pick(CACertificateStatus.allCases) : nil,
+                        autoRegistration: chance(50) ? pick(AutoRegistrationStatus.allCases) : nil, nowMs: nowMs)
+                }
             default:
                 return .setTenantEndpointPrefix(tenant: tenant, prefix: chance(20) ? nil : pick(["p1", "p2", "-x"]))
             }
@@ -380,8 +410,11 @@ extension ClusterCommand {
              .updateDomainConfiguration, .deleteDisabledDomainConfiguration, .tagResource, .untagResource,
              .createWithTags,
              .createThingType, .deprecateThingType, .deleteThingType, .createThingGroup, .updateThingGroup,
-             .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup, .updateThingGroupsForThing:
+             .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup, .updateThingGroupsForThing,
+             .createIssuingCA, .createRegistrationCode, .updateCACertificate, .forceDeleteCertificate:
             true
+        case .registerCACertificate(let c): c.createdAtMs >= 27
+        case .registerCertificate(let c): c.createdAtMs >= 27
         default: false
         }
     }
@@ -392,4 +425,15 @@ extension ClusterCommand {
         default: false
         }
     }
+}
+
+/// The size of the version-5 snapshot sections of a state of `acme` and `globex` rows with no issuing CA and no
+/// registration code: four counts, plus one mode row per CA (tenant, id, mode, auto) and per certificate.
+func version5Tail(_ s: ClusterState) -> Int {
+    let cas = s.caCertificates(tenant: acme).count + s.caCertificates(tenant: globex).count
+    let certs = s.certificates(tenant: acme).count + s.certificates(tenant: globex).count
+    // The empty sections of the other version-5 writers (server certificates, details, tags: 12; registry
+    // sequence and thing types, groups, memberships: 20), then these four counts and one mode row per CA and
+    // certificate.
+    return 32 + 16 + cas * (16 + 68 + 2) + certs * (16 + 68 + 1)
 }

@@ -365,8 +365,8 @@ struct ThingGroupsStateTests {
         var old = Harness()
         for c in everyCommand where !c.isVersion5Command { _ = old.apply(c) }
         let v5 = old.state.snapshot()
-        let tail = DeterminismTests.v5Tail
-        #expect(Array(v5.suffix(tail)) == [UInt8](repeating: 0, count: tail))
+        let tail = version5Tail(old.state)  // the certificates' mode rows are not zeros; the rest is
+        #expect(Array(v5.suffix(tail).prefix(32)) == [UInt8](repeating: 0, count: 32))
         var v4 = Array(v5.dropLast(tail))
         v4[4] = 4
         #expect(try ClusterState.restore(v4).snapshot() == v5)

@@ -72,12 +72,13 @@ struct Client {
     let backend = FakeBackend()
     let router: ControlPlaneRouter
 
-    init(region: String = "us-east-1") {
+    init(region: String = "us-east-1", crypto: CertificateCrypto = .unavailable) {
         router = ControlPlaneRouter(
             region: region,
             validatePolicyDocument: { doc in
                 doc.hasPrefix("{") && doc.contains("Statement") ? nil : "not a policy document"
             },
+            certificateCrypto: crypto,
             backend: backend)
     }
 

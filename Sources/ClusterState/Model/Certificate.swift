@@ -48,6 +48,76 @@ public enum CACertificateStatus: UInt8, Sendable, Hashable, CaseIterable {
     }
 }
 
+/// AWS `CertificateMode`: how a CA or device certificate was registered.
+public enum CertificateMode: UInt8, Sendable, Hashable, CaseIterable {
+    /// With proof: a CA's verification certificate, or a device certificate chaining to a registered CA.
+    case `default` = 1
+    /// Without proof (multi-account registration): the device must send SNI.
+    case sniOnly = 2
+
+    public var awsName: String {
+        switch self {
+        case .default: "DEFAULT"
+        case .sniOnly: "SNI_ONLY"
+        }
+    }
+
+    public init?(awsName: String) {
+        switch awsName {
+        case "DEFAULT": self = .default
+        case "SNI_ONLY": self = .sniOnly
+        default: return nil
+        }
+    }
+}
+
+/// AWS `AutoRegistrationStatus` of a CA.
+public enum AutoRegistrationStatus: UInt8, Sendable, Hashable, CaseIterable {
+    case enable = 1
+    case disable = 2
+
+    public var awsName: String {
+        switch self {
+        case .enable: "ENABLE"
+        case .disable: "DISABLE"
+        }
+    }
+
+    public init?(awsName: String) {
+        switch awsName {
+        case "ENABLE": self = .enable
+        case "DISABLE": self = .disable
+        default: return nil
+        }
+    }
+}
+
+/// The CA that signs a tenant's CreateKeysAndCertificate / CreateCertificateFromCsr certificates (AWS's "Amazon
+/// Root CA"-issued certificates), made by the first proposer that needs it and replicated so that any node can
+/// sign. It is not a registered CA: the certificates it issues are registered themselves, without a
+/// `caCertificateId`, as AWS registers the certificates it issues. Holds a private key: never log it (its
+/// descriptions leave the key out); snapshots are secrets at rest.
+public struct IssuingCA: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+    public var tenant: TenantID
+    /// Lower-case hex SHA-256 of the certificate's DER.
+    public var certificateId: String
+    public var certificatePEM: String
+    public var privateKeyPEM: String
+    public var createdAtMs: Int64
+
+    public init(tenant: TenantID, certificateId: String, certificatePEM: String, privateKeyPEM: String,
+                createdAtMs: Int64) {
+        self.tenant = tenant
+        self.certificateId = certificateId
+        self.certificatePEM = certificatePEM
+        self.privateKeyPEM = privateKeyPEM
+        self.createdAtMs = createdAtMs
+    }
+
+    public var description: String { "IssuingCA(tenant: \(tenant.accountID), certificateId: \(certificateId))" }
+    public var debugDescription: String { description }
+}
+
 /// A CA registered by a tenant (RegisterCACertificate): device certificates it signed may connect to that tenant's
 /// endpoints while it is ACTIVE.
 ///
@@ -61,15 +131,22 @@ public struct CACertificate: Sendable, Hashable {
     public var caCertificateId: String
     public var certificatePEM: String
     public var status: CACertificateStatus
+    /// DEFAULT (registered with proof of the CA key) or SNI_ONLY.
+    public var mode: CertificateMode
+    /// Just-in-time registration of the certificates it signed (AWS `autoRegistrationStatus`).
+    public var autoRegistration: AutoRegistrationStatus
     public var createdAtMs: Int64
     public var lastModifiedAtMs: Int64
 
     public init(tenant: TenantID, caCertificateId: String, certificatePEM: String, status: CACertificateStatus,
+                mode: CertificateMode = .default, autoRegistration: AutoRegistrationStatus = .disable,
                 createdAtMs: Int64, lastModifiedAtMs: Int64? = nil) {
         self.tenant = tenant
         self.caCertificateId = caCertificateId
         self.certificatePEM = certificatePEM
         self.status = status
+        self.mode = mode
+        self.autoRegistration = autoRegistration
         self.createdAtMs = createdAtMs
         self.lastModifiedAtMs = lastModifiedAtMs ?? createdAtMs
     }
@@ -89,6 +166,8 @@ public struct Certificate: Sendable, Hashable {
     /// The registered CA that issued it, if it was registered with one (same tenant).
     public var caCertificateId: String?
     public var status: CertificateStatus
+    /// DEFAULT, or SNI_ONLY for a certificate registered without its CA (RegisterCertificateWithoutCA).
+    public var mode: CertificateMode
     /// The certificate's validity (epoch ms), when the proposer parsed it; nil = not checked here (the TLS verifier
     /// checks the presented certificate's dates anyway).
     public var notBeforeMs: Int64?
@@ -97,13 +176,14 @@ public struct Certificate: Sendable, Hashable {
     public var lastModifiedAtMs: Int64
 
     public init(tenant: TenantID, certificateId: String, certificatePEM: String, caCertificateId: String? = nil,
-                status: CertificateStatus, notBeforeMs: Int64? = nil, notAfterMs: Int64? = nil, createdAtMs: Int64,
-                lastModifiedAtMs: Int64? = nil) {
+                status: CertificateStatus, mode: CertificateMode = .default, notBeforeMs: Int64? = nil,
+                notAfterMs: Int64? = nil, createdAtMs: Int64, lastModifiedAtMs: Int64? = nil) {
         self.tenant = tenant
         self.certificateId = certificateId
         self.certificatePEM = certificatePEM
         self.caCertificateId = caCertificateId
         self.status = status
+        self.mode = mode
         self.notBeforeMs = notBeforeMs
         self.notAfterMs = notAfterMs
         self.createdAtMs = createdAtMs
@@ -157,6 +237,9 @@ public enum CertificateRules {
     /// Statuses a certificate may be registered with: ACTIVE, INACTIVE, or PENDING_ACTIVATION (room for
     /// just-in-time registration). PENDING_TRANSFER and the deprecated REGISTER_INACTIVE are AWS-internal; REVOKED
     /// at registration has no use.
+    /// AWS `RegistrationCode`: 64 hex characters (Flotilla makes lower-case ones).
+    public static func isValidRegistrationCode(_ s: String) -> Bool { isValidCertificateId(s) }
+
     public static func isRegistrableStatus(_ s: CertificateStatus) -> Bool {
         s == .active || s == .inactive || s == .pendingActivation
     }

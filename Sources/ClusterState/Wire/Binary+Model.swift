@@ -223,6 +223,16 @@ extension BinaryReader {
         return t
     }
 
+    mutating func readCertificateMode() throws(BinaryReadError) -> CertificateMode {
+        guard let m = CertificateMode(rawValue: try readUInt8()) else { throw BinaryReadError() }
+        return m
+    }
+
+    mutating func readAutoRegistrationStatus() throws(BinaryReadError) -> AutoRegistrationStatus {
+        guard let s = AutoRegistrationStatus(rawValue: try readUInt8()) else { throw BinaryReadError() }
+        return s
+    }
+
     mutating func readCertificateStatus() throws(BinaryReadError) -> CertificateStatus {
         guard let s = CertificateStatus(rawValue: try readUInt8()) else { throw BinaryReadError() }
         return s
