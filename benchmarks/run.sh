@@ -106,7 +106,7 @@ start_flotilla() {
     [[ "$FLOTILLA" != skip ]] || return 0
     rm -rf "$WORK/flotilla-data"
     mkdir -p "$WORK/flotilla-data"
-    "$FLOTILLA_BIN" serve --bind 127.0.0.1 --mqtt-port "$FLOT_PORT" --metrics-port "$METRICS_PORT" \
+    "$FLOTILLA_BIN" serve --bind 127.0.0.1 --mqtt-port "$FLOT_PORT" --api-port "$METRICS_PORT" \
         --data-dir "$WORK/flotilla-data" --log-level warning >>"$WORK/flotilla.log" 2>&1 &
     FLOT_PID=$!
     if wait_listening "$FLOT_PORT" "$FLOT_PID" flotilla; then

@@ -83,7 +83,7 @@ PORTS=$(free_ports 7)
 read -r FLOT_MQTT FLOT_METRICS FLOT_RAFT FLOT_BUS FLOT_TLS SSERVER_PORT MOSQ_TLS <<<"$PORTS"
 DATA="$WORK/flotilla-data"
 mkdir -p "$DATA"
-"$FLOTILLA_BIN" serve --data-dir "$DATA" --bind 127.0.0.1 --mqtt-port "$FLOT_MQTT" --metrics-port "$FLOT_METRICS" \
+"$FLOTILLA_BIN" serve --data-dir "$DATA" --bind 127.0.0.1 --mqtt-port "$FLOT_MQTT" --api-port "$FLOT_METRICS" \
     --raft-port "$FLOT_RAFT" --bus-port "$FLOT_BUS" --mqtts-port "$FLOT_TLS" --log-level notice \
     >>"$WORK/flotilla.log" 2>&1 &
 FLOT_PID=$!

@@ -16,6 +16,8 @@ extension ClusterState {
         case "domainconfiguration": return domainConfigurations[tenant]?[id] != nil
         case "cacert": return caCertificates[tenant]?[id] != nil
         case "cert": return certificates[tenant]?[id] != nil
+        case "thinggroup": return thingGroups[tenant]?[id] != nil
+        case "thingtype": return thingTypes[tenant]?[id] != nil
         default: return false
         }
     }
@@ -87,7 +89,9 @@ extension ClusterCommand {
         case .deleteDomainConfiguration(let tenant, let name), .deleteDisabledDomainConfiguration(let tenant, let name):
             (tenant, "domainconfiguration/\(name)")
         case .deleteCACertificate(let tenant, let id): (tenant, "cacert/\(id)")
-        case .deleteCertificate(let tenant, let id): (tenant, "cert/\(id)")
+        case .deleteCertificate(let tenant, let id), .forceDeleteCertificate(let tenant, let id): (tenant, "cert/\(id)")
+        case .deleteThingGroup(let tenant, let name, _): (tenant, "thinggroup/\(name)")
+        case .deleteThingType(let tenant, let name, _): (tenant, "thingtype/\(name)")
         default: nil
         }
     }

@@ -272,6 +272,24 @@ struct ServerCertificatesAndTagsTests {
         #expect(h.state.tags(tenant: acme, resource: "policy/p1").isEmpty)
     }
 
+    @Test("thing groups and thing types are taggable; deleting them deletes their tags")
+    func groupAndTypeTags() {
+        var h = Harness()
+        let tag = [ResourceTag(key: "site", value: "oslo")]
+        #expect(h.apply(.tagResource(tenant: acme, resource: "thinggroup/g", tags: tag)) == .failure(.resourceNotFound))
+        _ = h.apply(.createThingGroup(.init(tenant: acme, thingGroupName: "g", nowMs: 1)))
+        _ = h.apply(.createThingType(tenant: acme, thingTypeName: "T", description: nil, searchableAttributes: [],
+                                     nowMs: 1))
+        #expect(h.apply(.tagResource(tenant: acme, resource: "thinggroup/g", tags: tag)) == .success(.done))
+        #expect(h.apply(.tagResource(tenant: acme, resource: "thingtype/T", tags: tag)) == .success(.done))
+        #expect(h.apply(.tagResource(tenant: globex, resource: "thinggroup/g", tags: tag)) == .failure(.resourceNotFound))
+        _ = h.apply(.deleteThingGroup(tenant: acme, thingGroupName: "g", expectedVersion: nil))
+        _ = h.apply(.deprecateThingType(tenant: acme, thingTypeName: "T", undo: false, nowMs: 2))
+        _ = h.apply(.deleteThingType(tenant: acme, thingTypeName: "T", nowMs: 2 + 300_001))
+        #expect(h.state.tags(tenant: acme, resource: "thinggroup/g").isEmpty)
+        #expect(h.state.tags(tenant: acme, resource: "thingtype/T").isEmpty)
+    }
+
     @Test("create with tags: all or nothing")
     func createWithTags() {
         var h = Harness()

@@ -168,7 +168,7 @@ class Broker:
         with open(self.log_path, "ab") as f:
             f.write(f"\n===== flotilla died (status {rc}); restarted by the test fixture =====\n".encode())
         self.mqtt_port, self.metrics_port, self.raft_port, self.bus_port = free_ports(4)
-        for flag, value in (("--mqtt-port", self.mqtt_port), ("--metrics-port", self.metrics_port),
+        for flag, value in (("--mqtt-port", self.mqtt_port), ("--api-port", self.metrics_port),
                             ("--raft-port", self.raft_port), ("--bus-port", self.bus_port)):
             self.args[self.args.index(flag) + 1] = str(value)
         self.start()

@@ -43,7 +43,7 @@ def tls_node(tmp_path):
     mqtt, api, raft, bus, mqtts = free_ports(5)
     log = open(tmp_path / "node.log", "ab")
     args = [str(flotilla_bin()), "serve", "--data-dir", str(tmp_path / "data"), "--bind", HOST,
-            "--mqtt-port", str(mqtt), "--metrics-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus),
+            "--mqtt-port", str(mqtt), "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus),
             "--mqtts-port", str(mqtts), "--policies", "off", "--tls-cert", str(d / "server.pem"), "--tls-key", str(d / "server.key"),
             "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50", "--log-level", "info"]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -183,7 +183,7 @@ def test_embedded_default_development_certificates(tmp_path):
     mqtt, api, raft, bus, mqtts = free_ports(5)
     data = tmp_path / "data"
     args = [str(flotilla_bin()), "serve", "--data-dir", str(data), "--bind", HOST, "--mqtt-port", str(mqtt),
-            "--metrics-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--mqtts-port", str(mqtts),
+            "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--mqtts-port", str(mqtts),
             "--policies", "off", "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"]
     log_path = tmp_path / "node.log"
     with open(log_path, "ab") as log:

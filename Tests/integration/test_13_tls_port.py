@@ -36,7 +36,7 @@ def node(tmp_path_factory):
     data = tmp / "data"
     log_path = tmp / "node.log"
     args = [str(flotilla_bin()), "serve", "--data-dir", str(data), "--bind", HOST, "--mqtt-port", str(mqtt),
-            "--metrics-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--tls-port", str(tls),
+            "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--tls-port", str(tls),
             "--policies", "off", "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50", "--log-level", "info"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -12,6 +12,9 @@ MQTT clients (mosquitto_pub/sub) on 8883:
   certificate issued through one node connects on another;
 - describe / list / list-certificates-by-ca, and AWS's delete rules (ACTIVE: CertificateStateException 406;
   attached policy: DeleteConflictException 409 unless --force-delete; ACTIVE CA: CertificateStateException).
+
+The nodes run with `--policies off`: these tests are about certificates (which ones the handshake accepts), not
+about what a certificate's policies allow — test_18 and test_22 cover that.
 """
 
 from __future__ import annotations
@@ -45,8 +48,8 @@ def node(tmp_path):
     data = tmp_path / "data"
     log = open(tmp_path / "node.log", "ab")
     args = [str(flotilla_bin()), "serve", "--data-dir", str(data), "--bind", HOST,
-            "--mqtt-port", str(mqtt), "--metrics-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus),
-            "--mqtts-port", str(mqtts), "--tls-cert", str(d / "server.pem"), "--tls-key", str(d / "server.key"),
+            "--mqtt-port", str(mqtt), "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus),
+            "--mqtts-port", str(mqtts), "--policies", "off", "--tls-cert", str(d / "server.pem"), "--tls-key", str(d / "server.key"),
             "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50", "--log-level", "info"]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -248,7 +251,7 @@ def test_cluster_agrees_on_one_issuing_ca(tmp_path):
     make_leaf(pki, "server-ca", "server", server=True, sans="DNS:localhost,IP:127.0.0.1")
     mqtts = dict(zip((1, 2, 3), free_ports(3)))
     c = Cluster(tmp_path / "cluster", 3, extra_args=lambda i: [
-        "--mqtts-port", str(mqtts[i]), "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key")])
+        "--mqtts-port", str(mqtts[i]), "--policies", "off", "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key")])
     try:
         c.start()
         views = {}
