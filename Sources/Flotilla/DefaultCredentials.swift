@@ -43,7 +43,7 @@ enum DefaultCredentials {
 
     static func write(_ key: AccessKey, dataDir: String, apiURL: String, region: String, logger: Logger) {
         let file = path(dataDir: dataDir)
-        let text = """
+        let section = """
             # Flotilla's default tenant (\(key.tenant.accountID)). Use with:
             #   AWS_SHARED_CREDENTIALS_FILE=\(file) aws --profile \(profile) --region \(region) iot list-things --endpoint-url \(apiURL)
             [\(profile)]
@@ -51,7 +51,9 @@ enum DefaultCredentials {
             aws_secret_access_key = \(key.secretKey)
 
             """
-        if (try? String(contentsOfFile: file, encoding: .utf8)) == text { return }
+        let old = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        let text = merged(section, into: old)
+        if old == text { return }
         let created = FileManager.default.createFile(
             atPath: file, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
         guard created else {
@@ -62,5 +64,31 @@ enum DefaultCredentials {
             "credentials_file": "\(file)", "profile": "\(profile)", "access_key_id": "\(key.accessKeyID)",
             "try": "AWS_SHARED_CREDENTIALS_FILE=\(file) aws --profile \(profile) --region \(region) iot list-things --endpoint-url \(apiURL)",
         ])
+    }
+
+    /// `old` with its `[flotilla]` profile (and the comment lines just above it) replaced by `section`, put first;
+    /// other profiles — keys an operator appended with `flotilla admin access-key create --credentials-file` — stay.
+    static func merged(_ section: String, into old: String) -> String {
+        var kept: [Substring] = []
+        var inOurs = false
+        var pendingComments: [Substring] = []
+        for line in old.split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("[") {
+                inOurs = trimmed == "[\(profile)]"
+                if !inOurs { kept += pendingComments }
+                pendingComments = []
+                if !inOurs { kept.append(line) }
+            } else if trimmed.hasPrefix("#") && !inOurs {
+                pendingComments.append(line)
+            } else if !inOurs {
+                kept += pendingComments
+                pendingComments = []
+                kept.append(line)
+            }
+        }
+        kept += pendingComments
+        let rest = kept.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        return rest.isEmpty ? section : section + rest + "\n"
     }
 }

@@ -138,3 +138,20 @@ def test_default_credentials_and_signatures(broker):
     assert unknown.returncode != 0 and "UnrecognizedClientException" in unknown.stderr
     # The operator routes are unsigned, loopback only.
     assert raw(broker, "GET", "/cluster/status", sign=False)[0] == 200
+
+
+def test_credentials_file_keeps_other_profiles_across_restarts(fresh_broker):
+    """`flotilla admin access-key create --credentials-file <data-dir>/aws-credentials` appends a profile; the node
+    rewrites only its own `[flotilla]` profile when it starts, so the appended one survives."""
+    from aws_kit import credentials
+    b = fresh_broker
+    path = b.data_dir / "aws-credentials"
+    before = credentials(b)
+    path.write_text(path.read_text() + "\n[acme]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = s\n")
+    code, _ = b.terminate()
+    assert code == 0
+    b.start()
+    assert raw(b, "GET", "/things")[0] == 200
+    text = path.read_text()
+    assert "[acme]" in text and "AKIAEXAMPLE" in text
+    assert text.count("[flotilla]") == 1 and credentials(b) == before
