@@ -21,6 +21,8 @@ public final class BrokerCore: Sendable {
     /// The authorization epoch the last sweep saw: when it moves, every connection re-checks its principal.
     private let lastEpoch = NIOLockedValueBox<AuthorizationEpoch?>(nil)
     let mailboxes = LoopMailboxes()
+    /// Told of every routed message under `$aws/` (device shadow requests, …), once set; nil in unit tests.
+    private let reserved = NIOLockedValueBox<(any ReservedTopicHandling)?>(nil)
 
     public init(limits: BrokerLimits, metrics: BrokerMetrics, store: any BrokerStore = LocalBrokerStore(),
                 authorizing: (any Authorizing)? = nil, logger: Logger) {
@@ -134,9 +136,17 @@ public final class BrokerCore: Sendable {
         }
     }
 
+    /// Installs the handler of AWS's reserved request topics (`$aws/things/…/shadow/update`, …). Set once at start,
+    /// before the listeners open; the handler answers by routing its own messages through `route`.
+    public func handleReservedTopics(_ handler: any ReservedTopicHandling) {
+        reserved.withLockedValue { $0 = handler }
+    }
+
     /// Matches under the lock, then hands each delivery to its connection: inline on the caller's loop, and with
     /// one task per other loop carrying that loop's whole batch.
-    func route(_ message: BrokerMessage) {
+    public func route(_ message: BrokerMessage) {
+        // A request on a reserved topic is also an ordinary message: subscribers of `…/update` get it as well.
+        if message.topic.hasPrefix("$aws/"), let handler = reserved.withLockedValue({ $0 }) { handler.published(message) }
         let now = Self.now()
         let deliveries = state.withLockedValue { s in
             s.route(message, now: now) { n in
@@ -175,3 +185,9 @@ public final class BrokerCore: Sendable {
     }
 }
 
+/// AWS's reserved request topics (`$aws/…`) served by the node: the broker hands every routed message under `$aws/`
+/// to the handler (after the publisher's `iot:Publish` was allowed, as AWS authorizes shadow requests by topic). The
+/// handler must return quickly; it answers later by routing messages of its own.
+public protocol ReservedTopicHandling: Sendable {
+    func published(_ message: BrokerMessage)
+}

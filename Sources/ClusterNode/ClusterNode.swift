@@ -58,6 +58,16 @@ public final class ClusterNode: Sendable {
         let position = Mutex(AppliedPosition(index: 0, ordinal: 0))
         /// Snapshots loaded (at start or installed from the leader): a figure for status and tests.
         let restores = Atomic<Int>(0)
+        /// Told every outcome this node applies, on the raft thread, after the state holds it (so a reader it
+        /// wakes sees the write). Must return quickly: it holds up apply.
+        let observer = Mutex<(@Sendable (ClusterOutcome) -> Void)?>(nil)
+    }
+
+    /// Sets the observer of applied outcomes (see `AppliedState.observer`): e.g. the shadow service publishing
+    /// each applied update's messages to this node's subscribers. Outcomes replayed from the log at start are
+    /// observed too.
+    public func observeApplied(_ observer: @escaping @Sendable (ClusterOutcome) -> Void) {
+        applied.observer.withLock { $0 = observer }
     }
 
     public init(configuration: ClusterNodeConfiguration, logger: Logger = Logger(label: "flotilla.cluster")) {
@@ -260,6 +270,7 @@ public final class ClusterNode: Sendable {
                         : AppliedPosition(index: index, ordinal: 0)
                     return p
                 }
+                if let observe = applied.observer.withLock({ $0 }) { observe(outcome) }
                 return encodeAnswer(outcome, position: position)
             },
             snapshot: {

@@ -50,6 +50,7 @@ extension ClusterCommand {
         case untagResource = 66
         case createWithTags = 67
         case bootstrapAccessKey = 75
+        case shadow = 80
         // 48–59: thing types and thing groups.
         case createThingType = 48
         case deprecateThingType = 49
@@ -91,6 +92,14 @@ extension ClusterCommand {
             w.write(Tag.bootstrapAccessKey.rawValue)
             w.write(key)
             w.write(name)
+        case .shadow(let c):
+            w.write(Tag.shadow.rawValue)
+            w.write(c.tenant)
+            w.write(c.key)
+            w.write(c.operation.rawValue)
+            w.write(c.payload)
+            w.write(c.nowMs)
+            w.write(c.viaHTTP)
         case .setRetained(let m):
             w.write(Tag.setRetained.rawValue)
             w.write(m)
@@ -399,6 +408,12 @@ extension ClusterCommand {
             return .deleteAccessKey(tenant: try r.readTenant(), accessKeyID: try r.readString())
         case .bootstrapAccessKey:
             return .bootstrapAccessKey(try r.readAccessKey(), tenantName: try r.readString())
+        case .shadow:
+            let tenant = try r.readTenant()
+            let key = try r.readShadowKey()
+            guard let operation = ShadowCommand.Operation(rawValue: try r.readUInt8()) else { throw BinaryReadError() }
+            return .shadow(ShadowCommand(tenant: tenant, key: key, operation: operation, payload: try r.readBytes(),
+                                         nowMs: try r.readInt64(), viaHTTP: try r.readBool()))
         case .setRetained:
             return .setRetained(try r.readRetainedMessage())
         case .clearRetained:

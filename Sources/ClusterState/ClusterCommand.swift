@@ -17,6 +17,8 @@ public enum ClusterCommand: Sendable, Hashable {
     /// when the tenant has none — first writer wins, so nodes starting together agree on one key
     /// (resourceAlreadyExists for the others).
     case bootstrapAccessKey(AccessKey, tenantName: String)
+    /// A device shadow update or delete (issue 6); answered with `.shadow` whether the shadow rules accept it or not.
+    case shadow(ShadowCommand)
     /// Stores the retained message of a topic ([MQTT-3.3.1-5]); an empty payload clears it ([MQTT-3.3.1-6]).
     case setRetained(RetainedMessage)
     /// Clears the retained message of a topic (no error when there is none).
@@ -338,6 +340,8 @@ public enum ClusterResult: Sendable, Hashable {
     case thingType(thingTypeId: String)
     /// The thing group as it now is (CreateThingGroup, UpdateThingGroup).
     case thingGroup(thingGroupId: String, version: Int64)
+    /// A shadow request's answer and the messages every node publishes for it.
+    case shadow(ShadowEmission)
 }
 
 /// Why a command was not applied. The state is unchanged, except that the entry counts as applied.

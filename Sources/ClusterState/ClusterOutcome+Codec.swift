@@ -16,6 +16,7 @@ public enum ClusterOutcomeCodec {
         // 13–14: thing types and thing groups.
         case thingType = 13
         case thingGroup = 14
+        case shadow = 20
     }
 
     enum ErrorTag: UInt8 {
@@ -58,6 +59,18 @@ public enum ClusterOutcomeCodec {
                 w.write(ResultTag.thingGroup.rawValue)
                 w.write(id)
                 w.write(version)
+            case .shadow(let e):
+                w.write(ResultTag.shadow.rawValue)
+                w.write(e.tenant)
+                w.write(e.key)
+                w.write(UInt32(clamping: e.status))
+                w.write(e.body)
+                w.write(e.errorMessage)
+                w.writeCount(e.messages.count)
+                for m in e.messages {
+                    w.write(m.suffix)
+                    w.write(m.payload)
+                }
             }
         case .failure(let error):
             w.write(UInt8(1))
@@ -119,6 +132,18 @@ public enum ClusterOutcomeCodec {
             case .policyVersion: return .success(.policyVersion(versionId: try r.readInt64()))
             case .thingType: return .success(.thingType(thingTypeId: try r.readString()))
             case .thingGroup: return .success(.thingGroup(thingGroupId: try r.readString(), version: try r.readInt64()))
+            case .shadow:
+                let tenant = try r.readTenant()
+                let key = try r.readShadowKey()
+                let status = Int(try r.readUInt32())
+                let body = try r.readBytes()
+                let errorMessage = try r.readString()
+                var messages: [ShadowEmission.Message] = []
+                for _ in 0..<(try r.readCount(minimumElementSize: 8)) {
+                    messages.append(.init(suffix: try r.readString(), payload: try r.readBytes()))
+                }
+                return .success(.shadow(ShadowEmission(tenant: tenant, key: key, status: status, body: body,
+                                                       errorMessage: errorMessage, messages: messages)))
             }
         case 1:
             guard let tag = ErrorTag(rawValue: try r.readUInt8()) else { throw BinaryReadError() }

@@ -1,4 +1,5 @@
 import IoTTypes
+import Shadow
 import TopicTrie
 
 /// Why snapshot bytes could not be restored.
@@ -11,10 +12,10 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
     case malformed
 }
 
-/// Snapshot format (version 5), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
+/// Snapshot format (version 6), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
 /// libraft, so this target stays free of C:
 ///
-///     "FLCS" | formatVersion u8 (= 5) | lastAppliedIndex u64 | thingSequence u64
+///     "FLCS" | formatVersion u8 (= 6) | lastAppliedIndex u64 | thingSequence u64
 ///     | tenants:     count u32, then (accountID, name)                          by accountID
 ///     | accessKeys:  count u32, then AccessKey                                  by (tenant, accessKeyID)
 ///     | retained:    count u32, then RetainedMessage                            by (tenant, topic)
@@ -45,13 +46,15 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 ///     | issuingCAs:  count u32, then (tenant, certificateId, certificatePEM, privateKeyPEM, createdAtMs)
 ///                                                                               by tenant             (5 on)
 ///     | registrationCodes: count u32, then (tenant, code)                       by tenant             (5 on)
+///     | shadows:     count u32, then (tenant, thingName, shadowName?, ShadowDocument storage bytes)
+///                                                                               by (tenant, ShadowKey) (6 on)
 ///
 /// Each version appends sections to the previous one: version 1 has no `nodes` (written before the node
 /// directory existed), version 2 none of the version-3 sections (before domains, certificates and endpoint
 /// prefixes), version 3 none of the version-4 ones (policies and attachments), version 4 none of the version-5
 /// ones (server certificates, domain configuration details, tags, thing types, thing groups and memberships,
-/// certificate modes — read as DEFAULT / DISABLE —, issuing CAs and registration codes). Older versions are still
-/// read, their missing sections as empty, so a node upgraded in place restores its old snapshots. The `domains`,
+/// certificate modes — read as DEFAULT / DISABLE —, issuing CAs and registration codes), version 5 no device
+/// shadows. Older versions are still read, their missing sections as empty, so a node upgraded in place restores its old snapshots. The `domains`,
 /// `serverCerts` and `issuingCAs` sections hold private keys: snapshots are secrets at rest.
 /// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
 /// Derived indexes (access key owners, topic trees, group children, a thing's groups) are rebuilt on restore, not
@@ -60,9 +63,9 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 extension ClusterState {
     static let snapshotMagic: [UInt8] = Array("FLCS".utf8)
     /// The snapshot format version this build writes and reads.
-    public static let snapshotFormatVersion: UInt8 = 5
+    public static let snapshotFormatVersion: UInt8 = 6
     /// Older formats `restore` still reads.
-    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...5
+    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...6
 
     /// The whole state, in the canonical encoding.
     public func snapshot() -> [UInt8] {
@@ -283,6 +286,19 @@ extension ClusterState {
             w.write(t)
             w.write(registrationCodes[t]!)
         }
+
+        var shadowRows: [(TenantID, ShadowKey, ShadowDocument)] = []
+        for tenant in shadows.keys.sorted(by: Self.tenantLess) {
+            for (key, document) in shadows[tenant]!.sorted(by: { $0.key < $1.key }) {
+                shadowRows.append((tenant, key, document))
+            }
+        }
+        w.writeCount(shadowRows.count)
+        for (tenant, key, document) in shadowRows {
+            w.write(tenant)
+            w.write(key)
+            w.write(document.storageBytes())
+        }
         return w.bytes
     }
 
@@ -468,6 +484,16 @@ extension ClusterState {
             for _ in 0..<(try r.readCount(minimumElementSize: 8)) {
                 let tenant = try r.readTenant()
                 s.registrationCodes[tenant] = try r.readString()
+            }
+        }
+        if version >= 6 {
+            for _ in 0..<(try r.readCount(minimumElementSize: 12)) {
+                let tenant = try r.readTenant()
+                let key = try r.readShadowKey()
+                let bytes = try r.readBytes()
+                guard let document = try? ShadowDocument(storageBytes: bytes),
+                      s.shadows[tenant, default: [:]].updateValue(document, forKey: key) == nil
+                else { throw BinaryReadError() }
             }
         }
         return s

@@ -1,4 +1,5 @@
 import IoTTypes
+import Shadow
 import TopicTrie
 
 /// The replicated state machine: every node applies the same committed commands in the same order and so holds
@@ -72,6 +73,8 @@ public struct ClusterState: Sendable {
     var groupChildren: [TenantID: [String: Set<String>]] = [:]
     /// Thing types and groups created so far, across tenants: the source of their ids.
     var registrySequence: UInt64 = 0
+    /// Device shadows: tenant → (thing, shadow name) → document.
+    var shadows: [TenantID: [ShadowKey: ShadowDocument]] = [:]
     /// Counts the commands that can change an authorization decision (policies, attachments, certificate status,
     /// thing-group membership and hierarchy), so authorization caches know when to re-read. Local like
     /// `tlsSourceGeneration`.
@@ -113,6 +116,8 @@ public struct ClusterState: Sendable {
             return onCreateAccessKey(key)
         case .deleteAccessKey(let tenant, let id):
             return onDeleteAccessKey(tenant: tenant, accessKeyID: id)
+        case .shadow(let c):
+            return onShadow(c)
         case .bootstrapAccessKey(let key, let name):
             guard accessKeys[key.tenant]?.isEmpty ?? true else { return .failure(.resourceAlreadyExists) }
             if tenants[key.tenant] == nil, case .failure(let why) = onCreateTenant(key.tenant, name: name) {

@@ -35,6 +35,9 @@ public enum AWSError: Error, Sendable, Hashable {
     /// answers them (MissingAuthenticationTokenException, InvalidSignatureException, UnrecognizedClientException
     /// 403; IncompleteSignatureException 400).
     case unauthenticated(type: String, status: Int, String)
+    /// An `iot-data` error (device shadows): its own exception names and statuses (AWS-IOT-SPEC §5.4), e.g.
+    /// ConflictException 409, RequestEntityTooLargeException 413.
+    case dataPlane(type: String, status: Int, String)
     /// 404 UnknownOperationException: no operation has this method and path.
     case unknownOperation(String)
     /// 503 ServiceUnavailableException: no raft leader, no quorum, no answer in time, shutting down.
@@ -57,7 +60,7 @@ public enum AWSError: Error, Sendable, Hashable {
         case .certificateValidation: "CertificateValidationException"
         case .registrationCodeValidation: "RegistrationCodeValidationException"
         case .accessDenied: "AccessDeniedException"
-        case .unauthenticated(let type, _, _): type
+        case .unauthenticated(let type, _, _), .dataPlane(let type, _, _): type
         case .unknownOperation: "UnknownOperationException"
         case .serviceUnavailable: "ServiceUnavailableException"
         case .internalFailure: "InternalFailureException"
@@ -76,7 +79,7 @@ public enum AWSError: Error, Sendable, Hashable {
         case .requestTooLarge: 413
         case .internalFailure: 500
         case .serviceUnavailable: 503
-        case .unauthenticated(_, let status, _): status
+        case .unauthenticated(_, let status, _), .dataPlane(_, let status, _): status
         }
     }
 
@@ -86,7 +89,8 @@ public enum AWSError: Error, Sendable, Hashable {
              .versionConflict(let m), .certificateState(let m), .requestTooLarge(let m), .accessDenied(let m),
              .deleteConflict(let m), .versionsLimitExceeded(let m), .limitExceeded(let m), .malformedPolicy(let m),
              .unknownOperation(let m), .serviceUnavailable(let m), .internalFailure(let m),
-             .certificateValidation(let m), .registrationCodeValidation(let m), .unauthenticated(_, _, let m):
+             .certificateValidation(let m), .registrationCodeValidation(let m), .unauthenticated(_, _, let m),
+             .dataPlane(_, _, let m):
             m
         }
     }

@@ -161,6 +161,8 @@ public struct ControlPlaneRouter: Sendable {
     /// `/things/{name}/principals` and the thing group routes `/things/{name}/thing-groups`, so both come before
     /// the things API.
     func serveAWS(_ request: APIRequest, context: ControlPlaneContext) async -> APIResponse? {
+        // iot-data first: `/things/{name}/shadow` is a shadow, not a thing route.
+        if let a = await serve(ShadowAPI(tenant: context.tenant, nowMs: backend.nowMs()), request) { return a }
         if let a = await serve(PoliciesAPI(tenant: context.tenant, region: context.region,
                                            validateDocument: validatePolicyDocument), request) { return a }
         if let a = await serve(ThingGroupsAPI(tenant: context.tenant, region: context.region), request) { return a }

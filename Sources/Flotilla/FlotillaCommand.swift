@@ -181,6 +181,8 @@ struct Serve: AsyncParsableCommand {
         let authorizing = cfg.policies == "off"
             ? nil : PolicyAuthorization(cluster: clusterService, region: cfg.region, logger: logger)
         let core = BrokerCore(limits: limits, metrics: metrics, store: store, authorizing: authorizing, logger: logger)
+        // Device shadows: `$aws/things/…/shadow/…` requests, and the messages of every applied shadow command.
+        ShadowService(cluster: clusterService, core: core, logger: logger).install()
         let readyTimeout = Duration.milliseconds(10 * cfg.electionTimeoutMs)
         var secureListeners: [SecureListenerConfiguration] = []
         /// The development CA to register for the default tenant once the cluster is up (embedded default only).

@@ -7,6 +7,12 @@ import MQTTCodec
 extension BinaryWriter {
     mutating func write(_ t: TenantID) { write(t.accountID) }
 
+    /// Thing name, then the shadow name (optional: absent for the classic shadow).
+    mutating func write(_ k: ShadowKey) {
+        write(k.thingName)
+        write(k.shadowName) { $0.write($1) }
+    }
+
     mutating func write(_ m: RetainedMessage) {
         write(m.tenant)
         write(m.topic)
@@ -152,6 +158,11 @@ extension BinaryReader {
     }
 
     mutating func readTenant() throws(BinaryReadError) -> TenantID { TenantID(try readString()) }
+
+    mutating func readShadowKey() throws(BinaryReadError) -> ShadowKey {
+        ShadowKey(thingName: try readString(),
+                  shadowName: try readOptional { r throws(BinaryReadError) in try r.readString() })
+    }
 
     mutating func readQoS() throws(BinaryReadError) -> QoS {
         guard let q = QoS(rawValue: try readUInt8()) else { throw BinaryReadError() }
