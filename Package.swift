@@ -243,6 +243,10 @@ let package = Package(
         // Issue 5, IoT policies: documents parsed from their JSON text (no Foundation) and a pure evaluator (L1).
         .target(name: "Policy", dependencies: ["IoTTypes"], swiftSettings: strict),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "IoTTypes"], swiftSettings: strict),
+        // Issue 6, Device Shadow: documents, merge, delta, metadata, versions and every §5 limit and error as pure
+        // functions over request bytes (L1, own JSON reader and canonical writer; time passed in).
+        .target(name: "Shadow", swiftSettings: strict),
+        .testTarget(name: "ShadowTests", dependencies: ["Shadow"], swiftSettings: strict),
         .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
