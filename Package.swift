@@ -66,7 +66,8 @@ let package = Package(
             name: "Flotilla",
             dependencies: [
                 "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus", "ClusterBrokerStore",
-                "ControlPlane", "ControlPlaneHTTP", "ClusterState", "IoTTypes", "Policy", "RaftBench", "TLS", "TLSConfig",
+                "ControlPlane", "ControlPlaneHTTP", "ClusterState", "IoTTypes", "Policy", "RaftBench", "Shadow", "TLS",
+                "TLSConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -108,10 +109,10 @@ let package = Package(
         // Issue 3: the replicated state machine (L2, pure) and LZ4 for its snapshots (L3: C library behind a wrapper).
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: strict),
-        .target(name: "ClusterState", dependencies: ["IoTTypes", "MQTTCodec", "TopicTrie"], swiftSettings: strict),
+        .target(name: "ClusterState", dependencies: ["IoTTypes", "MQTTCodec", "Shadow", "TopicTrie"], swiftSettings: strict),
         .testTarget(
             name: "ClusterStateTests",
-            dependencies: ["ClusterState", "LZ4", "IoTTypes", "MQTTCodec", "BrokerTestKit"],
+            dependencies: ["ClusterState", "LZ4", "IoTTypes", "MQTTCodec", "BrokerTestKit", "Shadow"],
             swiftSettings: strict),
         // L3 raft shell: libraft + libuv behind RaftStore (STYLE C7); only RaftStore imports CRaft.
         .systemLibrary(name: "CRaft", pkgConfig: "raft", providers: [.apt(["libraft-dev", "libuv1-dev"])]),
@@ -176,7 +177,7 @@ let package = Package(
         // L3 ControlPlane: the AWS `iot` API (things so far) and the cluster admin routes as pure request →
         // command / read → response mappings, plus a router over a backend protocol. No NIO and no clock: the HTTP
         // shell and the ClusterService backend live in Flotilla (issue 5 moves the shell to Hummingbird).
-        .target(name: "ControlPlane", dependencies: ["ClusterState", "IoTTypes", "SigV4"], swiftSettings: strict),
+        .target(name: "ControlPlane", dependencies: ["ClusterState", "IoTTypes", "Shadow", "SigV4"], swiftSettings: strict),
         // L3 shell: the control plane's HTTP server (Hummingbird), /metrics and /health.
         .target(
             name: "ControlPlaneHTTP",
@@ -246,7 +247,6 @@ let package = Package(
         // Issue 6, Device Shadow: documents, merge, delta, metadata, versions and every §5 limit and error as pure
         // functions over request bytes (L1, own JSON reader and canonical writer; time passed in).
         .target(name: "Shadow", swiftSettings: strict),
-        .testTarget(name: "ShadowTests", dependencies: ["Shadow"], swiftSettings: strict),
         .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(

@@ -33,26 +33,29 @@ extension ClusterState {
                                                        messages: messages)))
             }
         case .delete:
-            switch Shadow.delete(current, request: c.payload, shadowName: c.key.shadowName, now: now) {
+            switch Shadow.applyDelete(current, request: c.payload, thingName: c.key.thingName,
+                                      shadowName: c.key.shadowName, now: now) {
             case .failure(let e):
                 return rejected(e)
-            case .success(let payload):
-                shadows[c.tenant]?[c.key] = nil
-                if shadows[c.tenant]?.isEmpty == true { shadows[c.tenant] = nil }
-                return .success(.shadow(ShadowEmission(tenant: c.tenant, key: c.key, status: 200, body: payload,
-                                                       messages: [.init(suffix: "delete/accepted", payload: payload)])))
+            case .success(let r):
+                // The tombstone keeps the version: a shadow recreated within 48 h continues the sequence (§5.2).
+                shadows[c.tenant, default: [:]][c.key] = r.tombstone
+                return .success(.shadow(ShadowEmission(
+                    tenant: c.tenant, key: c.key, status: 200, body: r.accepted,
+                    messages: [.init(suffix: "delete/accepted", payload: r.accepted)])))
             }
         }
     }
 
     // MARK: - Reads
 
-    /// The stored document of a shadow, nil when there is none.
+    /// The stored document of a shadow (a tombstone after a delete, see `ShadowDocument`), nil when there is none.
     public func shadow(tenant: TenantID, key: ShadowKey) -> ShadowDocument? { shadows[tenant]?[key] }
 
-    /// The names of a thing's named shadows (the classic one excluded), in UTF-8 byte order.
+    /// The names of a thing's live named shadows (the classic one and deleted ones excluded), in UTF-8 byte order.
     public func namedShadows(tenant: TenantID, thingName: String) -> [String] {
-        (shadows[tenant] ?? [:]).keys.compactMap { $0.thingName == thingName ? $0.shadowName : nil }
-            .sorted(by: String.utf8Less)
+        (shadows[tenant] ?? [:]).compactMap { key, doc in
+            key.thingName == thingName && !doc.isDeleted ? key.shadowName : nil
+        }.sorted(by: String.utf8Less)
     }
 }

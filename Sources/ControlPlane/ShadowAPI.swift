@@ -86,8 +86,8 @@ public struct ShadowAPI: ControlPlaneAPI {
     public func respond(to operation: Operation, state: ClusterState) -> APIResponse {
         switch operation {
         case .get(let key, let request):
-            switch Shadow.get(state.shadow(tenant: tenant, key: key), request: request, shadowName: key.shadowName,
-                              now: nowMs / 1000) {
+            switch Shadow.get(state.shadow(tenant: tenant, key: key), request: request, thingName: key.thingName,
+                              shadowName: key.shadowName, now: nowMs / 1000) {
             case .success(let body): return .json(body)
             case .failure(let e): return Self.error(e).response
             }

@@ -47,7 +47,7 @@ final class ShadowService: ReservedTopicHandling {
         case .get:
             let answer = cluster.read {
                 Shadow.get($0.shadow(tenant: tenant, key: request.key), request: payload,
-                           shadowName: request.key.shadowName, now: nowMs / 1000)
+                           thingName: request.key.thingName, shadowName: request.key.shadowName, now: nowMs / 1000)
             }
             switch answer {
             case .success(let body): send(tenant: tenant, key: request.key, suffix: "get/accepted", body)
@@ -65,8 +65,7 @@ final class ShadowService: ReservedTopicHandling {
                         "shadow.thing": "\(request.key.thingName)", "error": "\(error)",
                     ])
                     let verb = request.operation == .update ? "update" : "delete"
-                    let failure = ShadowError(code: 500, message: "Internal service failure",
-                                              clientToken: Shadow.clientToken(of: payload))
+                    let failure = ShadowError.internalFailure
                     send(tenant: tenant, key: request.key, suffix: "\(verb)/rejected",
                          failure.payload(timestamp: nowMs / 1000))
                 }

@@ -1,4 +1,5 @@
 import ClusterState
+import IoTTypes
 import Testing
 
 @Suite("ClusterOutcome codec")
@@ -11,6 +12,14 @@ struct ClusterOutcomeCodecTests {
         .success(.batch(failed: .max)),
         .success(.thingType(thingTypeId: "8e0b6f8c-0000-4000-8000-000000000001")),
         .success(.thingGroup(thingGroupId: "g-id", version: 3)),
+        .success(.shadow(ShadowEmission(
+            tenant: TenantID("111111111111"), key: ShadowKey(thingName: "lamp", shadowName: nil), status: 200,
+            body: Array(#"{"version":1}"#.utf8),
+            messages: [.init(suffix: "update/accepted", payload: Array(#"{"version":1}"#.utf8)),
+                       .init(suffix: "update/documents", payload: [])]))),
+        .success(.shadow(ShadowEmission(
+            tenant: TenantID("111111111111"), key: ShadowKey(thingName: "lamp", shadowName: "cfg"), status: 409,
+            body: Array(#"{"code":409}"#.utf8), errorMessage: "Version conflict", messages: []))),
         .failure(.resourceNotFound),
         .failure(.resourceAlreadyExists),
         .failure(.versionConflict),

@@ -168,6 +168,17 @@ let everyCommand: [ClusterCommand] = [
     .registerCertificate(Certificate(tenant: globex, certificateId: certB, certificatePEM: chainPEM,
                                      status: .inactive, createdAtMs: 32)),
     .forceDeleteCertificate(tenant: globex, certificateId: certB),
+    // Version-6 commands (device shadows): a classic and a named shadow, a rejected update, a delete (tombstone).
+    .shadow(ShadowCommand(tenant: acme, key: ShadowKey(thingName: "sensor-1", shadowName: nil), operation: .update,
+                          payload: Array(#"{"state":{"desired":{"on":true}},"clientToken":"t1"}"#.utf8), nowMs: 40_000)),
+    .shadow(ShadowCommand(tenant: acme, key: ShadowKey(thingName: "sensor-1", shadowName: "cfg"), operation: .update,
+                          payload: Array(#"{"state":{"reported":{"fw":"1.2"}}}"#.utf8), nowMs: 41_000, viaHTTP: true)),
+    .shadow(ShadowCommand(tenant: acme, key: ShadowKey(thingName: "sensor-1", shadowName: nil), operation: .update,
+                          payload: Array(#"{"state":{"desired":{"on":false}},"version":99}"#.utf8), nowMs: 42_000)),
+    .shadow(ShadowCommand(tenant: globex, key: ShadowKey(thingName: "gone", shadowName: nil), operation: .update,
+                          payload: Array(#"{"state":{"reported":{"x":1}}}"#.utf8), nowMs: 43_000)),
+    .shadow(ShadowCommand(tenant: globex, key: ShadowKey(thingName: "gone", shadowName: nil), operation: .delete,
+                          payload: [], nowMs: 44_000)),
 ]
 
 let serverCertId1 = "0123abcd-0000-1111-2222-333344445555"
@@ -411,7 +422,8 @@ extension ClusterCommand {
              .createWithTags,
              .createThingType, .deprecateThingType, .deleteThingType, .createThingGroup, .updateThingGroup,
              .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup, .updateThingGroupsForThing,
-             .createIssuingCA, .createRegistrationCode, .updateCACertificate, .forceDeleteCertificate:
+             .createIssuingCA, .createRegistrationCode, .updateCACertificate, .forceDeleteCertificate,
+             .shadow:  // version 6, after these: a state without them has empty sections from version 5 on
             true
         case .registerCACertificate(let c): c.createdAtMs >= 27
         case .registerCertificate(let c): c.createdAtMs >= 27
@@ -435,5 +447,6 @@ func version5Tail(_ s: ClusterState) -> Int {
     // The empty sections of the other version-5 writers (server certificates, details, tags: 12; registry
     // sequence and thing types, groups, memberships: 20), then these four counts and one mode row per CA and
     // certificate.
-    return 32 + 16 + cas * (16 + 68 + 2) + certs * (16 + 68 + 1)
+    // The version-6 shadows count (empty) comes last.
+    return 32 + 16 + cas * (16 + 68 + 2) + certs * (16 + 68 + 1) + 4
 }
