@@ -10,6 +10,9 @@ enum ClientRole: Sendable {
     case subscriber(filter: String)
     /// CONNECT, then PUBLISH to `topic` once started, until the measurement window ends.
     case publisher(topic: String)
+    /// CONNECT, SUBSCRIBE to `$aws/things/<thing>/shadow/update/accepted`, then once started one shadow update at
+    /// a time: the next goes when the previous one's accepted arrives (latency = update → accepted).
+    case shadowDevice(thing: String)
 }
 
 /// Per-client settings; every client of a run gets the same ones apart from its id and role.
@@ -89,14 +92,21 @@ final class LoadClientHandler: ChannelInboundHandler {
     init(settings: ClientSettings, ready: EventLoopPromise<Void>) {
         self.settings = settings
         self.ready = ready
-        if case .subscriber = settings.role {
+        switch settings.role {
+        case .subscriber, .shadowDevice:
             self.stats.latencyMicros = Histogram(
                 lowestDiscernibleValue: 1,
                 highestTrackableValue: latencyCeilingMicros,
                 numberOfSignificantValueDigits: .three
             )
+        case .publisher, .idle:
+            break
         }
     }
+
+    /// Shadow device loop: when the update in flight was sent, and the next sequence number.
+    private var shadowSentAt: UInt64?
+    private var shadowSeq: UInt64 = 0
 
     // MARK: Lifecycle
 
@@ -180,6 +190,12 @@ final class LoadClientHandler: ChannelInboundHandler {
         guard returnCode == 0 else { return self.fail(context: context, "CONNACK return code \(returnCode)") }
         self.schedulePing(context: context)
         switch self.settings.role {
+        case .shadowDevice(let thing):
+            let filter = "$aws/things/\(thing)/shadow/update/accepted"
+            var buffer = context.channel.allocator.buffer(capacity: 16 + filter.utf8.count)
+            ClientEncoder.writeSubscribe(packetID: 1, filter: filter, qos: self.settings.qos, into: &buffer)
+            self.state = .awaitingSuback
+            context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
         case .subscriber(let filter):
             var buffer = context.channel.allocator.buffer(capacity: 16 + filter.utf8.count)
             ClientEncoder.writeSubscribe(packetID: 1, filter: filter, qos: self.settings.qos, into: &buffer)
@@ -201,18 +217,52 @@ final class LoadClientHandler: ChannelInboundHandler {
     private func onPublish(context: ChannelHandlerContext, qos: UInt8, packetID: UInt16?, payload: ByteBuffer) {
         let now = NIODeadline.now().uptimeNanoseconds
         self.stats.receivedTotal += 1
+        if case .shadowDevice = self.settings.role {
+            if let sent = self.shadowSentAt, let window = self.window, window.contains(sent) {
+                self.stats.receivedInWindow += 1
+                _ = self.stats.latencyMicros?.record(min((now - sent) / 1_000, latencyCeilingMicros))
+            }
+            self.shadowSentAt = nil
+            self.acknowledge(context: context, qos: qos, packetID: packetID)
+            self.sendShadowUpdate(context: context)
+            return
+        }
         if let window = self.window, window.contains(now) {
             self.stats.receivedInWindow += 1
             if let stamp = payload.getInteger(at: payload.readerIndex, as: UInt64.self), stamp <= now {
                 _ = self.stats.latencyMicros?.record(min((now - stamp) / 1_000, latencyCeilingMicros))
             }
         }
+        self.acknowledge(context: context, qos: qos, packetID: packetID)
+    }
+
+    private func acknowledge(context: ChannelHandlerContext, qos: UInt8, packetID: UInt16?) {
         if qos == 1, let packetID {
             var buffer = context.channel.allocator.buffer(capacity: 4)
             ClientEncoder.writePuback(packetID: packetID, into: &buffer)
             context.write(self.wrapOutboundOut(buffer), promise: nil)
             self.needsFlush = true
         }
+    }
+
+    /// The shadow device's next update, while the window is open.
+    private func sendShadowUpdate(context: ChannelHandlerContext) {
+        guard case .shadowDevice(let thing) = self.settings.role, self.state == .ready, let window = self.window
+        else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        guard now < window.measureEnd else { return }
+        self.shadowSeq += 1
+        let body = "{\"state\":{\"reported\":{\"seq\":\(self.shadowSeq)}}}"
+        var buffer = context.channel.allocator.buffer(capacity: 64 + body.utf8.count)
+        let packetID = self.settings.qos > 0 ? self.takePacketID() : 0
+        ClientEncoder.writePublish(
+            topic: "$aws/things/\(thing)/shadow/update", qos: self.settings.qos, packetID: packetID,
+            payload: ByteBuffer(string: body), into: &buffer)
+        self.shadowSentAt = now
+        self.stats.publishedTotal += 1
+        if window.contains(now) { self.stats.publishedInWindow += 1 }
+        context.write(self.wrapOutboundOut(buffer), promise: nil)
+        self.needsFlush = true
     }
 
     private func becomeReady(context: ChannelHandlerContext) {
@@ -233,6 +283,10 @@ final class LoadClientHandler: ChannelInboundHandler {
             if case .publisher = self.settings.role, self.state == .ready {
                 self.publishing = true
                 self.pump(context: context)
+            }
+            if case .shadowDevice = self.settings.role, self.state == .ready {
+                self.sendShadowUpdate(context: context)
+                context.flush()
             }
         case .collect(let promise):
             promise.succeed(self.stats)

@@ -158,7 +158,7 @@ struct RunCommand: AsyncParsableCommand {
         let result: RunResult
         switch plan.scenario {
         case .idle: result = await runIdle(plan, group: group)
-        case .p2p, .fanout, .fanin: result = await runPubSub(plan, group: group)
+        case .p2p, .fanout, .fanin, .shadow: result = await runPubSub(plan, group: group)
         }
         try? await group.shutdownGracefully()
         print(result.jsonLine())

@@ -12,6 +12,10 @@ enum Scenario: String, CaseIterable, Sendable {
     case fanin
     /// `connections` clients that only CONNECT and stay idle; measures broker memory per connection.
     case idle
+    /// `pairs` devices, each with its own thing's classic shadow (AWS IoT Device Shadow topics): subscribe to
+    /// `…/update/accepted`, then a closed loop of one `…/update` (`{"state":{"reported":{"seq":N}}}`) at a time;
+    /// latency is update → its accepted, throughput is accepted updates per second.
+    case shadow
 }
 
 /// Everything a run needs, already validated.
@@ -76,6 +80,10 @@ struct RunPlan: Sendable {
             )
         case .idle:
             return ([], [])
+        case .shadow:
+            // Devices are "subscribers" (connected first, started first): each publishes its own updates once
+            // started, and measures from its accepted messages.
+            return ([], (0..<self.pairs).map { self.settings("dev\($0)", .shadowDevice(thing: "\(self.runID)-dev\($0)")) })
         }
     }
 }
