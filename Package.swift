@@ -246,7 +246,6 @@ let package = Package(
         // Issue 6, Device Shadow: documents, merge, delta, metadata, versions and every §5 limit and error as pure
         // functions over request bytes (L1, own JSON reader and canonical writer; time passed in).
         .target(name: "Shadow", swiftSettings: strict),
-        .testTarget(name: "ShadowTests", dependencies: ["Shadow"], swiftSettings: strict),
         .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
@@ -268,5 +267,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Issue 6: the Shadow module's golden tables, determinism and storage round trip.
+        .testTarget(name: "ShadowTests", dependencies: ["Shadow"], swiftSettings: strict),
     ]
 )
