@@ -268,5 +268,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Issue 6: the Shadow module's golden tables, determinism and storage round trip.
+        .testTarget(name: "ShadowTests", dependencies: ["Shadow"], swiftSettings: strict),
     ]
 )

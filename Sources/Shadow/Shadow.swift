@@ -34,7 +34,8 @@ public enum Shadow {
     /// Maximum size of `state` (desired + reported, canonical compact JSON, metadata excluded), §5.5.
     public static let maxStateBytes = 8192
     /// Maximum nesting inside `desired` or `reported`, counting the section object itself and every object or
-    /// array below it (so `{"desired":{"a":{"b":{"c":{"d":{"e":1}}}}}}` is 6 levels, the most allowed).
+    /// array below it: `"desired":{"a":{"b":{"c":{"d":{"e":{"f":1}}}}}}` is 6 levels, the most allowed. (AWS's old
+    /// quota said 5 levels below the section; its error message says 6: both describe this same limit.)
     public static let maxDepth = 6
     /// Maximum `clientToken` length in UTF-8 bytes.
     public static let maxClientTokenBytes = 64
