@@ -32,6 +32,7 @@ from types import SimpleNamespace
 import pytest
 
 from aws_kit import aws, credentials, raw
+from aws_kit import client as boto_client
 from cluster_kit import FAILOVER_TIMEOUT, Cluster
 from conftest import HOST
 from paho_client import V5, PahoClient
@@ -119,6 +120,18 @@ def test_update_on_node_1_is_read_and_delta_received_on_node_3(cluster, tmp_path
         doc = json.loads(out.read_text())
         assert doc["version"] == 2
         assert doc["state"] == {"desired": {"target": 21}, "reported": {"target": 21}}, doc
+
+        # An HTTP update through node 2 reaches MQTT subscribers on nodes 1 and 3, once each.
+        data = boto_client(api(c, 2), "iot-data")
+        answer = json.loads(data.update_thing_shadow(thingName=thing,
+                                                     payload=b'{"state":{"desired":{"target":19}}}')["payload"].read())
+        assert answer["version"] == 3
+        got = {m.topic: json.loads(m.payload) for m in on3.expect_messages(2)}
+        assert set(got) == {p + "/update/delta", p + "/update/accepted"}, sorted(got)
+        assert (got[p + "/update/delta"]["version"], got[p + "/update/delta"]["state"]) == (3, {"target": 19})
+        assert json.loads(on1.expect_message().payload)["version"] == 3
+        on3.expect_no_message(0.7)
+        on1.expect_no_message(0.1)
     finally:
         on1.close()
         on3.close()
