@@ -31,7 +31,7 @@ start_node() {
     local id=$1 mqtt=$2 api=$3 raft=$4 bus=$5 peers=$6
     local args=(serve --node-id "$id" --data-dir "$WORK/node-$id" --bind 127.0.0.1 --mqtt-port "$mqtt"
                 --api-port "$api" --raft-port "$raft" --bus-port "$bus" --log-level warning --no-default-credentials)
-    [[ -n "$peers" ]] && args+=(--peers "$peers" --bootstrap)
+    if [[ -n "$peers" ]]; then args+=(--peers "$peers" --bootstrap); fi
     "$FLOTILLA_BIN" "${args[@]}" >"$WORK/node-$id.log" 2>&1 &
     PIDS+=($!)
     wait_listening "$mqtt" "$!" "node $id"
@@ -39,7 +39,7 @@ start_node() {
 
 run_load() {  # run_load PORT DEVICES LABEL OUTFILE
     "$LOAD" run shadow --host 127.0.0.1 --port "$1" --pairs "$2" --qos "$QOS" --duration "$DURATION" \
-        --warmup "$WARMUP" --broker "$3" --connect-concurrency 100 >"$4" 2>&1
+        --warmup "$WARMUP" --label "$3" --connect-concurrency 100 >"$4" 2>&1
 }
 
 summary() {  # summary FILE…: accepted/s summed, the highest p50 and p99 (ms) among the loads

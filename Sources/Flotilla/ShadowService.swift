@@ -65,7 +65,7 @@ final class ShadowService: ReservedTopicHandling {
                         "shadow.thing": "\(request.key.thingName)", "error": "\(error)",
                     ])
                     let verb = request.operation == .update ? "update" : "delete"
-                    let failure = ShadowError.internalFailure
+                    let failure = ShadowError.internalFailure.with(clientToken: Shadow.clientToken(in: payload))
                     send(tenant: tenant, key: request.key, suffix: "\(verb)/rejected",
                          failure.payload(timestamp: nowMs / 1000))
                 }

@@ -259,6 +259,13 @@ public enum Shadow {
 
     // MARK: Requests
 
+    /// A request's `clientToken`, when it is valid JSON with a valid token (so a rejection the service makes without
+    /// running the rules — no answer from the cluster — can still echo it, as every AWS rejection does).
+    public static func clientToken(in request: [UInt8]) -> String? {
+        if case .success(let r) = parseRequest(request, emptyAllowed: true) { return r.clientToken }
+        return nil
+    }
+
     struct Request {
         var members: [ShadowJSON.Member]
         var clientToken: String?

@@ -39,7 +39,8 @@ public struct ShadowError: Error, Sendable, Hashable {
         }
     }
 
-    func with(clientToken: String?) -> ShadowError {
+    /// This error carrying the request's token (echoed on `/rejected`).
+    public func with(clientToken: String?) -> ShadowError {
         var e = self
         e.clientToken = clientToken
         return e

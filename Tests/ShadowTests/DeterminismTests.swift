@@ -171,3 +171,17 @@ extension String {
         return s
     }
 }
+
+@Suite("Shadow request tokens")
+struct ClientTokenTests {
+    @Test("clientToken(in:) reads a valid request's token, nil otherwise; a rejection made outside the rules echoes it")
+    func token() {
+        #expect(Shadow.clientToken(in: Array(#"{"state":{},"clientToken":"abc"}"#.utf8)) == "abc")
+        #expect(Shadow.clientToken(in: []) == nil)
+        #expect(Shadow.clientToken(in: Array("{bad".utf8)) == nil)
+        #expect(Shadow.clientToken(in: Array(("{\"clientToken\":\"" + String(repeating: "x", count: 65) + "\"}").utf8)) == nil)
+        let payload = ShadowError.internalFailure.with(clientToken: "abc").payload(timestamp: 7)
+        #expect(String(decoding: payload, as: UTF8.self)
+            == #"{"code":500,"message":"Internal service failure","timestamp":7,"clientToken":"abc"}"#)
+    }
+}
