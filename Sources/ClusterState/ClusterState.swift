@@ -255,7 +255,7 @@ public struct ClusterState: Sendable {
     }
 
     private mutating func onCreateTenant(_ id: TenantID, name: String) -> ClusterOutcome {
-        guard id.accountID.utf8.count == 12, id.accountID.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+        guard TenantID.isAccountID(id.accountID) else {
             return .failure(.invalidRequest("account id must be 12 digits"))
         }
         guard tenants[id] == nil else { return .failure(.resourceAlreadyExists) }

@@ -34,7 +34,7 @@ public struct TenantsAdminAPI: ControlPlaneAPI {
         switch (request.method, s.count) {
         case ("POST", 2):
             return JSONBody.decode(TenantBody.self, from: request.body ?? []).flatMap { b in
-                guard let id = b.accountId, Self.isAccountID(id) else {
+                guard let id = b.accountId, TenantID.isAccountID(id) else {
                     return .failure(.invalidRequest("accountId must be 12 digits"))
                 }
                 let name = b.name ?? id
@@ -51,7 +51,7 @@ public struct TenantsAdminAPI: ControlPlaneAPI {
         guard s.count >= 4, s[3] == "access-keys" else {
             return .failure(.unknownOperation("no operation \(request.method) \(request.path)"))
         }
-        guard Self.isAccountID(s[2]) else { return .failure(.invalidRequest("the account id must be 12 digits")) }
+        guard TenantID.isAccountID(s[2]) else { return .failure(.invalidRequest("the account id must be 12 digits")) }
         let tenant = TenantID(s[2])
         switch (request.method, s.count) {
         case ("POST", 4): return .success(.createAccessKey(newKey(tenant)))
@@ -114,10 +114,6 @@ public struct TenantsAdminAPI: ControlPlaneAPI {
         case .deleteAccessKey, .listTenants, .listAccessKeys:
             return .json(Array("{}".utf8))
         }
-    }
-
-    static func isAccountID(_ s: String) -> Bool {
-        s.utf8.count == 12 && s.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 
     private struct TenantBody: Decodable {

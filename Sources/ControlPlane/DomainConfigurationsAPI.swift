@@ -205,7 +205,7 @@ public struct DomainConfigurationsAPI: ControlPlaneAPI {
     static func acmCertificateId(_ arn: String, region: String?, account: String?) -> String? {
         let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         guard parts.count == 6, parts[0] == "arn", parts[1].hasPrefix("aws"), parts[2] == "acm",
-              parts[4].utf8.count == 12, parts[4].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              TenantID.isAccountID(parts[4]),
               parts[5].hasPrefix("certificate/"), (1...2048).contains(arn.utf8.count)
         else { return nil }
         let id = String(parts[5].dropFirst("certificate/".count))

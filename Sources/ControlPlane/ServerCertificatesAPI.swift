@@ -56,7 +56,7 @@ public struct ServerCertificatesAPI: ControlPlaneAPI {
         }
         var owner = tenant
         if let raw = target.query["tenant"] {
-            guard raw.utf8.count == 12, raw.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            guard TenantID.isAccountID(raw) else {
                 return .failure(.invalidRequest("tenant must be a 12-digit account id"))
             }
             owner = TenantID(raw)

@@ -95,9 +95,8 @@ public struct ShadowAPI: ControlPlaneAPI {
             let names = state.namedShadows(tenant: tenant, thingName: thing)
                 .filter { n in after.map { $0.utf8.lexicographicallyPrecedes(n.utf8) } ?? true }
             let page = Array(names.prefix(pageSize))
-            var body: [String: ListValue] = ["results": .names(page), "timestamp": .number(nowMs / 1000)]
-            if names.count > pageSize, let last = page.last { body["nextToken"] = .token(PageToken.encode(after: last)) }
-            return .json(JSONBody.encode(body))
+            let next = names.count > pageSize ? page.last.map(PageToken.encode(after:)) : nil
+            return .json(JSONBody.encode(NamedShadowList(results: page, nextToken: next, timestamp: nowMs / 1000)))
         case .update, .delete:
             return AWSError.internalFailure("a write has no read answer").response
         }
@@ -139,17 +138,10 @@ public struct ShadowAPI: ControlPlaneAPI {
         return .dataPlane(type: type, status: code, message)
     }
 
-    enum ListValue: Encodable {
-        case names([String])
-        case number(Int64)
-        case token(String)
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.singleValueContainer()
-            switch self {
-            case .names(let n): try c.encode(n)
-            case .number(let v): try c.encode(v)
-            case .token(let t): try c.encode(t)
-            }
-        }
+    /// ListNamedShadowsForThing's answer (`nextToken` left out when there is no next page).
+    struct NamedShadowList: Encodable {
+        var results: [String]
+        var nextToken: String?
+        var timestamp: Int64
     }
 }

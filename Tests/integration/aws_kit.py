@@ -90,6 +90,17 @@ def error_code(excinfo) -> tuple[str, int]:
     return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
+def signed(method: str, url: str, body: bytes | None, creds: Creds, *, headers: dict | None = None,
+           service: str = "iot") -> dict:
+    """`headers` plus the SigV4 headers botocore's own signer computes for this request."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    request = AWSRequest(method=method, url=url, data=body or b"", headers=dict(headers or {}))
+    SigV4Auth(Credentials(creds.access_key_id, creds.secret_access_key), service, REGION).add_auth(request)
+    return dict(request.headers.items())
+
+
 def raw(broker, method: str, path: str, body: bytes | None = None, creds: Creds | None = None,
         sign: bool = True, headers: dict | None = None, service: str = "iot") -> tuple[int, dict, dict]:
     """One HTTP request to the control plane, SigV4-signed with botocore's signer unless `sign=False`:
@@ -101,13 +112,7 @@ def raw(broker, method: str, path: str, body: bytes | None = None, creds: Creds 
     if body is not None:
         all_headers.setdefault("content-type", "application/json")
     if sign:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-        c = creds or credentials(broker)
-        request = AWSRequest(method=method, url=url, data=body or b"", headers=all_headers)
-        SigV4Auth(Credentials(c.access_key_id, c.secret_access_key), service, REGION).add_auth(request)
-        all_headers = dict(request.headers.items())
+        all_headers = signed(method, url, body, creds or credentials(broker), headers=all_headers, service=service)
     req = urllib.request.Request(url, data=body, method=method, headers=all_headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:

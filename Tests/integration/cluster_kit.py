@@ -187,13 +187,8 @@ class ClusterBase:
         return "x", "y"
 
     def sign(self, method: str, url: str, body: bytes | None) -> dict:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-        key, secret = self.credentials()
-        request = AWSRequest(method=method, url=url, data=body or b"")
-        SigV4Auth(Credentials(key, secret), "iot", "us-east-1").add_auth(request)
-        return dict(request.headers.items())
+        from aws_kit import Creds, signed
+        return signed(method, url, body, Creds(*self.credentials()))
 
     def status(self, i: int) -> dict | None:
         """Node i's GET /cluster/status, None if it does not answer."""
