@@ -247,6 +247,8 @@ let package = Package(
         // Issue 6, Device Shadow: documents, merge, delta, metadata, versions and every §5 limit and error as pure
         // functions over request bytes (L1, own JSON reader and canonical writer; time passed in).
         .target(name: "Shadow", swiftSettings: strict),
+        // Issue 7: gossip membership (SWIM with Lifeguard) and the subscription table it carries, pure.
+        .target(name: "Gossip", dependencies: ["IoTTypes", "TopicTrie"], swiftSettings: strict),
         .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
