@@ -249,6 +249,17 @@ let package = Package(
         .target(name: "Shadow", swiftSettings: strict),
         // Issue 7: gossip membership (SWIM with Lifeguard) and the subscription table it carries, pure.
         .target(name: "Gossip", dependencies: ["IoTTypes", "TopicTrie"], swiftSettings: strict),
+        // Issue 7: the gossip's shell — UDP datagrams and TCP push/pull on one port, timers, lifecycle.
+        .target(
+            name: "GossipNIO",
+            dependencies: [
+                "Gossip", "IoTTypes",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
         .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(

@@ -26,11 +26,11 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=benchmarks/results/shadow-$STAMP.md
 mkdir -p benchmarks/results
 
-# start_node ID MQTT API RAFT BUS PEERS
+# start_node ID MQTT API RAFT BUS GOSSIP PEERS
 start_node() {
-    local id=$1 mqtt=$2 api=$3 raft=$4 bus=$5 peers=$6
+    local id=$1 mqtt=$2 api=$3 raft=$4 bus=$5 gossip=$6 peers=$7
     local args=(serve --node-id "$id" --data-dir "$WORK/node-$id" --bind 127.0.0.1 --mqtt-port "$mqtt"
-                --api-port "$api" --raft-port "$raft" --bus-port "$bus" --log-level warning --no-default-credentials)
+                --api-port "$api" --raft-port "$raft" --bus-port "$bus" --gossip-port "$gossip" --log-level warning --no-default-credentials)
     if [[ -n "$peers" ]]; then args+=(--peers "$peers" --bootstrap); fi
     "$FLOTILLA_BIN" "${args[@]}" >"$WORK/node-$id.log" 2>&1 &
     PIDS+=($!)
@@ -54,10 +54,10 @@ print(f"{rate:,.0f} updates/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, errors {error
 PYEOF
 }
 
-read -r M1 A1 R1 B1 M2 A2 R2 B2 M3 A3 R3 B3 <<<"$(free_ports 12)"
+read -r M1 A1 R1 B1 G1 M2 A2 R2 B2 G2 M3 A3 R3 B3 G3 <<<"$(free_ports 15)"
 
 log "one node, $DEVICES devices"
-start_node 1 "$M1" "$A1" "$R1" "$B1" ""
+start_node 1 "$M1" "$A1" "$R1" "$B1" "$G1" ""
 sleep 2
 run_load "$M1" "$DEVICES" flotilla-1node "$WORK/one.json"
 ONE=$(summary "$WORK/one.json")
@@ -67,12 +67,12 @@ PIDS=()
 rm -rf "$WORK"/node-*
 
 log "three nodes, $DEVICES devices spread over them"
-PEERS1="2@127.0.0.1:$R2:$B2,3@127.0.0.1:$R3:$B3"
-PEERS2="1@127.0.0.1:$R1:$B1,3@127.0.0.1:$R3:$B3"
-PEERS3="1@127.0.0.1:$R1:$B1,2@127.0.0.1:$R2:$B2"
-start_node 1 "$M1" "$A1" "$R1" "$B1" "$PEERS1"
-start_node 2 "$M2" "$A2" "$R2" "$B2" "$PEERS2"
-start_node 3 "$M3" "$A3" "$R3" "$B3" "$PEERS3"
+PEERS1="2@127.0.0.1:$R2:$B2:$G2,3@127.0.0.1:$R3:$B3:$G3"
+PEERS2="1@127.0.0.1:$R1:$B1:$G1,3@127.0.0.1:$R3:$B3:$G3"
+PEERS3="1@127.0.0.1:$R1:$B1:$G1,2@127.0.0.1:$R2:$B2:$G2"
+start_node 1 "$M1" "$A1" "$R1" "$B1" "$G1" "$PEERS1"
+start_node 2 "$M2" "$A2" "$R2" "$B2" "$G2" "$PEERS2"
+start_node 3 "$M3" "$A3" "$R3" "$B3" "$G3" "$PEERS3"
 for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$A1/cluster/status" 2>/dev/null | grep -q '"leaderID":[1-3]' && break
     sleep 0.2

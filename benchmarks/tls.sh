@@ -79,12 +79,12 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- 2. Flotilla, which makes the certificates everyone uses ----------------------------------------------------
 # With --mqtts-port and no --tls-cert the node makes <data>/tls/{dev-ca,server}.{pem,key} on first start and
 # registers dev-ca ACTIVE for the default tenant; ops/make-device-cert.sh signs the client certificate with it.
-PORTS=$(free_ports 7)
-read -r FLOT_MQTT FLOT_METRICS FLOT_RAFT FLOT_BUS FLOT_TLS SSERVER_PORT MOSQ_TLS <<<"$PORTS"
+PORTS=$(free_ports 8)
+read -r FLOT_MQTT FLOT_METRICS FLOT_RAFT FLOT_BUS FLOT_TLS SSERVER_PORT MOSQ_TLS FLOT_GOSSIP <<<"$PORTS"
 DATA="$WORK/flotilla-data"
 mkdir -p "$DATA"
 "$FLOTILLA_BIN" serve --data-dir "$DATA" --bind 127.0.0.1 --mqtt-port "$FLOT_MQTT" --api-port "$FLOT_METRICS" \
-    --raft-port "$FLOT_RAFT" --bus-port "$FLOT_BUS" --mqtts-port "$FLOT_TLS" --log-level notice \
+    --raft-port "$FLOT_RAFT" --bus-port "$FLOT_BUS" --gossip-port "$FLOT_GOSSIP" --mqtts-port "$FLOT_TLS" --log-level notice \
     >>"$WORK/flotilla.log" 2>&1 &
 FLOT_PID=$!
 wait_listening "$FLOT_TLS" "$FLOT_PID" flotilla || { tail -20 "$WORK/flotilla.log" >&2; exit 1; }

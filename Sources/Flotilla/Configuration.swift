@@ -17,11 +17,13 @@ struct NodeConfiguration: Decodable, Sendable {
     /// Raft transport and cluster bus ports (both bound on `bind`).
     var raftPort: Int = 7000
     var busPort: Int = 7001
+    /// Gossip membership and subscription routes: UDP and TCP on this one port (nil: the bus port + 1).
+    var gossipPort: Int?
     /// Raft timing: a follower that hears nothing from the leader for the election timeout starts an election;
     /// the leader sends heartbeats every heartbeat timeout. Lower values fail over faster and cost more traffic.
     var electionTimeoutMs: Int = 800
     var heartbeatTimeoutMs: Int = 100
-    /// The other initial voters, each `id@host:raftPort:busPort`.
+    /// The other initial voters, each `id@host:raftPort:busPort[:gossipPort]` (gossip default: bus port + 1).
     var peers: [String] = []
     /// Form the initial cluster from this node and `peers` (nil: decided at start, see `Serve`).
     var bootstrap: Bool?
@@ -73,7 +75,7 @@ struct NodeConfiguration: Decodable, Sendable {
         case nodeID = "node_id", dataDir = "data_dir", bind, mqttPort = "mqtt_port", apiPort = "api_port"
         case metricsPort = "metrics_port", defaultCredentials = "default_credentials"
         case logLevel = "log_level", limits
-        case raftPort = "raft_port", busPort = "bus_port", peers, bootstrap, join
+        case raftPort = "raft_port", busPort = "bus_port", gossipPort = "gossip_port", peers, bootstrap, join
         case electionTimeoutMs = "election_timeout_ms", heartbeatTimeoutMs = "heartbeat_timeout_ms"
         case region, endpointDomain = "endpoint_domain"
         case mqttsPort = "mqtts_port", tlsPort = "tls_port", tlsCert = "tls_cert", tlsKey = "tls_key", tlsUnknownSNI = "tls_unknown_sni"
@@ -96,6 +98,7 @@ struct NodeConfiguration: Decodable, Sendable {
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
         raftPort = try c.decodeIfPresent(Int.self, forKey: .raftPort) ?? d.raftPort
         busPort = try c.decodeIfPresent(Int.self, forKey: .busPort) ?? d.busPort
+        gossipPort = try c.decodeIfPresent(Int.self, forKey: .gossipPort)
         peers = try c.decodeIfPresent([String].self, forKey: .peers) ?? d.peers
         bootstrap = try c.decodeIfPresent(Bool.self, forKey: .bootstrap)
         join = try c.decodeIfPresent(Bool.self, forKey: .join) ?? d.join
@@ -156,30 +159,38 @@ struct NodeConfiguration: Decodable, Sendable {
     }
 }
 
-/// One row of `--peers`: `id@host:raftPort:busPort`.
+/// One row of `--peers`: `id@host:raftPort:busPort[:gossipPort]`.
 struct PeerSpec: Sendable, Hashable {
     var id: UInt64
     var host: String
     var raftPort: Int
     var busPort: Int
+    /// UDP + TCP gossip port (default: the bus port + 1).
+    var gossipPort: Int
 
-    init(id: UInt64, host: String, raftPort: Int, busPort: Int) {
+    init(id: UInt64, host: String, raftPort: Int, busPort: Int, gossipPort: Int? = nil) {
         self.id = id
         self.host = host
         self.raftPort = raftPort
         self.busPort = busPort
+        self.gossipPort = gossipPort ?? busPort + 1
     }
 
-    /// Parses `id@host:raftPort:busPort` (host without colons: IPv4 or a name).
+    /// Parses `id@host:raftPort:busPort[:gossipPort]` (host without colons: IPv4 or a name).
     init(parsing text: String) throws {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let bad = ConfigurationError("peer '\(trimmed)' is not id@host:raftPort:busPort")
+        let bad = ConfigurationError("peer '\(trimmed)' is not id@host:raftPort:busPort[:gossipPort]")
         let at = trimmed.split(separator: "@", omittingEmptySubsequences: false)
         guard at.count == 2, let id = UInt64(at[0]), id > 0 else { throw bad }
         let parts = at[1].split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, let raft = Int(parts[1]), let bus = Int(parts[2]),
-              (1...65535).contains(raft), (1...65535).contains(bus) else { throw bad }
-        self.init(id: id, host: String(parts[0]), raftPort: raft, busPort: bus)
+        guard parts.count == 3 || parts.count == 4, !parts[0].isEmpty, let raft = Int(parts[1]),
+              let bus = Int(parts[2]), (1...65535).contains(raft), (1...65535).contains(bus) else { throw bad }
+        var gossip: Int?
+        if parts.count == 4 {
+            guard let g = Int(parts[3]), (1...65535).contains(g) else { throw bad }
+            gossip = g
+        }
+        self.init(id: id, host: String(parts[0]), raftPort: raft, busPort: bus, gossipPort: gossip)
     }
 
     /// `--peers a,b,c` and YAML `peers: [a, b]` (entries may themselves hold commas).

@@ -51,7 +51,9 @@ struct Serve: AsyncParsableCommand {
     var raftPort: Int?
     @Option(name: .long, help: "Cluster bus port (default 7001).")
     var busPort: Int?
-    @Option(name: .long, help: "The other initial voters: id@host:raftPort:busPort,... (default none).")
+    @Option(name: .long, help: "Gossip port, UDP and TCP (default: the bus port + 1).")
+    var gossipPort: Int?
+    @Option(name: .long, help: "The other initial voters: id@host:raftPort:busPort[:gossipPort],... (default none).")
     var peers: String?
     @Flag(name: .long, help: "Form the initial cluster from this node and --peers (default when there are no peers, no --join and no raft state).")
     var bootstrap = false
@@ -91,6 +93,7 @@ struct Serve: AsyncParsableCommand {
         if let v = nodeId { cfg.nodeID = v }
         if let v = raftPort { cfg.raftPort = v }
         if let v = busPort { cfg.busPort = v }
+        if let v = gossipPort { cfg.gossipPort = v }
         if let v = peers { cfg.peers = [v] }
         if bootstrap { cfg.bootstrap = true }
         if join { cfg.join = true }
@@ -146,7 +149,8 @@ struct Serve: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: raftDir, withIntermediateDirectories: true)
 
         // A single node is a one-voter cluster on the same code path.
-        let me = PeerSpec(id: cfg.nodeID, host: cfg.bind, raftPort: cfg.raftPort, busPort: cfg.busPort)
+        let me = PeerSpec(id: cfg.nodeID, host: cfg.bind, raftPort: cfg.raftPort, busPort: cfg.busPort,
+                          gossipPort: cfg.gossipPort)
         // Sorted by id: every initial voter writes the same bootstrap configuration, byte for byte.
         let members = ([me] + peerSpecs).sorted { $0.id < $1.id }
         let servicePeers = members.map {
@@ -258,7 +262,8 @@ struct Serve: AsyncParsableCommand {
             metadata: [
                 "mqtt": "mqtt://\(cfg.bind):\(cfg.mqttPort)", "api": "\(apiURL)",
                 "data_dir": "\(cfg.dataDir)", "raft": "\(cfg.bind):\(cfg.raftPort)", "bus": "\(cfg.bind):\(cfg.busPort)",
-                "peers": "\(peerSpecs.map { "\($0.id)@\($0.host):\($0.raftPort):\($0.busPort)" }.joined(separator: ","))",
+                "gossip": "\(cfg.bind):\(me.gossipPort)",
+                "peers": "\(peerSpecs.map { "\($0.id)@\($0.host):\($0.raftPort):\($0.busPort):\($0.gossipPort)" }.joined(separator: ","))",
             ])
         // Registration order is start order; shutdown runs in reverse (broker drains before the API stops, and
         // the cluster service stops last).

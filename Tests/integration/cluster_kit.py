@@ -42,6 +42,7 @@ class Ports:
     api: int
     raft: int
     bus: int
+    gossip: int
 
 
 def _block_free(base: int, count: int) -> bool:
@@ -60,7 +61,7 @@ def _block_free(base: int, count: int) -> bool:
 
 
 def free_port_block(span: int) -> int:
-    """A base port with `span` consecutive free ports (cluster/up uses base + 10(i-1) + 0..3)."""
+    """A base port with `span` consecutive free ports (cluster/up uses base + 10(i-1) + 0..4)."""
     rng = random.Random()
     for _ in range(200):
         # Below the ephemeral range (32768+): raft and bus connections between the nodes use ephemeral local
@@ -79,7 +80,7 @@ class Node:
     def __init__(self, node_id: int, data_dir: Path, log_path: Path, *, ports: Ports | None = None,
                  extra_args: Iterable[str] = ()):
         self.id = node_id
-        self.ports = ports or Ports(*free_ports(4))
+        self.ports = ports or Ports(*free_ports(5))
         self.data_dir = data_dir
         self.log_path = log_path
         self.extra_args = list(extra_args)
@@ -103,11 +104,12 @@ class Node:
         """Starts the process; `peers` maps the other members' ids to their ports (this node's own id is skipped).
         All members bootstrap together, or (`join`) the node waits to be added with `flotilla cluster add`. Raft
         timings default to the test settings; None leaves the node's own default."""
-        peer_list = ",".join(f"{j}@{HOST}:{p.raft}:{p.bus}" for j, p in sorted(peers.items()) if j != self.id)
+        peer_list = ",".join(f"{j}@{HOST}:{p.raft}:{p.bus}:{p.gossip}" for j, p in sorted(peers.items()) if j != self.id)
         p = self.ports
         self.args = [str(flotilla_bin()), "serve", "--node-id", str(self.id), "--data-dir", str(self.data_dir),
                      "--bind", HOST, "--mqtt-port", str(p.mqtt), "--api-port", str(p.api),
-                     "--raft-port", str(p.raft), "--bus-port", str(p.bus), "--log-level", log_level,
+                     "--raft-port", str(p.raft), "--bus-port", str(p.bus), "--gossip-port", str(p.gossip),
+                     "--log-level", log_level,
                      "--join" if join else "--bootstrap"]
         if election_ms:
             self.args += ["--election-timeout-ms", str(election_ms)]
@@ -283,7 +285,7 @@ class LocalCluster(ClusterBase):
         if i in self.started:
             return self.started[i].ports
         k = self.base + 10 * (i - 1)
-        return Ports(mqtt=k, api=k + 1, raft=k + 2, bus=k + 3)
+        return Ports(mqtt=k, api=k + 1, raft=k + 2, bus=k + 3, gossip=k + 4)
 
     def api_port(self, i: int) -> int:
         return self.ports(i).api

@@ -100,7 +100,7 @@ class Broker:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.log_path = workdir / "flotilla.log"
-        self.mqtt_port, self.metrics_port, self.raft_port, self.bus_port = free_ports(4)
+        self.mqtt_port, self.metrics_port, self.raft_port, self.bus_port, self.gossip_port = free_ports(5)
         self.binary = flotilla_bin()
         self.args = [
             str(self.binary), "serve",
@@ -110,6 +110,7 @@ class Broker:
             "--api-port", str(self.metrics_port),
             "--raft-port", str(self.raft_port),
             "--bus-port", str(self.bus_port),
+            "--gossip-port", str(self.gossip_port),
             "--log-level", LOG_LEVEL,
             "--node-id", str(node_id),
         ] + list(extra_args or [])
@@ -167,9 +168,10 @@ class Broker:
             self._log_file = None
         with open(self.log_path, "ab") as f:
             f.write(f"\n===== flotilla died (status {rc}); restarted by the test fixture =====\n".encode())
-        self.mqtt_port, self.metrics_port, self.raft_port, self.bus_port = free_ports(4)
+        self.mqtt_port, self.metrics_port, self.raft_port, self.bus_port, self.gossip_port = free_ports(5)
         for flag, value in (("--mqtt-port", self.mqtt_port), ("--api-port", self.metrics_port),
-                            ("--raft-port", self.raft_port), ("--bus-port", self.bus_port)):
+                            ("--raft-port", self.raft_port), ("--bus-port", self.bus_port),
+                            ("--gossip-port", self.gossip_port)):
             self.args[self.args.index(flag) + 1] = str(value)
         self.start()
 

@@ -40,10 +40,10 @@ def tls_node(tmp_path):
     make_ca(d, "acme-ca")
     make_leaf(d, "acme-ca", "iot.acme.test", server=True, sans="DNS:iot.acme.test")
 
-    mqtt, api, raft, bus, mqtts = free_ports(5)
+    mqtt, api, raft, bus, mqtts, gossip = free_ports(6)
     log = open(tmp_path / "node.log", "ab")
     args = [str(flotilla_bin()), "serve", "--data-dir", str(tmp_path / "data"), "--bind", HOST,
-            "--mqtt-port", str(mqtt), "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus),
+            "--mqtt-port", str(mqtt), "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--gossip-port", str(gossip),
             "--mqtts-port", str(mqtts), "--policies", "off", "--tls-cert", str(d / "server.pem"), "--tls-key", str(d / "server.key"),
             "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50", "--log-level", "info"]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -180,10 +180,10 @@ def test_embedded_default_development_certificates(tmp_path):
     """With only --mqtts-port, the node makes a development CA and server certificate in <data-dir>/tls on first
     start and trusts that CA for the default tenant; ops/make-device-cert.sh makes a device certificate that
     mosquitto then uses, verifying the server (no --insecure)."""
-    mqtt, api, raft, bus, mqtts = free_ports(5)
+    mqtt, api, raft, bus, mqtts, gossip = free_ports(6)
     data = tmp_path / "data"
     args = [str(flotilla_bin()), "serve", "--data-dir", str(data), "--bind", HOST, "--mqtt-port", str(mqtt),
-            "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--mqtts-port", str(mqtts),
+            "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--gossip-port", str(gossip), "--mqtts-port", str(mqtts),
             "--policies", "off", "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"]
     log_path = tmp_path / "node.log"
     with open(log_path, "ab") as log:

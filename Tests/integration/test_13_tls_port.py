@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tlsport")
-    mqtt, api, raft, bus, tls = free_ports(5)
+    mqtt, api, raft, bus, tls, gossip = free_ports(6)
     data = tmp / "data"
     log_path = tmp / "node.log"
     args = [str(flotilla_bin()), "serve", "--data-dir", str(data), "--bind", HOST, "--mqtt-port", str(mqtt),
-            "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--tls-port", str(tls),
+            "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--gossip-port", str(gossip), "--tls-port", str(tls),
             "--policies", "off", "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50", "--log-level", "info"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -44,11 +44,11 @@ def node(tmp_path):
     d.mkdir()
     make_ca(d, "server-ca")
     make_leaf(d, "server-ca", "server", server=True, sans="DNS:localhost,IP:127.0.0.1")
-    mqtt, api, raft, bus, mqtts = free_ports(5)
+    mqtt, api, raft, bus, mqtts, gossip = free_ports(6)
     data = tmp_path / "data"
     log = open(tmp_path / "node.log", "ab")
     args = [str(flotilla_bin()), "serve", "--data-dir", str(data), "--bind", HOST,
-            "--mqtt-port", str(mqtt), "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus),
+            "--mqtt-port", str(mqtt), "--api-port", str(api), "--raft-port", str(raft), "--bus-port", str(bus), "--gossip-port", str(gossip),
             "--mqtts-port", str(mqtts), "--policies", "off", "--tls-cert", str(d / "server.pem"), "--tls-key", str(d / "server.key"),
             "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50", "--log-level", "info"]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

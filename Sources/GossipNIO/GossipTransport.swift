@@ -1,0 +1,253 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The gossip's two wires on one port number (ARCHITECTURE §2, 7002): UDP datagrams for probes and piggybacked
+/// updates, and TCP for push/pull anti-entropy — one length-prefixed request answered by one length-prefixed reply
+/// (`length u32 | bytes`), then the initiator closes. Domain-free: the bytes are the gossip machine's.
+public final class GossipTransport: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// Largest push/pull frame accepted in either direction (a full subscription table must fit).
+        public var maxPushPullBytes: Int = 32 * 1024 * 1024
+        public var pushPullTimeout: TimeAmount = .seconds(5)
+        public var connectTimeout: TimeAmount = .seconds(1)
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// A datagram arrived (called on the UDP channel's event loop; must return quickly).
+    public typealias DatagramHandler = @Sendable (_ bytes: [UInt8], _ from: SocketAddress) -> Void
+    /// A push/pull request arrived: the reply bytes, or nil to close without one.
+    public typealias PushPullHandler = @Sendable (_ request: [UInt8], _ from: SocketAddress) -> [UInt8]?
+
+    private struct State {
+        var udp: (any Channel)?
+        var tcp: (any Channel)?
+        var addresses: [String: SocketAddress] = [:]
+        var closed = false
+    }
+
+    public let configuration: Configuration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let onDatagram: DatagramHandler
+    private let onPushPull: PushPullHandler
+    private let state = NIOLockedValueBox(State())
+
+    public init(configuration: Configuration, group: any EventLoopGroup, logger: Logger,
+                onDatagram: @escaping DatagramHandler, onPushPull: @escaping PushPullHandler) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.onDatagram = onDatagram
+        self.onPushPull = onPushPull
+    }
+
+    /// Binds UDP and TCP on the configured host and port. Returns the UDP address (its port, when 0 was asked,
+    /// is also the TCP one: TCP binds the port UDP got).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let onDatagram = self.onDatagram
+        let udp = try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(DatagramInbound(handler: onDatagram))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        let port = udp.localAddress?.port ?? configuration.port
+        let maxBytes = configuration.maxPushPullBytes
+        let onPushPull = self.onPushPull
+        let logger = self.logger
+        let tcp: any Channel
+        do {
+            tcp = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(PushPullFrameDecoder(maxBytes: maxBytes)))
+                        try channel.pipeline.syncOperations.addHandler(
+                            PushPullServerHandler(handler: onPushPull, logger: logger))
+                    }
+                }
+                .bind(host: configuration.host, port: port).get()
+        } catch {
+            try? await udp.close()
+            throw error
+        }
+        state.withLockedValue {
+            $0.udp = udp
+            $0.tcp = tcp
+        }
+        return udp.localAddress!
+    }
+
+    /// Sends one datagram (fire and forget: UDP may lose it, and the protocol expects that).
+    public func send(_ bytes: [UInt8], to host: String, port: Int) {
+        guard let (channel, address) = udpAndAddress(host: host, port: port) else { return }
+        var buffer = channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+    }
+
+    /// One push/pull exchange: connects, sends `request`, returns the reply. Throws on connect failure, timeout,
+    /// a reply larger than the limit, or a close without a reply.
+    public func pushPull(_ request: [UInt8], to host: String, port: Int) async throws -> [UInt8] {
+        guard let address = resolve(host: host, port: port) else { throw GossipTransportError.unresolvable(host) }
+        let maxBytes = configuration.maxPushPullBytes
+        let promise = group.next().makePromise(of: [UInt8].self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(configuration.connectTimeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(PushPullFrameDecoder(maxBytes: maxBytes)))
+                        try channel.pipeline.syncOperations.addHandler(PushPullClientHandler(reply: promise))
+                    }
+                }
+                .connect(to: address).get()
+        } catch {
+            promise.fail(GossipTransportError.unreachable)
+            throw GossipTransportError.unreachable
+        }
+        let timeout = channel.eventLoop.scheduleTask(in: configuration.pushPullTimeout) {
+            promise.fail(GossipTransportError.timeout)
+        }
+        var frame = channel.allocator.buffer(capacity: request.count + 4)
+        frame.writeInteger(UInt32(request.count))
+        frame.writeBytes(request)
+        channel.writeAndFlush(frame, promise: nil)
+        defer {
+            timeout.cancel()
+            channel.close(promise: nil)
+        }
+        return try await promise.futureResult.get()
+    }
+
+    public func stop() async {
+        let (udp, tcp) = state.withLockedValue { s -> ((any Channel)?, (any Channel)?) in
+            s.closed = true
+            defer { s.udp = nil; s.tcp = nil }
+            return (s.udp, s.tcp)
+        }
+        try? await udp?.close()
+        try? await tcp?.close()
+    }
+
+    private func udpAndAddress(host: String, port: Int) -> ((any Channel), SocketAddress)? {
+        guard let channel = state.withLockedValue({ $0.udp }), let address = resolve(host: host, port: port) else {
+            return nil
+        }
+        return (channel, address)
+    }
+
+    /// Numeric addresses parse at once; names resolve once (blocking, at first use) and are cached.
+    private func resolve(host: String, port: Int) -> SocketAddress? {
+        let key = "\(host):\(port)"
+        if let known = state.withLockedValue({ $0.addresses[key] }) { return known }
+        let address = (try? SocketAddress(ipAddress: host, port: port))
+            ?? (try? SocketAddress.makeAddressResolvingHost(host, port: port))
+        guard let address else {
+            logger.warning("gossip: cannot resolve \(host)")
+            return nil
+        }
+        state.withLockedValue { $0.addresses[key] = address }
+        return address
+    }
+}
+
+public enum GossipTransportError: Error, Sendable, Equatable {
+    case unresolvable(String)
+    case unreachable
+    case timeout
+    case frameTooLarge
+    case closedWithoutReply
+}
+
+private final class DatagramInbound: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    let handler: GossipTransport.DatagramHandler
+    init(handler: @escaping GossipTransport.DatagramHandler) { self.handler = handler }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var envelope = unwrapInboundIn(data)
+        let bytes = envelope.data.readBytes(length: envelope.data.readableBytes) ?? []
+        handler(bytes, envelope.remoteAddress)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // ICMP port-unreachable and the like surface here on some systems: a lost datagram, nothing more.
+    }
+}
+
+/// `length u32 | bytes`, refusing lengths above the limit before buffering them.
+struct PushPullFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = [UInt8]
+    let maxBytes: Int
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
+        guard Int(length) <= maxBytes else { throw GossipTransportError.frameTooLarge }
+        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        context.fireChannelRead(NIOAny(buffer.readBytes(length: Int(length))!))
+        return .continue
+    }
+}
+
+private final class PushPullServerHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = [UInt8]
+    typealias OutboundOut = ByteBuffer
+    let handler: GossipTransport.PushPullHandler
+    let logger: Logger
+    init(handler: @escaping GossipTransport.PushPullHandler, logger: Logger) {
+        self.handler = handler
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let request = unwrapInboundIn(data)
+        guard let remote = context.remoteAddress, let reply = handler(request, remote) else {
+            context.close(promise: nil)
+            return
+        }
+        var frame = context.channel.allocator.buffer(capacity: reply.count + 4)
+        frame.writeInteger(UInt32(reply.count))
+        frame.writeBytes(reply)
+        context.writeAndFlush(NIOAny(frame), promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("gossip push/pull connection closed: \(error)")
+        context.close(promise: nil)
+    }
+}
+
+private final class PushPullClientHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = [UInt8]
+    let reply: EventLoopPromise<[UInt8]>
+    init(reply: EventLoopPromise<[UInt8]>) { self.reply = reply }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        reply.succeed(unwrapInboundIn(data))
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        reply.fail(GossipTransportError.closedWithoutReply)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        reply.fail(error as? GossipTransportError ?? GossipTransportError.closedWithoutReply)
+        context.close(promise: nil)
+    }
+}
