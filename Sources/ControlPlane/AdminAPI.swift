@@ -8,6 +8,7 @@ import ClusterState
 /// | `POST /cluster/members`        | `{"id": 4, "raftAddress": "127.0.0.1:7030", "busAddress": "127.0.0.1:7031"}` | `{"id": 4, "leaderID": 1}` |
 /// | `DELETE /cluster/members/{id}` |                                                                   | `{"id": 4, "leaderID": 1}` |
 /// | `POST /cluster/leader`         | `{"id": 2}` (0 or absent: any voter)                              | `{"leaderID": 2}` |
+/// | `GET /cluster/members`         |                                                                   | `{"members": [{"id": 1, "address": "127.0.0.1:7002", "state": "alive", "incarnation": 0}, …]}`: this node's gossip view |
 /// | `GET /cluster/state`           |                                                                   | `{"appliedIndex": 812, "digest": "…", "bytes": 40960}`: a digest of this node's applied state (its canonical snapshot), to compare nodes |
 ///
 /// Domain configurations and certificates: `/cluster/domains`, `/cluster/certificates`, `/cluster/ca-certificates`
@@ -33,6 +34,8 @@ public enum AdminAPI {
             return .success(.status)
         case ("GET", ["cluster", "state"]):
             return .success(.stateDigest)
+        case ("GET", ["cluster", "members"]):
+            return .success(.gossipMembers)
         case ("POST", ["cluster", "members"]):
             return addMember(request.body ?? [])
         case ("DELETE", let s) where s.count == 3 && s[0] == "cluster" && s[1] == "members":
@@ -136,6 +139,8 @@ public enum AdminOperation: Sendable, Hashable {
     case status
     /// A digest of this node's applied state.
     case stateDigest
+    /// `GET /cluster/members`: this node's gossip view (every member with its state and incarnation).
+    case gossipMembers
     /// A raft configuration change (made on the leader, from whichever node is asked).
     case membership(MembershipRequest)
     /// Domain configurations and certificates.

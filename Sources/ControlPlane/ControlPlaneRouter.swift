@@ -14,6 +14,8 @@ public protocol ControlPlaneBackend: Sendable {
     func read<T>(_ body: (ClusterState) -> T) -> T
     /// `GET /cluster/status`'s JSON body, or nil while the cluster service is not running.
     func clusterStatusJSON() -> String?
+    /// `GET /cluster/members`'s JSON body (the gossip view), or nil when this node runs no gossip.
+    func gossipMembersJSON() -> String?
     /// Makes a raft configuration change on the leader, from this node; returns the leader after it, if known.
     func changeMembership(_ change: MembershipRequest) async throws(AWSError) -> UInt64?
     /// The AWS certificate id of the first certificate in `pem` (lower-case hex SHA-256 of its DER), nil when it
@@ -25,6 +27,8 @@ public protocol ControlPlaneBackend: Sendable {
 }
 
 extension ControlPlaneBackend {
+    public func gossipMembersJSON() -> String? { nil }
+
     /// A backend without X.509 support refuses every server certificate.
     public func inspectServerCertificate(chainPEM: String, privateKeyPEM: String)
         -> Result<ServerCertificateFacts, AWSError>
@@ -222,6 +226,11 @@ public struct ControlPlaneRouter: Sendable {
             return .json(Array(json.utf8))
         case .stateDigest:
             return backend.read { AdminAPI.stateDigest(of: $0) }
+        case .gossipMembers:
+            guard let json = backend.gossipMembersJSON() else {
+                return AWSError.serviceUnavailable("this node runs no gossip").response
+            }
+            return .json(Array(json.utf8))
         case .membership(let change):
             do {
                 let leader = try await backend.changeMembership(change)

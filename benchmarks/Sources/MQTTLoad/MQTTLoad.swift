@@ -28,6 +28,8 @@ struct RunCommand: AsyncParsableCommand {
     var host = "127.0.0.1"
     @Option(help: "Broker MQTT port.")
     var port = 1883
+    @Option(name: .customLong("sub-port"), help: "Subscribers connect to this port instead (another cluster node).")
+    var subPort: Int?
     @Option(help: "Name of the broker in the output (e.g. mosquitto, flotilla).")
     var label = "broker"
     @Option(help: "Event loop threads of mqtt-load (default: number of cores).")
@@ -134,6 +136,7 @@ struct RunCommand: AsyncParsableCommand {
             label: self.label,
             host: self.host == "[::1]" ? "::1" : self.host,
             port: self.port,
+            subscriberPort: self.subPort,
             threads: self.threads,
             qos: self.qos,
             payload: self.payload,

@@ -24,6 +24,8 @@ struct RunPlan: Sendable {
     var label: String
     var host: String
     var port: Int
+    /// Subscribers connect here instead of `port` (another node of a cluster: cross-node routing); nil: `port`.
+    var subscriberPort: Int?
     var threads: Int
     var qos: UInt8
     var payload: Int
@@ -107,6 +109,10 @@ func runPubSub(_ plan: RunPlan, group: EventLoopGroup) async -> RunResult {
         receiveBufferBytes: plan.receiveBuffer,
         tls: plan.tls
     )
+    let subscriberConnector = plan.subscriberPort.map {
+        Connector(group: group, host: plan.host, port: $0, sendBufferBytes: plan.sendBuffer,
+                  receiveBufferBytes: plan.receiveBuffer, tls: plan.tls)
+    } ?? connector
     let (publisherSettings, subscriberSettings) = plan.topology()
     var result = RunResult(
         broker: plan.label,
@@ -127,7 +133,7 @@ func runPubSub(_ plan: RunPlan, group: EventLoopGroup) async -> RunResult {
     result.sndbuf = plan.sendBuffer
     result.rcvbuf = plan.receiveBuffer
 
-    let subscribers = await connector.connectAll(subscriberSettings, concurrency: plan.connectConcurrency)
+    let subscribers = await subscriberConnector.connectAll(subscriberSettings, concurrency: plan.connectConcurrency)
     let publishers = await connector.connectAll(publisherSettings, concurrency: plan.connectConcurrency)
     let connectErrors = subscribers.errors + publishers.errors
     let everyone = subscribers.channels + publishers.channels
