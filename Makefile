@@ -8,7 +8,7 @@ ARGS   ?=
 # Binary the integration tests start (override to test another build).
 FLOTILLA_BIN ?= $(CURDIR)/.build/debug/flotilla
 
-.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench bench-tls bench-raft bench-failover bench-shadow fuzz
+.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench bench-tls bench-raft bench-failover bench-shadow bench-cluster fuzz
 
 ## make run: install missing dependencies, build the release binary, start a single embedded node with its TLS
 ## listeners (8883 mutual TLS, 8443 ALPN/HTTPS/WebSocket) on development certificates made on first start
@@ -75,6 +75,12 @@ fuzz:
 ## on 3 local nodes (release builds, about 1 min; results in benchmarks/results/). Not part of `make test`.
 bench-shadow: deps build-release
 	bash benchmarks/shadow.sh
+
+## make bench-cluster: cross-node vs same-node routing (throughput, and latency at a fixed rate) with mosquitto in the
+## same run, then route propagation and failure detection next to Serf (release builds, about 6 min; results in
+## benchmarks/results/cluster-*.md). Not part of `make test`.
+bench-cluster: deps build-release
+	bash benchmarks/cluster.sh
 
 ## make bench-failover: leader SIGKILL → first committed write on a local three-node cluster, 20 times
 bench-failover: deps build-release
