@@ -176,11 +176,22 @@ struct Serve: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let clusterService = ClusterService(configuration: clusterConfig, group: group, logger: logger)
         // Retained messages and session records are replicated state: the broker writes them through raft.
-        let store = ClusterBrokerStore(cluster: clusterService, logger: logger)
+        let store = ClusterBrokerStore(cluster: clusterService, maxSessionQueue: limits.maxQueuedMessages, logger: logger)
         // IoT policies for certificate connections (8883, 8443); the plain 1883 listener stays unenforced.
         let authorizing = cfg.policies == "off"
             ? nil : PolicyAuthorization(cluster: clusterService, region: cfg.region, logger: logger)
         let core = BrokerCore(limits: limits, metrics: metrics, store: store, authorizing: authorizing, logger: logger)
+        // Client ids unique across the cluster, sessions that move between nodes, replicated queues (issue 7). A lone
+        // node asks nobody and writes no queue.
+        if !peerSpecs.isEmpty || cfg.join {
+            let takeover = SessionTakeover(cluster: clusterService, store: store,
+                                           peers: { clusterService.knownPeers() }, logger: logger)
+            takeover.serve { tenant, clientID, cleanStart, kickTimeout in
+                await core.handOff(tenant: tenant, clientID: clientID, cleanStart: cleanStart,
+                                   timeout: TimeAmount(kickTimeout))
+            }
+            core.useSessionTakeover(takeover)
+        }
         // Device shadows: `$aws/things/…/shadow/…` requests, and the messages of every applied shadow command.
         ShadowService(cluster: clusterService, core: core, logger: logger).install()
         let readyTimeout = Duration.milliseconds(10 * cfg.electionTimeoutMs)
