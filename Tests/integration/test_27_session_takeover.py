@@ -66,8 +66,20 @@ def publish_qos1(c, i: int, topic: str, payloads: list[bytes]) -> None:
 
 
 def wait_replicated(c, nodes) -> None:
-    """Until the nodes' applied states are byte-identical (the queue writes have reached them)."""
-    c.wait_for("the nodes to apply the same state", lambda: c.same_state(nodes), 20)
+    """Until the nodes report the same applied index and digest twice, half a second apart: the queue writes made
+    so far have reached them all (a PUBACK does not wait for the replicated queue, so the first agreement may come
+    before the holder proposed its last append)."""
+    last = {"state": None}
+
+    def settled():
+        state = c.same_state(nodes)
+        stable = state is not None and state == last["state"]
+        last["state"] = state
+        if not stable:
+            time.sleep(0.5)
+        return stable
+
+    c.wait_for("the nodes to apply the same state", settled, 20)
 
 
 def test_takeover_across_nodes_mqtt5_and_311(cluster):
