@@ -1,4 +1,5 @@
 import Broker
+import ClusterNode
 import ClusterService
 import ClusterState
 import IoTTypes
@@ -56,13 +57,13 @@ public final class SessionTakeover: SessionTakeoverClient {
                                                   askingNode: cluster.configuration.node.nodeID)
         let payload = ByteBuffer(bytes: SessionTakeoverWire.encode(request))
         let (cluster, timeout, logger) = (self.cluster, settings.timeout, self.logger)
-        let answers = await withTaskGroup(of: (UInt64, SessionTakeoverWire.Answer?).self) { group in
+        let replies = await withTaskGroup(of: (UInt64, SessionTakeoverWire.Reply?).self) { group in
             for node in peers() {
                 group.addTask {
                     do {
                         let reply = try await cluster.request(to: node, kind: SessionTakeoverWire.kind, payload: payload,
                                                               timeout: timeout)
-                        return (node, SessionTakeoverWire.decodeAnswer(Array(reply.readableBytesView)))
+                        return (node, SessionTakeoverWire.decodeReply(Array(reply.readableBytesView)))
                     } catch {
                         logger.debug("takeover: node did not answer, treated as gone",
                                      metadata: ["node": "\(node)", "error": "\(error)"])
@@ -70,10 +71,22 @@ public final class SessionTakeover: SessionTakeoverClient {
                     }
                 }
             }
-            var out: [(UInt64, SessionTakeoverWire.Answer?)] = []
+            var out: [(UInt64, SessionTakeoverWire.Reply?)] = []
             for await a in group { out.append(a) }
             return out.sorted { $0.0 < $1.0 }
         }
+        // Apply as far as every answering node had when it answered: their writes for this session (a cleared queue,
+        // a removed record) are then visible here before anything is read or written.
+        let seen = replies.compactMap { $0.1?.appliedIndex }.max() ?? 0
+        if seen > cluster.node.appliedPosition.index {
+            do {
+                try await cluster.node.waitForApplied(AppliedPosition(index: seen, ordinal: 0), timeout: settings.timeout)
+            } catch {
+                logger.warning("takeover: this node did not catch up with the nodes that answered",
+                               metadata: ["mqtt.client_id": "\(clientID)", "index": "\(seen)", "error": "\(error)"])
+            }
+        }
+        let answers = replies.map { ($0.0, $0.1?.answer) }
         let now = Self.now()
         let clocks = RetainedConversion.Clocks(monotonic: now, wallMs: store.wallClockMs())
         var handed: (node: UInt64, session: SessionHandoff)?
@@ -135,12 +148,13 @@ public final class SessionTakeover: SessionTakeoverClient {
     /// Serves bus request kind 7 with `handOff` (on a node: `BrokerCore.handOff`, given `Settings.kickTimeout`).
     public func serve(handOff: @escaping @Sendable (_ tenant: TenantID, _ clientID: String, _ cleanStart: Bool,
                                                    _ kickTimeout: Duration) async -> RemoteHandOff) {
-        let (store, kickTimeout) = (self.store, settings.kickTimeout)
+        let (cluster, store, kickTimeout) = (self.cluster, self.store, settings.kickTimeout)
         cluster.serveRequests(kind: SessionTakeoverWire.kind) { payload in
             guard let q = SessionTakeoverWire.decodeRequest(Array(payload.readableBytesView)) else {
                 return .error(code: 1, message: "malformed takeover request")
             }
             let outcome = await handOff(q.tenant, q.clientID, q.cleanStart, kickTimeout)
+            let appliedIndex = cluster.node.appliedPosition.index
             let answer: SessionTakeoverWire.Answer
             switch outcome {
             case .absent: answer = .none
@@ -152,7 +166,8 @@ public final class SessionTakeover: SessionTakeoverClient {
                     subscriptions: session.subscriptions.mapValues(\.options), expiryInterval: expiry,
                     messages: session.owedMessages.map { RetainedConversion.queued($0, clocks: clocks) }))
             }
-            return .ok(ByteBuffer(bytes: SessionTakeoverWire.encode(answer)))
+            return .ok(ByteBuffer(bytes: SessionTakeoverWire.encode(
+                SessionTakeoverWire.Reply(answer: answer, appliedIndex: appliedIndex))))
         }
     }
 }

@@ -107,10 +107,11 @@ struct SessionQueueStateTests {
                             "$share/g/b": SubscriptionOptions(qos: .exactlyOnce, retainHandling: .doNotSend)],
             expiryInterval: 3600, messages: [queued(acme, "a/1", 1), queued(acme, "a/2", 2, retain: true)])
         for a in [SessionTakeoverWire.Answer.none, .discarded, .handedOver(handoff)] {
-            let bytes = SessionTakeoverWire.encode(a)
-            #expect(SessionTakeoverWire.decodeAnswer(bytes) == a)
-            for cut in 0..<bytes.count { #expect(SessionTakeoverWire.decodeAnswer(Array(bytes.prefix(cut))) == nil) }
-            #expect(SessionTakeoverWire.decodeAnswer(bytes + [0]) == nil)
+            let reply = SessionTakeoverWire.Reply(answer: a, appliedIndex: 4242)
+            let bytes = SessionTakeoverWire.encode(reply)
+            #expect(SessionTakeoverWire.decodeReply(bytes) == reply)
+            for cut in 0..<bytes.count { #expect(SessionTakeoverWire.decodeReply(Array(bytes.prefix(cut))) == nil) }
+            #expect(SessionTakeoverWire.decodeReply(bytes + [0]) == nil)
         }
         #expect(SessionTakeoverWire.decodeRequest([2] + Array(SessionTakeoverWire.encode(q).dropFirst())) == nil)
     }

@@ -58,8 +58,12 @@ public struct SessionHandoff: Sendable, Hashable {
 /// id. Wire format (version 1):
 ///
 ///     request: version u8 (= 1) | tenant | clientID | cleanStart bool | askingNode u64
-///     answer:  version u8 (= 1) | status u8 (0 none, 1 closed/discarded, 2 handed over) | [SessionHandoff if 2]
+///     answer:  version u8 (= 1) | appliedIndex u64 | status u8 (0 none, 1 closed/discarded, 2 handed over)
+///              | [SessionHandoff if 2]
 ///
+/// `appliedIndex` is how far the answering node had applied the log when it answered (after its own writes for the
+/// session were applied): the asker waits until it has applied as far before it reads the replicated session, so it
+/// never reads a queue the holder already cleared.
 /// where SessionHandoff is protocolVersion u8 | subscriptions: count u32 then (filter, qos, noLocal, rap,
 /// retainHandling) sorted by filter | expiryInterval u32 | messages: count u32 then (RetainedMessage, retain bool).
 public enum SessionTakeoverWire {
@@ -76,6 +80,16 @@ public enum SessionTakeoverWire {
             self.clientID = clientID
             self.cleanStart = cleanStart
             self.askingNode = askingNode
+        }
+    }
+
+    /// An answer and the answering node's applied log index.
+    public struct Reply: Sendable, Hashable {
+        public var answer: Answer
+        public var appliedIndex: UInt64
+        public init(answer: Answer, appliedIndex: UInt64) {
+            self.answer = answer
+            self.appliedIndex = appliedIndex
         }
     }
 
@@ -110,10 +124,11 @@ public enum SessionTakeoverWire {
         }
     }
 
-    public static func encode(_ a: Answer) -> [UInt8] {
+    public static func encode(_ reply: Reply) -> [UInt8] {
         var w = BinaryWriter()
         w.write(version)
-        switch a {
+        w.write(reply.appliedIndex)
+        switch reply.answer {
         case .none: w.write(UInt8(0))
         case .discarded: w.write(UInt8(1))
         case .handedOver(let h):
@@ -127,10 +142,11 @@ public enum SessionTakeoverWire {
         return w.bytes
     }
 
-    public static func decodeAnswer(_ bytes: [UInt8]) -> Answer? {
+    public static func decodeReply(_ bytes: [UInt8]) -> Reply? {
         var r = BinaryReader(bytes, offset: 0)
         do throws(BinaryReadError) {
             guard try r.readUInt8() == version else { return nil }
+            let appliedIndex = try r.readUInt64()
             let answer: Answer
             switch try r.readUInt8() {
             case 0: answer = .none
@@ -145,7 +161,7 @@ public enum SessionTakeoverWire {
                                                     expiryInterval: expiry, messages: messages))
             default: return nil
             }
-            return r.isAtEnd ? answer : nil
+            return r.isAtEnd ? Reply(answer: answer, appliedIndex: appliedIndex) : nil
         } catch {
             return nil
         }
