@@ -22,7 +22,8 @@ extension ClusterService: ReplicatedStateMachine {}
 ///
 /// Rules:
 /// 1. One queue per node, one proposal in flight. Writes reach the log in the order the broker made them (a
-///    later retained message on a topic wins everywhere, a record's put/remove never swap), and everything that
+///    later retained message on a topic wins everywhere, a record's put/remove never swap, a session's replicated
+///    queue appends, clears and removal keep their order), and everything that
 ///    queued while a proposal was in flight goes out together as one `.batch` — one entry, one round trip.
 /// 2. Read-your-writes on this node before the commit: a retained message is visible to subscribers here from
 ///    the moment it was published (an overlay of the writes in flight), not only once Raft has committed it.
