@@ -245,7 +245,19 @@ struct CommandGenerator {
                 tenant: tenant, clientID: pick(["c1", "c2", ""]), protocolVersion: pick([.v311, .v5]),
                 subscriptions: chance(50) ? ["a/#": SubscriptionOptions(qos: .atLeastOnce)] : [:],
                 expiryInterval: UInt32(rng.next() % 100), disconnectedAtMs: chance(50) ? nowMs : nil))
-        case 6: return .removeSessionRecord(tenant: tenant, clientID: pick(["c1", "c2"]))
+        case 6:
+            let client = pick(["c1", "c2", ""])
+            switch rng.next() % 4 {
+            case 0:
+                let n = Int(rng.next() % 3)
+                var messages: [QueuedMessage] = []
+                for i in 0..<n { messages.append(queued(chance(90) ? tenant : acme, "q/\(i)", UInt8(i), retain: chance(30))) }
+                return .appendSessionQueue(tenant: tenant, clientID: client, messages: messages,
+                                           limit: UInt32(rng.next() % 4))
+            case 1: return .trimSessionQueue(tenant: tenant, clientID: client, through: rng.next() % 5)
+            case 2: return .dropSessionQueue(tenant: tenant, clientID: client)
+            default: return .removeSessionRecord(tenant: tenant, clientID: client)
+            }
         case 7:
             return .createThing(.init(tenant: tenant, thingName: thing, thingTypeName: chance(30) ? "T" : nil,
                                       attributes: attributes(), nowMs: nowMs))
