@@ -218,7 +218,7 @@ let package = Package(
         .target(
             name: "ClusterBrokerStore",
             dependencies: [
-                "Broker", "ClusterService", "ClusterState", "IoTTypes", "MQTTCodec", "TopicTrie",
+                "Broker", "ClusterNode", "ClusterService", "ClusterState", "IoTTypes", "MQTTCodec", "TopicTrie",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

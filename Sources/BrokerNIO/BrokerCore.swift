@@ -23,6 +23,11 @@ public final class BrokerCore: Sendable {
     let mailboxes = LoopMailboxes()
     /// Told of every routed message under `$aws/` (device shadow requests, …), once set; nil in unit tests.
     private let reserved = NIOLockedValueBox<(any ReservedTopicHandling)?>(nil)
+    /// Asks the other nodes for a connecting client's id (issue 7), once set; nil on a lone node and in unit tests.
+    private let takeover = NIOLockedValueBox<(any SessionTakeoverClient)?>(nil)
+    /// Other nodes' takeover requests waiting for a kicked connection to close: token → continuation.
+    private let handOffs = NIOLockedValueBox<[UInt64: CheckedContinuation<RemoteHandOff, Never>]>([:])
+    private let handOffTokens = NIOLockedValueBox<UInt64>(0)
 
     public init(limits: BrokerLimits, metrics: BrokerMetrics, store: any BrokerStore = LocalBrokerStore(),
                 authorizing: (any Authorizing)? = nil, logger: Logger) {
@@ -39,13 +44,13 @@ public final class BrokerCore: Sendable {
 
     // MARK: - Sessions
 
-    func openSession(tenant: TenantID, clientID: String, handle: ConnectionHandle, cleanStart: Bool)
-        -> BrokerState<ConnectionHandle>.OpenResult
+    func openSession(tenant: TenantID, clientID: String, handle: ConnectionHandle, cleanStart: Bool,
+                     imported: SessionState? = nil) -> BrokerState<ConnectionHandle>.OpenResult
     {
         let now = Self.now()
         return state.withLockedValue {
             let result = $0.openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart,
-                                        now: now)
+                                        imported: imported, now: now)
             replicateRecords(&$0, now: now)
             return result
         }
@@ -62,6 +67,9 @@ public final class BrokerCore: Sendable {
         }
         if let (next, handed) = result.handOver {
             next.withHandler { $0.sessionHandedOver(handed) }
+        }
+        if let (token, handed, expiry) = result.remoteHandOff {
+            finishHandOff(token, handed.map { .handedOver($0, expiry: expiry) } ?? .discarded)
         }
         if let w = willNow { publish(w) }
     }
@@ -104,6 +112,69 @@ public final class BrokerCore: Sendable {
     }
 
     func connectedHandles() -> [ConnectionHandle] { state.withLockedValue { $0.connectedHandles() } }
+
+    // MARK: - Sessions across nodes (issue 7)
+
+    /// Installs the client that asks other nodes for a connecting client's id, and turns on the replicated queues of
+    /// parked sessions. Set once at start, before the listeners open, on a node of a cluster only.
+    public func useSessionTakeover(_ client: any SessionTakeoverClient) {
+        takeover.withLockedValue { $0 = client }
+        state.withLockedValue { $0.replicateQueues = true }
+    }
+
+    func hasSession(tenant: TenantID, clientID: String) -> Bool {
+        state.withLockedValue { $0.hasSession(tenant: tenant, clientID: clientID) }
+    }
+
+    /// The takeover client, when this node asks other nodes before answering CONNACK.
+    var sessionTakeover: (any SessionTakeoverClient)? { takeover.withLockedValue { $0 } }
+
+    /// Another node asks for `clientID`: a parked session is taken out at once; a connected one is kicked (0x8E) and
+    /// the answer waits for its close, at most `timeout` (then `.timedOut`: whatever the close later returns is
+    /// lost). Answers once this node's record writes for the session are durable, so a later write by the asking
+    /// node cannot be overtaken by them.
+    public func handOff(tenant: TenantID, clientID: String, cleanStart: Bool, timeout: TimeAmount) async -> RemoteHandOff {
+        let token = handOffTokens.withLockedValue { t -> UInt64 in
+            t &+= 1
+            return t
+        }
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<RemoteHandOff, Never>) in
+            handOffs.withLockedValue { $0[token] = continuation }
+            let now = Self.now()
+            let found = state.withLockedValue { s in
+                let r = s.handOff(tenant: tenant, clientID: clientID, cleanStart: cleanStart, token: token)
+                replicateRecords(&s, now: now)
+                return r
+            }
+            switch found {
+            case .absent: finishHandOff(token, .absent)
+            case .discarded: finishHandOff(token, .discarded)
+            case .handedOver(let session, let expiry): finishHandOff(token, .handedOver(session, expiry: expiry))
+            case .kick(let previous):
+                logger.info("session taken over by another node", metadata: ["mqtt.client_id": "\(clientID)"])
+                previous.withHandler { $0.takeOver() }
+                previous.eventLoop.scheduleTask(in: timeout) { self.finishHandOff(token, .timedOut) }
+            }
+        }
+        if case .absent = outcome { return outcome }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in store.afterWrites { _ in c.resume() } }
+        return outcome
+    }
+
+    /// Resumes a takeover request once (later calls for the same token do nothing).
+    private func finishHandOff(_ token: UInt64, _ outcome: RemoteHandOff) {
+        handOffs.withLockedValue { $0.removeValue(forKey: token) }?.resume(returning: outcome)
+    }
+
+    /// A session came back for a connection that had already gone: park it here so it is not lost.
+    func parkImported(_ session: SessionState, tenant: TenantID, clientID: String, handle: ConnectionHandle,
+                      expiry: UInt32) {
+        if case .opened = openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: false,
+                                      imported: session) {
+            sessionClosed(tenant: tenant, clientID: clientID, handle: handle, session: session, expiry: expiry,
+                          will: nil, willDelay: 0)
+        }
+    }
 
     // MARK: - Subscriptions and retained messages
 
@@ -149,9 +220,11 @@ public final class BrokerCore: Sendable {
         if message.topic.hasPrefix("$aws/"), let handler = reserved.withLockedValue({ $0 }) { handler.published(message) }
         let now = Self.now()
         let deliveries = state.withLockedValue { s in
-            s.route(message, now: now) { n in
+            let d = s.route(message, now: now) { n in
                 n <= 1 ? 0 : self.rng.withLockedValue { Int.random(in: 0..<n, using: &$0) }
             }
+            if !s.recordWrites.isEmpty { replicateRecords(&s, now: now) }  // replicated-queue appends
+            return d
         }
         metrics.messagesRouted.increment()
         guard !deliveries.isEmpty else { return }
@@ -179,7 +252,12 @@ public final class BrokerCore: Sendable {
     /// in the session's queue wherever the session now is, so no QoS 1/2 message is lost in that window.
     func requeue(_ outbound: OutboundMessage, tenant: TenantID, clientID: String) {
         let now = Self.now()
-        if let d = state.withLockedValue({ $0.requeue(outbound, tenant: tenant, clientID: clientID, now: now) }) {
+        let d = state.withLockedValue { s in
+            let d = s.requeue(outbound, tenant: tenant, clientID: clientID, now: now)
+            if !s.recordWrites.isEmpty { replicateRecords(&s, now: now) }
+            return d
+        }
+        if let d {
             d.handle.mailbox.post(d.handle, d.outbound)
         }
     }
@@ -191,3 +269,4 @@ public final class BrokerCore: Sendable {
 public protocol ReservedTopicHandling: Sendable {
     func published(_ message: BrokerMessage)
 }
+

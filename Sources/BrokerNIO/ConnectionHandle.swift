@@ -30,6 +30,14 @@ public final class ConnectionHandle: Hashable, Sendable {
         }
     }
 
+    /// Runs `body` with the handler on its loop, or `gone` there if the connection no longer exists.
+    func withHandler(_ body: @escaping @Sendable (MQTTConnectionHandler) -> Void, orElse gone: @escaping @Sendable () -> Void) {
+        let h = handler
+        eventLoop.execute {
+            if let v = h.value.value { body(v) } else { gone() }
+        }
+    }
+
     /// Hands routed messages to the connection. Must be called on the connection's loop.
     func deliverOnLoop(_ outbound: OutboundMessage) {
         handler.value.value?.deliver(outbound)

@@ -28,6 +28,7 @@ public final class LocalBrokerStore: BrokerStore {
                 switch w {
                 case .put(let r): s.records[r.tenant, default: [:]][r.clientID] = r
                 case .remove(let tenant, let clientID): s.records[tenant]?[clientID] = nil
+                case .enqueue, .clearQueue: break  // one process: the parked session's own queue is all there is
                 }
             }
         }

@@ -273,13 +273,46 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     private func openSession(clientID: String, cleanStart: Bool, context: ChannelHandlerContext) {
         guard let handle else { return }
-        switch core.openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart) {
+        if let takeover = core.sessionTakeover, takeover.asksPeers {
+            // Other nodes first (issue 7): one of them may hold the client id. Packets arriving meanwhile wait in the
+            // machine (phase `.opening`).
+            let (tenant, core, limits, expiry) = (self.tenant, self.core, core.limits, machine.grantedSessionExpiry)
+            let heldHere = core.hasSession(tenant: tenant, clientID: clientID)
+            Task {
+                let imported = await takeover.takeOver(tenant: tenant, clientID: clientID, cleanStart: cleanStart,
+                                                       heldHere: heldHere, limits: limits)
+                handle.withHandler({ $0.attachSession(clientID: clientID, cleanStart: cleanStart, imported: imported) },
+                                   orElse: {
+                    if let imported {
+                        core.parkImported(imported, tenant: tenant, clientID: clientID, handle: handle, expiry: expiry)
+                    }
+                })
+            }
+            return
+        }
+        attachSession(clientID: clientID, cleanStart: cleanStart, imported: nil)
+    }
+
+    /// Opens the session in the node's state, with what another node handed over (if anything).
+    private func attachSession(clientID: String, cleanStart: Bool, imported: SessionState?) {
+        guard let handle else { return }
+        guard let context, machine.phase == .opening else {
+            // The connection ended while the other nodes were asked: keep what came back, parked.
+            if let imported {
+                core.parkImported(imported, tenant: tenant, clientID: clientID, handle: handle,
+                                  expiry: machine.grantedSessionExpiry)
+            }
+            return
+        }
+        switch core.openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart,
+                                imported: imported) {
         case .opened(let resumed):
             perform(machine.onSessionOpened(resumed, now: self.now), context: context)
         case .takeOver(let previous):
             logger.info("session taken over by a new connection", metadata: connectionMetadata())
             previous.withHandler { $0.takeOver() }
         }
+        if imported != nil || core.sessionTakeover != nil { flushIfNeeded() }  // called off a read: flush ourselves
     }
 
     /// Another connection with our client id won: DISCONNECT 0x8E (v5) and close.

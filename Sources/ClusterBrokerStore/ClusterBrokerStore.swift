@@ -22,7 +22,8 @@ extension ClusterService: ReplicatedStateMachine {}
 ///
 /// Rules:
 /// 1. One queue per node, one proposal in flight. Writes reach the log in the order the broker made them (a
-///    later retained message on a topic wins everywhere, a record's put/remove never swap), and everything that
+///    later retained message on a topic wins everywhere, a record's put/remove never swap, a session's replicated
+///    queue appends, clears and removal keep their order), and everything that
 ///    queued while a proposal was in flight goes out together as one `.batch` — one entry, one round trip.
 /// 2. Read-your-writes on this node before the commit: a retained message is visible to subscribers here from
 ///    the moment it was published (an overlay of the writes in flight), not only once Raft has committed it.
@@ -43,7 +44,8 @@ public final class ClusterBrokerStore: BrokerStore {
     typealias Completion = @Sendable (Bool) -> Void
 
     struct Pending: Sendable {
-        var command: ClusterCommand
+        /// nil: a barrier marker (`afterWrites`), proposed as nothing.
+        var command: ClusterCommand?
         var bytes: Int
         var completion: Completion?
         /// The overlay entry this write placed (retained writes only).
@@ -75,11 +77,15 @@ public final class ClusterBrokerStore: BrokerStore {
     let logger: Logger
     let wallClockMs: @Sendable () -> Int64
     let state = Mutex(State())
+    /// The bound of a session's replicated queue: the broker's `maxQueuedMessages`.
+    let maxSessionQueue: Int
 
-    public init(cluster: any ReplicatedStateMachine, limits: Limits = Limits(), logger: Logger,
+    public init(cluster: any ReplicatedStateMachine, limits: Limits = Limits(), maxSessionQueue: Int = 1_000,
+                logger: Logger,
                 wallClockMs: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.cluster = cluster
         self.limits = limits
+        self.maxSessionQueue = maxSessionQueue
         self.logger = logger
         self.wallClockMs = wallClockMs
     }
@@ -137,19 +143,40 @@ public final class ClusterBrokerStore: BrokerStore {
 
     public func record(_ writes: [SessionRecordWrite], now: Timestamp) {
         let clocks = RetainedConversion.Clocks(monotonic: now, wallMs: wallClockMs())
-        for w in writes {
+        var i = 0
+        while i < writes.count {
             let command: ClusterCommand
-            switch w {
+            var bytes = 128
+            switch writes[i] {
             case .put(let r):
                 command = .putSessionRecord(RetainedConversion.replicated(r, clocks: clocks))
             case .remove(let tenant, let clientID):
                 command = .removeSessionRecord(tenant: tenant, clientID: clientID)
+            case .enqueue(let tenant, let clientID, let first):
+                // Consecutive appends for the same session travel as one command.
+                var messages = first
+                while i + 1 < writes.count, case .enqueue(tenant, clientID, let more) = writes[i + 1] {
+                    messages += more
+                    i += 1
+                }
+                let queued = messages.map { RetainedConversion.queued($0, clocks: clocks) }
+                bytes = queued.reduce(64) { $0 + $1.message.payload.count + $1.message.topic.utf8.count + 32 }
+                command = .appendSessionQueue(tenant: tenant, clientID: clientID, messages: queued,
+                                              limit: UInt32(clamping: maxSessionQueue))
+            case .clearQueue(let tenant, let clientID):
+                command = .trimSessionQueue(tenant: tenant, clientID: clientID, through: .max)
             }
-            if !enqueue(command, bytes: 128, completion: nil, overlay: { _ in nil }) {
+            i += 1
+            if !enqueue(command, bytes: bytes, completion: nil, overlay: { _ in nil }) {
                 logger.warning("session record write dropped: the replication queue is full",
                                metadata: ["queue.limit": "\(limits.maxQueued)"])
             }
         }
+    }
+
+    public func afterWrites(_ completion: @escaping @Sendable (Bool) -> Void) {
+        // A marker in the queue: it completes with the batch it lands in, after every earlier write.
+        if !enqueue(nil, bytes: 0, completion: completion, overlay: { _ in nil }) { completion(false) }
     }
 
     /// Writes waiting or in flight.
@@ -159,7 +186,7 @@ public final class ClusterBrokerStore: BrokerStore {
 
     /// Appends a write (placing its overlay entry under the same lock, so queue order and overlay order agree)
     /// and starts the drain if none runs. False when the queue is full.
-    private func enqueue(_ command: ClusterCommand, bytes: Int, completion: Completion?,
+    func enqueue(_ command: ClusterCommand?, bytes: Int, completion: Completion?,
                          overlay: (inout State) -> OverlayKey?) -> Bool {
         let start = state.withLock { s -> Bool? in
             guard s.queued < limits.maxQueued else { return nil }
@@ -177,9 +204,15 @@ public final class ClusterBrokerStore: BrokerStore {
     /// Proposes what is queued, one batch at a time, until the queue is empty.
     func drain() async {
         while let batch = takeBatch() {
-            let command = batch.count == 1 ? batch[0].command : .batch(batch.map(\.command))
+            let commands = batch.compactMap(\.command)
             let ok: Bool
             do {
+                guard !commands.isEmpty else {
+                    // Only barrier markers: everything before them has completed.
+                    for p in batch { p.completion?(true) }
+                    continue
+                }
+                let command = commands.count == 1 ? commands[0] : .batch(commands)
                 switch try await cluster.propose(command) {
                 case .success(.batch(let failed)) where failed > 0:
                     logger.error("replicated broker writes rejected", metadata: ["batch.failed": "\(failed)",

@@ -60,3 +60,19 @@ enum RetainedConversion {
             disconnectedAtMs: r.disconnectedAt.map(clocks.wallMs(of:)))
     }
 }
+
+extension RetainedConversion {
+    /// A message owed to a session, as replicated (its `qos` is the delivery QoS).
+    static func queued(_ o: OutboundMessage, clocks: Clocks) -> QueuedMessage {
+        var m = replicated(o.message, clocks: clocks)
+        m.qos = o.qos
+        return QueuedMessage(message: m, retain: o.retain)
+    }
+
+    /// A replicated queued message as the broker delivers it.
+    static func outbound(_ q: QueuedMessage, clocks: Clocks) -> OutboundMessage {
+        var m = broker(q.message, clocks: clocks)
+        m.retain = q.retain
+        return OutboundMessage(message: m, qos: q.message.qos, retain: q.retain)
+    }
+}

@@ -54,6 +54,14 @@ public final class ClusterService: Sendable {
     let termCommit = Mutex<Task<Void, Never>?>(nil)
     /// The last term in which this node, as leader, committed its barrier (rule 4).
     let committedTerm = CommittedTerm()
+    /// Handlers of request kinds served outside this module (6: message forwarding, 7: session takeover).
+    let extraHandlers: ExtraHandlers
+
+    /// Shared with the bus handler (like `Closing`): kind → handler, consulted before ForwardWire's kinds.
+    final class ExtraHandlers: Sendable {
+        let handlers = Mutex<[UInt16: @Sendable (ByteBuffer) async -> BusReply]>([:])
+        func handler(for kind: UInt16) -> (@Sendable (ByteBuffer) async -> BusReply)? { handlers.withLock { $0[kind] } }
+    }
 
     final class CommittedTerm: Sendable {
         let term = Atomic<UInt64>(0)
@@ -77,7 +85,15 @@ public final class ClusterService: Sendable {
         self.nudge = nudge
         self.busAddresses = Dictionary(
             configuration.peers.map { ($0.nodeID, $0.busAddress) }, uniquingKeysWith: { first, _ in first })
+        let extra = ExtraHandlers()
+        self.extraHandlers = extra
         let bus = ClusterBus(configuration: configuration.bus, group: group, logger: logger) { _, kind, payload in
+            if let handler = extra.handler(for: kind) {
+                if closing.isSet {
+                    return .error(code: ForwardWire.ErrorCode.unavailable.rawValue, message: "shutting down")
+                }
+                return await handler(payload)
+            }
             let reply = await Self.serve(kind: kind, payload: payload, node: node, closing: closing)
             if case .ok = reply { nudge.request() }
             return reply
@@ -258,6 +274,45 @@ public final class ClusterService: Sendable {
     public func busAddress(of nodeID: UInt64) -> PeerAddress? {
         if let address = busAddresses[nodeID] { return address }
         return node.read { $0.nodeAddress(nodeID) }.map { PeerAddress(host: $0.busHost, port: Int($0.busPort)) }
+    }
+
+    // MARK: requests served by other modules
+
+    /// Registers the handler of bus request `kind` (6: message forwarding, 7: session takeover), consulted before
+    /// the proposal-forwarding and membership kinds. Safe at any time; a later call for the same kind replaces it.
+    public func serveRequests(kind: UInt16, _ handler: @escaping @Sendable (ByteBuffer) async -> BusReply) {
+        extraHandlers.handlers.withLock { $0[kind] = handler }
+    }
+
+    /// One bus request to node `node` (its address from `--peers` or the node directory), waiting at most the bus's
+    /// request timeout.
+    public func request(to node: UInt64, kind: UInt16, payload: ByteBuffer) async throws(ClusterServiceError)
+        -> ByteBuffer
+    {
+        try await request(to: node, kind: kind, payload: payload, timeout: configuration.requestTimeout)
+    }
+
+    /// One bus request to node `node`, waiting at most `timeout`.
+    public func request(to node: UInt64, kind: UInt16, payload: ByteBuffer, timeout: Duration)
+        async throws(ClusterServiceError) -> ByteBuffer
+    {
+        guard let address = busAddress(of: node) else {
+            throw .unavailable("the bus address of node \(node) is in neither --peers nor the node directory")
+        }
+        do {
+            return try await bus.request(to: address, kind: kind, payload: payload, timeout: timeout)
+        } catch {
+            throw ClusterServiceError(error)
+        }
+    }
+
+    /// The other nodes this node knows the bus address of: `--peers` and the node directory, without itself.
+    public func knownPeers() -> [UInt64] {
+        let me = configuration.node.nodeID
+        var ids = Set(busAddresses.keys)
+        for a in node.read({ $0.nodeDirectory() }) { ids.insert(a.nodeID) }
+        ids.remove(me)
+        return ids.sorted()
     }
 
     // MARK: forwarding (follower side)

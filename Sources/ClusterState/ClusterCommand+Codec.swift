@@ -51,6 +51,10 @@ extension ClusterCommand {
         case createWithTags = 67
         case bootstrapAccessKey = 75
         case shadow = 80
+        // 85–89: persistent sessions across nodes (issue 7).
+        case appendSessionQueue = 85
+        case trimSessionQueue = 86
+        case dropSessionQueue = 87
         // 48–59: thing types and thing groups.
         case createThingType = 48
         case deprecateThingType = 49
@@ -112,6 +116,22 @@ extension ClusterCommand {
             w.write(s)
         case .removeSessionRecord(let tenant, let clientID):
             w.write(Tag.removeSessionRecord.rawValue)
+            w.write(tenant)
+            w.write(clientID)
+        case .appendSessionQueue(let tenant, let clientID, let messages, let limit):
+            w.write(Tag.appendSessionQueue.rawValue)
+            w.write(tenant)
+            w.write(clientID)
+            w.writeCount(messages.count)
+            for m in messages { w.write(m) }
+            w.write(limit)
+        case .trimSessionQueue(let tenant, let clientID, let through):
+            w.write(Tag.trimSessionQueue.rawValue)
+            w.write(tenant)
+            w.write(clientID)
+            w.write(through)
+        case .dropSessionQueue(let tenant, let clientID):
+            w.write(Tag.dropSessionQueue.rawValue)
             w.write(tenant)
             w.write(clientID)
         case .createThing(let c):
@@ -422,6 +442,16 @@ extension ClusterCommand {
             return .putSessionRecord(try r.readSessionEntry())
         case .removeSessionRecord:
             return .removeSessionRecord(tenant: try r.readTenant(), clientID: try r.readString())
+        case .appendSessionQueue:
+            let tenant = try r.readTenant()
+            let clientID = try r.readString()
+            var messages: [QueuedMessage] = []
+            for _ in 0..<(try r.readCount(minimumElementSize: 20)) { messages.append(try r.readQueuedMessage()) }
+            return .appendSessionQueue(tenant: tenant, clientID: clientID, messages: messages, limit: try r.readUInt32())
+        case .trimSessionQueue:
+            return .trimSessionQueue(tenant: try r.readTenant(), clientID: try r.readString(), through: try r.readUInt64())
+        case .dropSessionQueue:
+            return .dropSessionQueue(tenant: try r.readTenant(), clientID: try r.readString())
         case .createThing:
             let tenant = try r.readTenant()
             let name = try r.readString()

@@ -27,6 +27,18 @@ public enum ClusterCommand: Sendable, Hashable {
     case putSessionRecord(SessionEntry)
     /// Removes a persistent-session record (no error when there is none).
     case removeSessionRecord(tenant: TenantID, clientID: String)
+    /// Appends QoS 1/2 messages queued for a parked persistent session to its replicated queue (issue 7), so they
+    /// survive the loss of the node holding the session. The queue keeps at most `limit` messages (the broker's
+    /// `maxQueuedMessages`): past that, messages are dropped and counted (`SessionQueue.dropped`), as the local
+    /// queue does. A session with no record yet may have a queue (the record and the queue are written by the
+    /// same node, in order; the record normally comes first).
+    case appendSessionQueue(tenant: TenantID, clientID: String, messages: [QueuedMessage], limit: UInt32)
+    /// Removes the queued messages at positions up to and including `through` (taken by the node the client
+    /// resumed on, or delivered); `UInt64.max` clears the queue. No error when there is no queue.
+    case trimSessionQueue(tenant: TenantID, clientID: String, through: UInt64)
+    /// Forgets a session's replicated queue, drop counter included (no error when there is none).
+    /// `removeSessionRecord` drops the queue as well.
+    case dropSessionQueue(tenant: TenantID, clientID: String)
     /// CreateThing: idempotent for the same configuration (AWS-IOT-SPEC §3.1).
     case createThing(CreateThing)
     /// UpdateThing: attributes merge or replace, thing type set or removed, optional optimistic version check.

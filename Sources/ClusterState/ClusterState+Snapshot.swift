@@ -12,10 +12,10 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
     case malformed
 }
 
-/// Snapshot format (version 6), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
+/// Snapshot format (version 7), uncompressed; the shell compresses it with LZ4 (frame format) before handing it to
 /// libraft, so this target stays free of C:
 ///
-///     "FLCS" | formatVersion u8 (= 6) | lastAppliedIndex u64 | thingSequence u64
+///     "FLCS" | formatVersion u8 (= 7) | lastAppliedIndex u64 | thingSequence u64
 ///     | tenants:     count u32, then (accountID, name)                          by accountID
 ///     | accessKeys:  count u32, then AccessKey                                  by (tenant, accessKeyID)
 ///     | retained:    count u32, then RetainedMessage                            by (tenant, topic)
@@ -48,13 +48,16 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 ///     | registrationCodes: count u32, then (tenant, code)                       by tenant             (5 on)
 ///     | shadows:     count u32, then (tenant, thingName, shadowName?, ShadowDocument storage bytes)
 ///                                                                               by (tenant, ShadowKey) (6 on)
+///     | sessionQueues: count u32, then (tenant, clientID, nextPosition u64, dropped u64,
+///                    entries: count u32 then (position u64, RetainedMessage, retain bool))
+///                                                                               by (tenant, clientID) (7 on)
 ///
 /// Each version appends sections to the previous one: version 1 has no `nodes` (written before the node
 /// directory existed), version 2 none of the version-3 sections (before domains, certificates and endpoint
 /// prefixes), version 3 none of the version-4 ones (policies and attachments), version 4 none of the version-5
 /// ones (server certificates, domain configuration details, tags, thing types, thing groups and memberships,
 /// certificate modes — read as DEFAULT / DISABLE —, issuing CAs and registration codes), version 5 no device
-/// shadows. Older versions are still read, their missing sections as empty, so a node upgraded in place restores its old snapshots. The `domains`,
+/// shadows, version 6 no replicated session queues. Older versions are still read, their missing sections as empty, so a node upgraded in place restores its old snapshots. The `domains`,
 /// `serverCerts` and `issuingCAs` sections hold private keys: snapshots are secrets at rest.
 /// Keys sort by UTF-8 bytes, so two equal states give byte-identical snapshots (the determinism tests compare them).
 /// Derived indexes (access key owners, topic trees, group children, a thing's groups) are rebuilt on restore, not
@@ -63,9 +66,9 @@ public enum ClusterSnapshotError: Error, Sendable, Hashable {
 extension ClusterState {
     static let snapshotMagic: [UInt8] = Array("FLCS".utf8)
     /// The snapshot format version this build writes and reads.
-    public static let snapshotFormatVersion: UInt8 = 6
+    public static let snapshotFormatVersion: UInt8 = 7
     /// Older formats `restore` still reads.
-    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...6
+    static let readableSnapshotVersions: ClosedRange<UInt8> = 1...7
 
     /// The whole state, in the canonical encoding.
     public func snapshot() -> [UInt8] {
@@ -299,6 +302,26 @@ extension ClusterState {
             w.write(key)
             w.write(document.storageBytes())
         }
+
+        let queueTenants = sessionQueues.keys.sorted(by: Self.tenantLess)
+        var queueRows: [(TenantID, String, SessionQueue)] = []
+        for tenant in queueTenants {
+            for clientID in sessionQueues[tenant]!.keys.sorted(by: String.utf8Less) {
+                queueRows.append((tenant, clientID, sessionQueues[tenant]![clientID]!))
+            }
+        }
+        w.writeCount(queueRows.count)
+        for (tenant, clientID, queue) in queueRows {
+            w.write(tenant)
+            w.write(clientID)
+            w.write(queue.nextPosition)
+            w.write(queue.dropped)
+            w.writeCount(queue.entries.count)
+            for e in queue.entries {
+                w.write(e.position)
+                w.write(e.message)
+            }
+        }
         return w.bytes
     }
 
@@ -493,6 +516,26 @@ extension ClusterState {
                 let bytes = try r.readBytes()
                 guard let document = try? ShadowDocument(storageBytes: bytes),
                       s.shadows[tenant, default: [:]].updateValue(document, forKey: key) == nil
+                else { throw BinaryReadError() }
+            }
+        }
+        if version >= 7 {
+            for _ in 0..<(try r.readCount(minimumElementSize: 24)) {
+                let tenant = try r.readTenant()
+                let clientID = try r.readString()
+                var queue = SessionQueue()
+                queue.nextPosition = try r.readUInt64()
+                queue.dropped = try r.readUInt64()
+                for _ in 0..<(try r.readCount(minimumElementSize: 28)) {
+                    let position = try r.readUInt64()
+                    let message = try r.readQueuedMessage()
+                    // Positions grow and stay below the next one; messages belong to the queue's tenant.
+                    guard position > queue.lastPosition, position < queue.nextPosition, message.message.tenant == tenant
+                    else { throw BinaryReadError() }
+                    queue.entries.append(SessionQueue.Entry(position: position, message: message))
+                }
+                guard !clientID.isEmpty,
+                      s.sessionQueues[tenant, default: [:]].updateValue(queue, forKey: clientID) == nil
                 else { throw BinaryReadError() }
             }
         }

@@ -27,6 +27,8 @@ public struct ClusterState: Sendable {
     var accessKeyOwners: [String: TenantID] = [:]
     var retained: [TenantID: TopicTree<RetainedMessage>] = [:]
     var sessions: [TenantID: [String: SessionEntry]] = [:]
+    /// Replicated queues of parked persistent sessions (issue 7): tenant → client id → queue.
+    var sessionQueues: [TenantID: [String: SessionQueue]] = [:]
     var things: [TenantID: [String: Thing]] = [:]
     /// Things created so far, across tenants: the source of thing ids.
     var thingSequence: UInt64 = 0
@@ -136,6 +138,15 @@ public struct ClusterState: Sendable {
         case .removeSessionRecord(let tenant, let clientID):
             sessions[tenant]?[clientID] = nil
             if sessions[tenant]?.isEmpty == true { sessions[tenant] = nil }
+            dropSessionQueue(tenant: tenant, clientID: clientID)
+            return .success(.done)
+        case .appendSessionQueue(let tenant, let clientID, let messages, let limit):
+            return onAppendSessionQueue(tenant: tenant, clientID: clientID, messages: messages, limit: limit)
+        case .trimSessionQueue(let tenant, let clientID, let through):
+            trimSessionQueue(tenant: tenant, clientID: clientID, through: through)
+            return .success(.done)
+        case .dropSessionQueue(let tenant, let clientID):
+            dropSessionQueue(tenant: tenant, clientID: clientID)
             return .success(.done)
         case .createThing(let c):
             return onCreateThing(c)

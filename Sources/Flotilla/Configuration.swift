@@ -23,6 +23,9 @@ struct NodeConfiguration: Decodable, Sendable {
     /// the leader sends heartbeats every heartbeat timeout. Lower values fail over faster and cost more traffic.
     var electionTimeoutMs: Int = 800
     var heartbeatTimeoutMs: Int = 100
+    /// How long a node waits for each other node's answer when a client connects (issue 7 takeover); a node that
+    /// does not answer in time is treated as gone. A kicked connection gets half of it to close.
+    var takeoverTimeoutMs: Int = 2000
     /// The other initial voters, each `id@host:raftPort:busPort[:gossipPort]` (gossip default: bus port + 1).
     var peers: [String] = []
     /// Form the initial cluster from this node and `peers` (nil: decided at start, see `Serve`).
@@ -77,6 +80,7 @@ struct NodeConfiguration: Decodable, Sendable {
         case logLevel = "log_level", limits
         case raftPort = "raft_port", busPort = "bus_port", gossipPort = "gossip_port", peers, bootstrap, join
         case electionTimeoutMs = "election_timeout_ms", heartbeatTimeoutMs = "heartbeat_timeout_ms"
+        case takeoverTimeoutMs = "takeover_timeout_ms"
         case region, endpointDomain = "endpoint_domain"
         case mqttsPort = "mqtts_port", tlsPort = "tls_port", tlsCert = "tls_cert", tlsKey = "tls_key", tlsUnknownSNI = "tls_unknown_sni"
         case policies
@@ -104,6 +108,7 @@ struct NodeConfiguration: Decodable, Sendable {
         join = try c.decodeIfPresent(Bool.self, forKey: .join) ?? d.join
         electionTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .electionTimeoutMs) ?? d.electionTimeoutMs
         heartbeatTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs) ?? d.heartbeatTimeoutMs
+        takeoverTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .takeoverTimeoutMs) ?? d.takeoverTimeoutMs
         region = try c.decodeIfPresent(String.self, forKey: .region) ?? d.region
         endpointDomain = try c.decodeIfPresent(String.self, forKey: .endpointDomain) ?? d.endpointDomain
         mqttsPort = try c.decodeIfPresent(Int.self, forKey: .mqttsPort)

@@ -75,6 +75,8 @@ struct Serve: AsyncParsableCommand {
     var electionTimeoutMs: Int?
     @Option(name: .long, help: "Raft heartbeat interval in milliseconds (default 100; must be below the election timeout).")
     var heartbeatTimeoutMs: Int?
+    @Option(name: .long, help: "How long a connecting client's node waits for each other node to give up its id (ms, default 2000).")
+    var takeoverTimeoutMs: Int?
     @Option(name: .long, help: "Region in the ARNs the control plane returns (default us-east-1).")
     var region: String?
     @Option(name: .long, help: "DNS suffix of the endpoints DescribeEndpoint answers (default amazonaws.com).")
@@ -99,6 +101,7 @@ struct Serve: AsyncParsableCommand {
         if join { cfg.join = true }
         if let v = electionTimeoutMs { cfg.electionTimeoutMs = v }
         if let v = heartbeatTimeoutMs { cfg.heartbeatTimeoutMs = v }
+        if let v = takeoverTimeoutMs { cfg.takeoverTimeoutMs = v }
         if let v = mqttsPort { cfg.mqttsPort = v }
         if let v = tlsPort { cfg.tlsPort = v }
         if let v = tlsCert { cfg.tlsCert = v }
@@ -121,6 +124,7 @@ struct Serve: AsyncParsableCommand {
         else {
             throw ValidationError("need election timeout ≥ 50 ms, heartbeat ≥ 10 ms, and heartbeat < election timeout")
         }
+        guard cfg.takeoverTimeoutMs >= 10 else { throw ValidationError("--takeover-timeout-ms must be at least 10") }
         guard cfg.nodeID > 0 else { throw ValidationError("--node-id must be a positive integer") }
         let peerSpecs = try PeerSpec.parseList(cfg.peers)
         if peerSpecs.contains(where: { $0.id == cfg.nodeID }) {
@@ -180,11 +184,25 @@ struct Serve: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let clusterService = ClusterService(configuration: clusterConfig, group: group, logger: logger)
         // Retained messages and session records are replicated state: the broker writes them through raft.
-        let store = ClusterBrokerStore(cluster: clusterService, logger: logger)
+        let store = ClusterBrokerStore(cluster: clusterService, maxSessionQueue: limits.maxQueuedMessages, logger: logger)
         // IoT policies for certificate connections (8883, 8443); the plain 1883 listener stays unenforced.
         let authorizing = cfg.policies == "off"
             ? nil : PolicyAuthorization(cluster: clusterService, region: cfg.region, logger: logger)
         let core = BrokerCore(limits: limits, metrics: metrics, store: store, authorizing: authorizing, logger: logger)
+        // Client ids unique across the cluster, sessions that move between nodes, replicated queues (issue 7). A lone
+        // node asks nobody and writes no queue.
+        if !peerSpecs.isEmpty || cfg.join {
+            var settings = SessionTakeover.Settings()
+            settings.timeout = .milliseconds(cfg.takeoverTimeoutMs)
+            settings.kickTimeout = .milliseconds(cfg.takeoverTimeoutMs / 2)
+            let takeover = SessionTakeover(cluster: clusterService, store: store,
+                                           peers: { clusterService.knownPeers() }, settings: settings, logger: logger)
+            takeover.serve { tenant, clientID, cleanStart, kickTimeout in
+                await core.handOff(tenant: tenant, clientID: clientID, cleanStart: cleanStart,
+                                   timeout: TimeAmount(kickTimeout))
+            }
+            core.useSessionTakeover(takeover)
+        }
         // Device shadows: `$aws/things/…/shadow/…` requests, and the messages of every applied shadow command.
         ShadowService(cluster: clusterService, core: core, logger: logger).install()
         let readyTimeout = Duration.milliseconds(10 * cfg.electionTimeoutMs)

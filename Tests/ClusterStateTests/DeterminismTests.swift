@@ -190,8 +190,8 @@ struct DeterminismTests {
     /// The sections after version 4 of a state with none of their rows and no CA or device certificates: three
     /// empty counts (server certificates, domain details, tags), registrySequence (u64), three empty counts (thing
     /// types, groups, memberships), four (CA modes, certificate modes, issuing CAs, registration codes), and the
-    /// version-6 shadows count. With certificates, use `version5Tail(state)`.
-    static let v5Tail = 3 * 4 + 8 + 3 * 4 + 4 * 4 + 4
+    /// version-6 shadows count and the version-7 session-queues count. With certificates, use `version5Tail(state)`.
+    static let v5Tail = 3 * 4 + 8 + 3 * 4 + 4 * 4 + 4 + 4
 
     func domainRow(_ snap: [UInt8]) -> [UInt8] {
         let start = 4 + 1 + 8 + 8 + 7 * 4 + 4

@@ -179,7 +179,23 @@ let everyCommand: [ClusterCommand] = [
                           payload: Array(#"{"state":{"reported":{"x":1}}}"#.utf8), nowMs: 43_000)),
     .shadow(ShadowCommand(tenant: globex, key: ShadowKey(thingName: "gone", shadowName: nil), operation: .delete,
                           payload: [], nowMs: 44_000)),
+    // Version-7 commands (replicated session queues, issue 7): a queue over its bound, trimmed; one dropped.
+    .appendSessionQueue(tenant: acme, clientID: "parked-1", messages: [queued(acme, "q/1", 1), queued(acme, "q/2", 2),
+                                                                       queued(acme, "q/3", 3)], limit: 2),
+    .trimSessionQueue(tenant: acme, clientID: "parked-1", through: 1),
+    .appendSessionQueue(tenant: acme, clientID: "parked-1", messages: [queued(acme, "q/4", 4, retain: true)], limit: 2),
+    .appendSessionQueue(tenant: globex, clientID: "gone-1", messages: [queued(globex, "g", 5)], limit: 10),
+    .dropSessionQueue(tenant: globex, clientID: "gone-1"),
+    .appendSessionQueue(tenant: globex, clientID: "kept-1", messages: [queued(globex, "g/k", 6)], limit: 10),
 ]
+
+/// A QoS 1 queued message with a one-byte payload, user property and wall-clock expiry.
+func queued(_ tenant: TenantID, _ topic: String, _ byte: UInt8, retain: Bool = false) -> QueuedMessage {
+    QueuedMessage(message: RetainedMessage(tenant: tenant, topic: topic, payload: [byte], qos: .atLeastOnce,
+                                           properties: RetainedProperties(userProperties: [UserProperty("k", "v")]),
+                                           expiresAtMs: 90_000),
+                  retain: retain)
+}
 
 let serverCertId1 = "0123abcd-0000-1111-2222-333344445555"
 let serverCertId2 = "abcdef01-2345-6789-abcd-ef0123456789"
@@ -229,7 +245,19 @@ struct CommandGenerator {
                 tenant: tenant, clientID: pick(["c1", "c2", ""]), protocolVersion: pick([.v311, .v5]),
                 subscriptions: chance(50) ? ["a/#": SubscriptionOptions(qos: .atLeastOnce)] : [:],
                 expiryInterval: UInt32(rng.next() % 100), disconnectedAtMs: chance(50) ? nowMs : nil))
-        case 6: return .removeSessionRecord(tenant: tenant, clientID: pick(["c1", "c2"]))
+        case 6:
+            let client = pick(["c1", "c2", ""])
+            switch rng.next() % 4 {
+            case 0:
+                let n = Int(rng.next() % 3)
+                var messages: [QueuedMessage] = []
+                for i in 0..<n { messages.append(queued(chance(90) ? tenant : acme, "q/\(i)", UInt8(i), retain: chance(30))) }
+                return .appendSessionQueue(tenant: tenant, clientID: client, messages: messages,
+                                           limit: UInt32(rng.next() % 4))
+            case 1: return .trimSessionQueue(tenant: tenant, clientID: client, through: rng.next() % 5)
+            case 2: return .dropSessionQueue(tenant: tenant, clientID: client)
+            default: return .removeSessionRecord(tenant: tenant, clientID: client)
+            }
         case 7:
             return .createThing(.init(tenant: tenant, thingName: thing, thingTypeName: chance(30) ? "T" : nil,
                                       attributes: attributes(), nowMs: nowMs))
@@ -423,7 +451,8 @@ extension ClusterCommand {
              .createThingType, .deprecateThingType, .deleteThingType, .createThingGroup, .updateThingGroup,
              .deleteThingGroup, .addThingToThingGroup, .removeThingFromThingGroup, .updateThingGroupsForThing,
              .createIssuingCA, .createRegistrationCode, .updateCACertificate, .forceDeleteCertificate,
-             .shadow:  // version 6, after these: a state without them has empty sections from version 5 on
+             .shadow,  // version 6, after these: a state without them has empty sections from version 5 on
+             .appendSessionQueue, .trimSessionQueue, .dropSessionQueue:  // version 7, after the shadows
             true
         case .registerCACertificate(let c): c.createdAtMs >= 27
         case .registerCertificate(let c): c.createdAtMs >= 27
@@ -447,6 +476,6 @@ func version5Tail(_ s: ClusterState) -> Int {
     // The empty sections of the other version-5 writers (server certificates, details, tags: 12; registry
     // sequence and thing types, groups, memberships: 20), then these four counts and one mode row per CA and
     // certificate.
-    // The version-6 shadows count (empty) comes last.
-    return 32 + 16 + cas * (16 + 68 + 2) + certs * (16 + 68 + 1) + 4
+    // The version-6 shadows count and the version-7 session-queues count (both empty) come last.
+    return 32 + 16 + cas * (16 + 68 + 2) + certs * (16 + 68 + 1) + 4 + 4
 }

@@ -26,6 +26,11 @@ public struct SubscriberKey: Hashable, Sendable {
 ///   one member, preferring connected ones ([MQTT-4.8.2-?], AWS §1.6).
 /// - Parked sessions queue QoS 1/2 deliveries up to `maxQueuedMessages`, then drop (counted); QoS 0 is not kept.
 /// - Takeover: a second connection with the same client id gets the session once the first has closed.
+/// - Across nodes (issue 7): another node's takeover request (``handOff(tenant:clientID:cleanStart:token:)``) kicks
+///   the connection or takes the parked session out; a connection may open with a session imported from another
+///   node (``openSession(tenant:clientID:handle:cleanStart:imported:now:)``). With ``replicateQueues`` on, every
+///   message queued for a parked session is also written to the replicated queue (``SessionRecordWrite/enqueue``),
+///   and cleared when a connection takes the queue back.
 public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     public struct Delivery: Sendable {
         public var handle: Handle
@@ -43,13 +48,32 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     public struct CloseResult: Sendable {
         /// When the session was taken over: give it to this handle's ``SessionStateMachine/onSessionOpened``.
         public var handOver: (handle: Handle, state: SessionState?)?
+        /// When another node took the client id over: the shell answers that node's request `token` with the
+        /// session (nil: discarded — clean start, or a session that ended with its connection).
+        public var remoteHandOff: (token: UInt64, state: SessionState?, expiry: UInt32)?
+    }
+
+    /// What ``handOff(tenant:clientID:cleanStart:token:)`` found.
+    public enum HandOffResult: Sendable {
+        /// No session for the client id here.
+        case absent
+        /// A parked session discarded (the new connection asked for a clean start).
+        case discarded
+        /// A parked session taken out, with its expiry interval: hand it to the asking node.
+        case handedOver(SessionState, expiry: UInt32)
+        /// A live connection holds the client id: the shell kicks it (0x8E); the answer comes with its close, in
+        /// ``CloseResult/remoteHandOff``.
+        case kick(Handle)
     }
 
     struct Parked: Sendable {
         var state: SessionState
         var expiresAt: Timestamp
+        var expiry: UInt32 = 0
         var will: BrokerMessage?
         var willDueAt: Timestamp?
+        /// Something of its queue was written to the replicated queue (which must then be cleared on resume).
+        var replicated = false
     }
 
     enum Entry: Sendable {
@@ -60,6 +84,8 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     struct Tenant: Sendable {
         var subscriptions = SubscriptionTrie<SubscriberKey, SubscriptionOptions>()
         var sessions: [String: Entry] = [:]
+        /// Connections kicked for another node's takeover: client id → the request's token and clean start.
+        var leaving: [String: (token: UInt64, cleanStart: Bool)] = [:]
     }
 
     public let limits: BrokerLimits
@@ -71,9 +97,13 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     /// Counters for metrics.
     public private(set) var droppedQueueFull: UInt64 = 0
     public private(set) var queuedMessages: Int = 0
+    /// Write messages queued for parked sessions to the replicated queue too (a node of a cluster: the queue then
+    /// survives this node). Off for a lone node and in unit tests: no extra writes.
+    public var replicateQueues = false
 
-    public init(limits: BrokerLimits = BrokerLimits()) {
+    public init(limits: BrokerLimits = BrokerLimits(), replicateQueues: Bool = false) {
         self.limits = limits
+        self.replicateQueues = replicateQueues
     }
 
     /// The record changes since the last call, oldest first.
@@ -85,13 +115,49 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
 
     // MARK: - Sessions
 
-    /// A CONNECT was accepted for `clientID` on `handle`.
+    /// A CONNECT was accepted for `clientID` on `handle`. `imported` is the session another node handed over (or
+    /// rebuilt from the replicated record and queue); a session held here wins over it (by the takeover protocol
+    /// only one node holds a client id, so both exist only after a race).
     public mutating func openSession(tenant: TenantID, clientID: String, handle: Handle, cleanStart: Bool,
-                                     now: Timestamp) -> OpenResult {
+                                     imported: SessionState? = nil, now: Timestamp) -> OpenResult {
         // Move the tenant out and back: `var t = tenants[id]` would copy its session table on every connect.
         var t = tenants.removeValue(forKey: tenant) ?? Tenant()
         defer { tenants[tenant] = t }
+        if let imported, !cleanStart, t.sessions[clientID] == nil {
+            t.sessions[clientID] = .connected(handle, cleanStart: cleanStart, waitingForTakeover: false)
+            for sub in imported.subscriptions.values {
+                t.subscriptions.insert(filter: sub.filter.filter,
+                                       key: SubscriberKey(clientID: clientID, shareGroup: sub.filter.shareGroup),
+                                       value: sub.options)
+            }
+            return .opened(resumed: imported)
+        }
         return openSession(in: &t, tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart)
+    }
+
+    /// Another node asks for `clientID` (a client connected there). A parked session is taken out of this node —
+    /// subscriptions and all — and handed over (or discarded on clean start); a connected one is kicked and
+    /// answered when it closes (``CloseResult/remoteHandOff``).
+    public mutating func handOff(tenant: TenantID, clientID: String, cleanStart: Bool, token: UInt64) -> HandOffResult {
+        guard tenants[tenant]?.sessions[clientID] != nil else { return .absent }
+        var t = tenants.removeValue(forKey: tenant)!
+        defer { tenants[tenant] = t }
+        switch t.sessions[clientID]! {
+        case .connected(let h, _, _):
+            t.leaving[clientID] = (token, cleanStart)
+            return .kick(h)
+        case .parked(let p):
+            t.sessions[clientID] = nil
+            queuedMessages -= p.state.pending.count
+            Self.removeSubscriptions(of: p.state, from: &t)
+            if cleanStart {
+                recordWrites.append(.remove(tenant: tenant, clientID: clientID))
+                return .discarded
+            }
+            // The messages travel in the answer; the replicated copy goes (the record stays: the session lives on).
+            if p.replicated { recordWrites.append(.clearQueue(tenant: tenant, clientID: clientID)) }
+            return .handedOver(p.state, expiry: p.expiry)
+        }
     }
 
     private static func withTenant<R>(_ t: inout Tenant, _ body: (inout Tenant) -> R) -> R { body(&t) }
@@ -111,6 +177,8 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
                 recordWrites.append(.remove(tenant: tenant, clientID: clientID))
                 return .opened(resumed: nil)
             }
+            // The connection takes the queue: the replicated copy goes.
+            if p.replicated { recordWrites.append(.clearQueue(tenant: tenant, clientID: clientID)) }
             return .opened(resumed: p.state)
         case .connected(let previous, _, _):
             t.sessions[clientID] = .connected(handle, cleanStart: cleanStart, waitingForTakeover: true)
@@ -125,7 +193,20 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
                                        now: Timestamp) -> (CloseResult, willNow: BrokerMessage?) {
         var t = tenants.removeValue(forKey: tenant) ?? Tenant()  // moved out and back: no copy of the tables
         defer { tenants[tenant] = t }
-        var result = CloseResult(handOver: nil)
+        var result = CloseResult(handOver: nil, remoteHandOff: nil)
+        if case .connected(let h, _, _) = t.sessions[clientID], h == handle,
+           let leaving = t.leaving.removeValue(forKey: clientID)
+        {
+            // Kicked for another node: the session leaves this node (its subscriptions with it). It continues there
+            // if it is persistent and the new connection did not ask for a clean start; otherwise it ends.
+            t.sessions[clientID] = nil
+            Self.removeSubscriptions(of: state, from: &t)
+            let keep = !leaving.cleanStart && expiry > 0
+            if !keep { recordWrites.append(.remove(tenant: tenant, clientID: clientID)) }
+            result.remoteHandOff = (leaving.token, keep ? state : nil, expiry)
+            // Will on takeover, as for a local one: published unless delayed.
+            return (result, willDelay == 0 ? will : nil)
+        }
         switch t.sessions[clientID] {
         case .connected(let h, let cleanStart, let waiting) where h != handle:
             // Taken over: the new connection gets the session (or a fresh one if it asked for a clean start).
@@ -155,7 +236,7 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         }
         let expiresAt = now.adding(seconds: Int64(expiry))
         var willNow: BrokerMessage?
-        var parked = Parked(state: state, expiresAt: expiresAt, will: nil, willDueAt: nil)
+        var parked = Parked(state: state, expiresAt: expiresAt, expiry: expiry, will: nil, willDueAt: nil)
         if let w = will {
             if willDelay == 0 {
                 willNow = w
@@ -165,11 +246,19 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
             }
         }
         queuedMessages += state.pending.count
-        t.sessions[clientID] = .parked(parked)
         recordWrites.append(.put(
             SessionRecord(tenant: tenant, clientID: clientID, protocolVersion: state.protocolVersion,
                           subscriptions: state.subscriptions.mapValues(\.options), expiryInterval: expiry,
                           disconnectedAt: now)))
+        if replicateQueues {
+            // What the client is still owed when it left: unacknowledged deliveries first, then the queue.
+            let owed = state.owedMessages
+            if !owed.isEmpty {
+                recordWrites.append(.enqueue(tenant: tenant, clientID: clientID, messages: owed))
+                parked.replicated = true
+            }
+        }
+        t.sessions[clientID] = .parked(parked)
         return (result, willNow)
     }
 
@@ -261,10 +350,11 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         let limit = limits.maxQueuedMessages
         var queued = 0
         var dropped: UInt64 = 0
+        var writes = Writes(tenant: message.tenant, enabled: replicateQueues)
         Self.withTenant(&tenants[message.tenant]!) { t in
             for m in matches {
                 Self.deliver(message, to: m.clientID, options: m.options, in: &t, limit: limit, into: &deliveries,
-                             queued: &queued, dropped: &dropped)
+                             queued: &queued, dropped: &dropped, writes: &writes)
             }
             for (_, members) in groups.sorted(by: { $0.key < $1.key }) {
                 // Prefer members that are online; fall back to a parked (persistent) member, which queues.
@@ -272,11 +362,12 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
                 let pool = online.isEmpty ? members : online
                 let chosen = pool[min(max(0, pick(pool.count)), pool.count - 1)]
                 Self.deliver(message, to: chosen.0, options: chosen.1, in: &t, limit: limit, into: &deliveries,
-                             queued: &queued, dropped: &dropped)
+                             queued: &queued, dropped: &dropped, writes: &writes)
             }
         }
         queuedMessages += queued
         droppedQueueFull += dropped
+        if !writes.writes.isEmpty { recordWrites.append(contentsOf: writes.writes) }
         return deliveries
     }
 
@@ -289,12 +380,15 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         var deliveries: [Delivery] = []
         var queued = 0
         var dropped: UInt64 = 0
+        var writes = Writes(tenant: tenant, enabled: replicateQueues)
         let limit = limits.maxQueuedMessages
         Self.withTenant(&tenants[tenant]!) { t in
-            Self.place(outbound, for: clientID, in: &t, limit: limit, into: &deliveries, queued: &queued, dropped: &dropped)
+            Self.place(outbound, for: clientID, in: &t, limit: limit, into: &deliveries, queued: &queued,
+                       dropped: &dropped, writes: &writes)
         }
         queuedMessages += queued
         droppedQueueFull += dropped
+        if !writes.writes.isEmpty { recordWrites.append(contentsOf: writes.writes) }
         return deliveries.first
     }
 
@@ -317,16 +411,25 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         return out
     }
 
+    /// Replicated-queue appends collected while routing one message (one write per parked session).
+    struct Writes {
+        let tenant: TenantID
+        let enabled: Bool
+        var writes: [SessionRecordWrite] = []
+    }
+
     private static func deliver(_ message: BrokerMessage, to clientID: String, options: SubscriptionOptions,
                                 in t: inout Tenant, limit: Int, into deliveries: inout [Delivery],
-                                queued: inout Int, dropped: inout UInt64) {
+                                queued: inout Int, dropped: inout UInt64, writes: inout Writes) {
         let outbound = OutboundMessage(message: message, qos: min(options.qos, message.qos),
                                        retain: options.retainAsPublished ? message.retain : false)
-        place(outbound, for: clientID, in: &t, limit: limit, into: &deliveries, queued: &queued, dropped: &dropped)
+        place(outbound, for: clientID, in: &t, limit: limit, into: &deliveries, queued: &queued, dropped: &dropped,
+              writes: &writes)
     }
 
     private static func place(_ outbound: OutboundMessage, for clientID: String, in t: inout Tenant, limit: Int,
-                              into deliveries: inout [Delivery], queued: inout Int, dropped: inout UInt64) {
+                              into deliveries: inout [Delivery], queued: inout Int, dropped: inout UInt64,
+                              writes: inout Writes) {
         switch t.sessions[clientID] {
         case .connected(let h, _, _):
             deliveries.append(Delivery(handle: h, outbound: outbound))
@@ -335,6 +438,10 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
             t.sessions[clientID] = nil  // move out so the queue is uniquely referenced while appending
             if p.state.enqueue(outbound, limit: limit) {
                 queued += 1
+                if writes.enabled {
+                    writes.writes.append(.enqueue(tenant: writes.tenant, clientID: clientID, messages: [outbound]))
+                    p.replicated = true
+                }
             } else {
                 dropped += 1
             }

@@ -259,6 +259,9 @@ public struct SessionStateMachine: Sendable {
 
     public internal(set) var sessionEnded = false
 
+    /// The session expiry interval granted to this connection (seconds; 0: the session ends with the connection).
+    public var grantedSessionExpiry: UInt32 { sessionExpiry }
+
     private mutating func endSession(now: Timestamp, into actions: inout [Action]) {
         guard !sessionEnded, !clientID.isEmpty else { return }
         sessionEnded = true

@@ -19,10 +19,25 @@ public protocol BrokerStore: AnyObject, Sendable {
     func retained(tenant: TenantID, filter: String, now: Timestamp) -> [BrokerMessage]
     /// Replicates session-record changes, in order, without waiting.
     func record(_ writes: [SessionRecordWrite], now: Timestamp)
+    /// Runs `completion` once every write made before this call is durable or has failed (`false`): a barrier, so
+    /// a node answers a takeover only once its record changes for that session are in the replicated state.
+    func afterWrites(_ completion: @escaping @Sendable (Bool) -> Void)
 }
 
-/// A change to the persistent-session records.
+extension BrokerStore {
+    /// A store whose writes are durable when made.
+    public func afterWrites(_ completion: @escaping @Sendable (Bool) -> Void) { completion(true) }
+}
+
+/// A change to the persistent-session records (and, issue 7, to a parked session's replicated queue).
 public enum SessionRecordWrite: Sendable, Hashable {
     case put(SessionRecord)
+    /// The session ended: its record and its replicated queue go.
     case remove(tenant: TenantID, clientID: String)
+    /// QoS 1/2 messages queued for a parked session, oldest first, to append to its replicated queue (only when
+    /// ``BrokerState/replicateQueues`` is on).
+    case enqueue(tenant: TenantID, clientID: String, messages: [OutboundMessage])
+    /// The session's queue was taken back by a connection (here or, handed over, on another node): clear the
+    /// replicated copy.
+    case clearQueue(tenant: TenantID, clientID: String)
 }

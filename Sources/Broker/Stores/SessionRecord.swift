@@ -2,8 +2,9 @@ import IoTTypes
 import MQTTCodec
 
 /// The durable description of a persistent session: who it is, what it subscribed to, and when it expires.
-/// Replicated through the ``BrokerStore`` (Raft), so every node knows the session exists; the queued messages
-/// themselves stay with the node that holds the session.
+/// Replicated through the ``BrokerStore`` (Raft), so every node knows the session exists. On a node of a cluster the
+/// messages queued for a parked session are replicated too (``SessionRecordWrite/enqueue``), so another node can
+/// resume the session if its holder is gone (issue 7).
 public struct SessionRecord: Sendable, Hashable {
     public var tenant: TenantID
     public var clientID: String
