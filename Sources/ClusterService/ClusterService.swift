@@ -46,6 +46,7 @@ public final class ClusterService: Sendable {
     let bus: ClusterBus
     let busAddresses: [UInt64: PeerAddress]
     let closing: Closing
+    let handlers: RequestHandlers
     let nudge: CommitNudge
     let batcher: ForwardBatcher
     /// The leader raft last named on this node (0: none known); see rule 6.
@@ -57,6 +58,13 @@ public final class ClusterService: Sendable {
 
     final class CommittedTerm: Sendable {
         let term = Atomic<UInt64>(0)
+    }
+
+    /// Bus request kinds served by other modules (`serveRequests`), consulted before ForwardWire's kinds.
+    final class RequestHandlers: Sendable {
+        typealias Handler = @Sendable (ByteBuffer) async -> BusReply
+        let table = Mutex<[UInt16: Handler]>([:])
+        func handler(_ kind: UInt16) -> Handler? { table.withLock { $0[kind] } }
     }
 
     /// Shared with the bus handler, which must not capture the service (the service owns the bus that owns it).
@@ -71,13 +79,21 @@ public final class ClusterService: Sendable {
         self.logger = logger
         let node = ClusterNode(configuration: configuration.node, logger: logger)
         let closing = Closing()
+        let handlers = RequestHandlers()
         let nudge = CommitNudge(node: node)
         self.node = node
         self.closing = closing
+        self.handlers = handlers
         self.nudge = nudge
         self.busAddresses = Dictionary(
             configuration.peers.map { ($0.nodeID, $0.busAddress) }, uniquingKeysWith: { first, _ in first })
         let bus = ClusterBus(configuration: configuration.bus, group: group, logger: logger) { _, kind, payload in
+            if let handler = handlers.handler(kind) {
+                if closing.isSet {
+                    return .error(code: ForwardWire.ErrorCode.unavailable.rawValue, message: "shutting down")
+                }
+                return await handler(payload)
+            }
             let reply = await Self.serve(kind: kind, payload: payload, node: node, closing: closing)
             if case .ok = reply { nudge.request() }
             return reply
@@ -88,6 +104,27 @@ public final class ClusterService: Sendable {
             limits: .init(
                 maxRequestsInFlight: configuration.maxForwardRequestsInFlight,
                 maxCommands: configuration.maxCommandsPerForward, maxBytes: configuration.maxBytesPerForward))
+    }
+
+    // MARK: other request kinds
+
+    /// Serves bus requests of `kind` with `handler` (kinds 1–5 are this service's own; 6 is message forwarding,
+    /// 7 session takeover). Safe at any time; a later call for the same kind replaces the handler.
+    public func serveRequests(kind: UInt16, _ handler: @escaping @Sendable (ByteBuffer) async -> BusReply) {
+        handlers.table.withLock { $0[kind] = handler }
+    }
+
+    /// One bus request of `kind` to node `node`'s bus address, answered within the service's `requestTimeout`.
+    public func request(to node: UInt64, kind: UInt16, payload: ByteBuffer) async throws(ClusterServiceError)
+        -> ByteBuffer
+    {
+        guard let address = busAddress(of: node) else { throw .unavailable("no known bus address for node \(node)") }
+        do {
+            return try await bus.request(to: address, kind: kind, payload: payload,
+                                         timeout: configuration.requestTimeout)
+        } catch {
+            throw ClusterServiceError(error)
+        }
     }
 
     // MARK: lifecycle
