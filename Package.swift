@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "Flotilla",
             dependencies: [
-                "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus", "ClusterBrokerStore",
+                "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus", "ClusterBrokerStore", "ClusterRouting",
                 "ControlPlane", "ControlPlaneHTTP", "ClusterState", "IoTTypes", "Policy", "RaftBench", "Shadow", "TLS",
                 "TLSConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -208,6 +208,26 @@ let package = Package(
             name: "ClusterBusTests",
             dependencies: [
                 "ClusterBus", "BusProtocol", "NetTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // L3 ClusterRouting (issue 7): cross-node message forwarding, per-peer links on the cluster bus (kind 6).
+        .target(
+            name: "ClusterRouting",
+            dependencies: [
+                "Broker", "BrokerNIO", "ClusterService", "ClusterBus", "LZ4", "IoTTypes", "MQTTCodec", "TopicTrie",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ClusterRoutingTests",
+            dependencies: [
+                "ClusterRouting", "Broker", "BrokerNIO", "ClusterService", "ClusterNode", "ClusterBus", "IoTTypes",
+                "MQTTCodec", "BrokerTestKit", "NetTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

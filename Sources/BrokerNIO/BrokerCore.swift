@@ -28,15 +28,26 @@ public final class BrokerCore: Sendable {
     /// Other nodes' takeover requests waiting for a kicked connection to close: token → continuation.
     private let handOffs = NIOLockedValueBox<[UInt64: CheckedContinuation<RemoteHandOff, Never>]>([:])
     private let handOffTokens = NIOLockedValueBox<UInt64>(0)
+    /// The cluster's subscription table (issue 7); nil on a single node: no lookup, no forwarding, no row tracking.
+    public let routes: (any RouteDirectory)?
+    /// Carries messages to the other nodes a ``ForwardPlan`` names; set once at start (``attachForwarder(_:)``).
+    private let forwarder = NIOLockedValueBox<(any MessageForwarding)?>(nil)
 
     public init(limits: BrokerLimits, metrics: BrokerMetrics, store: any BrokerStore = LocalBrokerStore(),
-                authorizing: (any Authorizing)? = nil, logger: Logger) {
+                authorizing: (any Authorizing)? = nil, routes: (any RouteDirectory)? = nil, logger: Logger) {
         self.authorizing = authorizing
         self.limits = limits
         self.metrics = metrics
         self.store = store
         self.logger = logger
-        self.state = NIOLockedValueBox(BrokerState(limits: limits))
+        self.routes = routes
+        self.state = NIOLockedValueBox(BrokerState(limits: limits, tracksRows: routes != nil))
+    }
+
+    /// Installs the links to the other nodes (the forwarder needs the core to exist first: it routes what it
+    /// receives here). Until then, and without a ``routes`` directory, routing is local only.
+    public func attachForwarder(_ forwarder: any MessageForwarding) {
+        self.forwarder.withLockedValue { $0 = forwarder }
     }
 
     /// Monotonic now, on the same clock as NIO's deadlines.
@@ -52,6 +63,7 @@ public final class BrokerCore: Sendable {
             let result = $0.openSession(tenant: tenant, clientID: clientID, handle: handle, cleanStart: cleanStart,
                                         imported: imported, now: now)
             replicateRecords(&$0, now: now)
+            publishRows(&$0)
             return result
         }
     }
@@ -63,6 +75,7 @@ public final class BrokerCore: Sendable {
             let r = $0.sessionClosed(tenant: tenant, clientID: clientID, handle: handle, state: session,
                                      expiry: expiry, will: will, willDelay: willDelay, now: now)
             replicateRecords(&$0, now: now)
+            publishRows(&$0)
             return r
         }
         if let (next, handed) = result.handOver {
@@ -81,6 +94,7 @@ public final class BrokerCore: Sendable {
         let (wills, sessions, subscriptions, queued) = state.withLockedValue { s in
             let wills = s.sweep(now: now)
             replicateRecords(&s, now: now)
+            publishRows(&s)
             return (wills, s.sessionCount, s.subscriptionCount, s.queuedMessages)
         }
         for w in wills { publish(w) }
@@ -110,6 +124,20 @@ public final class BrokerCore: Sendable {
         let writes = s.takeRecordWrites()
         if !writes.isEmpty { store.record(writes, now: now) }
     }
+
+    /// Tells the directory of this node's row edges while the lock is held, so they reach it in order.
+    private func publishRows(_ s: inout BrokerState<ConnectionHandle>) {
+        guard let routes else { return }
+        for change in s.takeRowChanges() {
+            switch change {
+            case .added(let tenant, let filter): routes.localRowAdded(tenant: tenant, filter: filter)
+            case .removed(let tenant, let filter): routes.localRowRemoved(tenant: tenant, filter: filter)
+            }
+        }
+    }
+
+    /// This node's rows for a tenant (tests, status); empty without a directory.
+    public func localRows(tenant: TenantID) -> [String: Int] { state.withLockedValue { $0.rows(tenant: tenant) } }
 
     func connectedHandles() -> [ConnectionHandle] { state.withLockedValue { $0.connectedHandles() } }
 
@@ -144,6 +172,7 @@ public final class BrokerCore: Sendable {
             let found = state.withLockedValue { s in
                 let r = s.handOff(tenant: tenant, clientID: clientID, cleanStart: cleanStart, token: token)
                 replicateRecords(&s, now: now)
+                publishRows(&s)
                 return r
             }
             switch found {
@@ -179,11 +208,17 @@ public final class BrokerCore: Sendable {
     // MARK: - Subscriptions and retained messages
 
     func subscribe(tenant: TenantID, clientID: String, filter: TopicFilter, options: SubscriptionOptions) {
-        state.withLockedValue { $0.subscribe(tenant: tenant, clientID: clientID, filter: filter, options: options) }
+        state.withLockedValue {
+            $0.subscribe(tenant: tenant, clientID: clientID, filter: filter, options: options)
+            publishRows(&$0)
+        }
     }
 
     func unsubscribe(tenant: TenantID, clientID: String, filter: TopicFilter) {
-        state.withLockedValue { $0.unsubscribe(tenant: tenant, clientID: clientID, filter: filter) }
+        state.withLockedValue {
+            $0.unsubscribe(tenant: tenant, clientID: clientID, filter: filter)
+            publishRows(&$0)
+        }
     }
 
     func retained(tenant: TenantID, filter: TopicFilter) -> [BrokerMessage] {
@@ -213,16 +248,52 @@ public final class BrokerCore: Sendable {
         reserved.withLockedValue { $0 = handler }
     }
 
-    /// Matches under the lock, then hands each delivery to its connection: inline on the caller's loop, and with
-    /// one task per other loop carrying that loop's whole batch.
-    public func route(_ message: BrokerMessage) {
+    /// Routes a message published on this node: to this node's subscribers and, in a cluster, to every other node
+    /// with a matching row (``ForwardPlan``). Matches under the lock, then hands each delivery to its connection:
+    /// inline on the caller's loop, and with one task per other loop carrying that loop's whole batch.
+    ///
+    /// Returns true when `completion` will be called: a QoS 1/2 message went to other nodes, and `completion` runs
+    /// once each has taken it (true) or the forwarding bound passed (false). False: routing is complete now and
+    /// `completion` is never called (no remote node involved, QoS 0, or no completion given).
+    @discardableResult
+    public func route(_ message: BrokerMessage, completion: (@Sendable (Bool) -> Void)? = nil) -> Bool {
         // A request on a reserved topic is also an ordinary message: subscribers of `…/update` get it as well.
         if message.topic.hasPrefix("$aws/"), let handler = reserved.withLockedValue({ $0 }) { handler.published(message) }
+        guard let routes else {
+            routeHere(message, serving: .all)
+            return false
+        }
+        let remote = routes.remoteMatches(tenant: message.tenant, topic: message.topic)
+        if remote.isEmpty {
+            routeHere(message, serving: .all)
+            return false
+        }
+        let plan = state.withLockedValue { s in
+            ForwardPlan.make(localGroups: s.matchingSharedGroups(tenant: message.tenant, topic: message.topic),
+                             remote: remote, pick: pick)
+        }
+        routeHere(message, serving: .only(plan.localGroups))
+        guard !plan.remote.isEmpty, let forwarder = forwarder.withLockedValue({ $0 }) else { return false }
+        let wait = message.qos == .atMostOnce ? nil : completion
+        forwarder.forward(message, to: plan.remote, completion: wait)
+        return wait != nil
+    }
+
+    /// Routes a message to this node's subscribers only: no reserved-topic handling, no forwarding. For messages
+    /// that every node produces on its own (shadow answers applied on every node) and for messages another node
+    /// forwarded here, which serve their non-shared matches and the `$share` groups named in `serving`.
+    public func routeLocally(_ message: BrokerMessage, serving: Set<SharedGroupKey>? = nil) {
+        routeHere(message, serving: serving.map { .only($0) } ?? .all)
+    }
+
+    private func pick(_ n: Int) -> Int {
+        n <= 1 ? 0 : rng.withLockedValue { Int.random(in: 0..<n, using: &$0) }
+    }
+
+    private func routeHere(_ message: BrokerMessage, serving: SharedGroupSelection) {
         let now = Self.now()
         let deliveries = state.withLockedValue { s in
-            let d = s.route(message, now: now) { n in
-                n <= 1 ? 0 : self.rng.withLockedValue { Int.random(in: 0..<n, using: &$0) }
-            }
+            let d = s.route(message, now: now, serving: serving, pick: pick)
             if !s.recordWrites.isEmpty { replicateRecords(&s, now: now) }  // replicated-queue appends
             return d
         }
@@ -261,6 +332,14 @@ public final class BrokerCore: Sendable {
             d.handle.mailbox.post(d.handle, d.outbound)
         }
     }
+}
+
+/// Carries messages to other nodes (issue 7): the per-peer forwarding links. `nodes` maps each node to the
+/// `$share` groups it is to serve. With a `completion` (QoS 1/2) it is called exactly once: true when every node
+/// acknowledged the message (handed it to its local routing), false when one did not within the bound.
+public protocol MessageForwarding: Sendable {
+    func forward(_ message: BrokerMessage, to nodes: [UInt64: [SharedGroupKey]],
+                 completion: (@Sendable (Bool) -> Void)?)
 }
 
 /// AWS's reserved request topics (`$aws/…`) served by the node: the broker hands every routed message under `$aws/`

@@ -41,6 +41,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         self.machine = SessionStateMachine(tenant: tenant, principal: principal, limits: core.limits,
                                            authorizing: core.authorizing)
         self.machine.certificateNames = certificateNames
+        // In a cluster a QoS 1/2 PUBACK/PUBREC waits until the other nodes it went to have the message.
+        self.machine.acknowledgeAfterRouting = core.routes != nil
         self.decoder = MQTTDecoder(role: .server, maxPacketSize: Int(core.limits.maxPacketSize))
         self.logger = logger
     }
@@ -226,8 +228,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 write(packet, version: machine.version, context: context)
             case .openSession(let clientID, let cleanStart):
                 openSession(clientID: clientID, cleanStart: cleanStart, context: context)
-            case .route(let message):
-                core.route(message)
+            case .route(let message, let token):
+                guard let token, let handle else {
+                    core.route(message)
+                    continue
+                }
+                let waiting = core.route(message) { ok in
+                    handle.withHandler { $0.routed(token: token, success: ok) }
+                }
+                if !waiting { perform(machine.onRouted(token: token, success: true), context: context) }
             case .retain(let message, let token):
                 guard let token, let handle else {
                     core.storeRetained(message, completion: nil)
@@ -336,6 +345,17 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             logger.warning("retained message not stored", metadata: connectionMetadata())
         }
         perform(machine.onRetainStored(token: token, success: success), context: context)
+        flushIfNeeded()
+    }
+
+    /// A message this client published reached the other nodes it went to (or not, within the bound): release the
+    /// acknowledgements it held.
+    func routed(token: UInt64, success: Bool) {
+        guard let context else { return }
+        if !success {
+            logger.warning("published message not acknowledged by every node", metadata: connectionMetadata())
+        }
+        perform(machine.onRouted(token: token, success: success), context: context)
         flushIfNeeded()
     }
 

@@ -4,6 +4,7 @@ import BrokerNIO
 import ClusterBrokerStore
 import ClusterBus
 import ClusterNode
+import ClusterRouting
 import ClusterService
 import ClusterState
 import ControlPlaneHTTP
@@ -188,7 +189,14 @@ struct Serve: AsyncParsableCommand {
         // IoT policies for certificate connections (8883, 8443); the plain 1883 listener stays unenforced.
         let authorizing = cfg.policies == "off"
             ? nil : PolicyAuthorization(cluster: clusterService, region: cfg.region, logger: logger)
-        let core = BrokerCore(limits: limits, metrics: metrics, store: store, authorizing: authorizing, logger: logger)
+        // Cross-node routing (issue 7): the gossiped subscription table plugs in here; until it does (nil), routing
+        // stays on this node and no forwarding link is made.
+        let routes: (any RouteDirectory)? = nil
+        let core = BrokerCore(limits: limits, metrics: metrics, store: store, authorizing: authorizing, routes: routes,
+                              logger: logger)
+        if routes != nil {
+            ClusterForwarder(core: core, cluster: clusterService, logger: logger).install(on: clusterService)
+        }
         // Client ids unique across the cluster, sessions that move between nodes, replicated queues (issue 7). A lone
         // node asks nobody and writes no queue.
         if !peerSpecs.isEmpty || cfg.join {

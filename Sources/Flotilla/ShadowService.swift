@@ -76,14 +76,16 @@ final class ShadowService: ReservedTopicHandling {
     /// Publishes an applied answer's messages to this node's subscribers.
     func publish(_ emission: ShadowEmission) {
         for m in emission.messages {
-            send(tenant: emission.tenant, key: emission.key, suffix: m.suffix, m.payload)
+            // Every node applies the command and publishes the answer to its own subscribers: local only.
+            send(tenant: emission.tenant, key: emission.key, suffix: m.suffix, m.payload, local: true)
         }
     }
 
-    private func send(tenant: TenantID, key: ShadowKey, suffix: String, _ payload: [UInt8]) {
-        core.route(BrokerMessage(tenant: tenant, topic: ShadowKey.topicPrefix(key) + "/" + suffix,
-                                 payload: ByteBuffer(bytes: payload), qos: .atLeastOnce, retain: false,
-                                 publisherClientID: ""))
+    private func send(tenant: TenantID, key: ShadowKey, suffix: String, _ payload: [UInt8], local: Bool = false) {
+        let message = BrokerMessage(tenant: tenant, topic: ShadowKey.topicPrefix(key) + "/" + suffix,
+                                    payload: ByteBuffer(bytes: payload), qos: .atLeastOnce, retain: false,
+                                    publisherClientID: "")
+        if local { core.routeLocally(message) } else { core.route(message) }
     }
 }
 

@@ -133,7 +133,7 @@ import TopicTrie
         var m = connected()
         let a = m.onPacket(.publish(PublishPacket(topic: "a/b", payload: payload("hi"), qos: .atLeastOnce, packetID: 7)), now: t0)
         #expect(a.count == 2)
-        guard case .route(let msg) = a[0] else {
+        guard case .route(let msg, _) = a[0] else {
             Issue.record("expected route first: \(a)")
             return
         }
@@ -180,6 +180,33 @@ import TopicTrie
         let c = m.onPacket(.publish(PublishPacket(topic: "n", payload: payload("3"), qos: .atLeastOnce, packetID: 3)),
                            now: t0)
         #expect(sent(c) == [.puback(PubAckPacket(packetID: 3))])
+    }
+
+    func routeToken(_ actions: [SessionStateMachine.Action]) -> UInt64? {
+        for a in actions { if case .route(_, let token?) = a { return token } }
+        return nil
+    }
+
+    @Test("in a cluster, PUBACK/PUBREC wait for routing (in order, with the store); a failed route answers 0x80")
+    func ackWaitsForRouting() {
+        var m = connected()
+        m.acknowledgeAfterRouting = true
+        let q0 = m.onPacket(.publish(PublishPacket(topic: "z", payload: payload("0"), qos: .atMostOnce)), now: t0)
+        #expect(routeToken(q0) == nil)  // QoS 0 waits for nothing
+        let a = m.onPacket(.publish(PublishPacket(topic: "r", payload: payload("1"), qos: .atLeastOnce, retain: true,
+                                                  packetID: 1)), now: t0)
+        let b = m.onPacket(.publish(PublishPacket(topic: "n", payload: payload("2"), qos: .exactlyOnce, packetID: 2)),
+                           now: t0)
+        guard let store1 = storeToken(a), let route1 = routeToken(a), let route2 = routeToken(b) else {
+            Issue.record("expected tokens in \(a) and \(b)")
+            return
+        }
+        #expect(sent(a).isEmpty && sent(b).isEmpty)
+        #expect(m.onRouted(token: route2, success: false).isEmpty)  // behind PUBACK 1
+        #expect(m.onRouted(token: route1, success: true).isEmpty)  // still waits for its store
+        #expect(m.onRetainStored(token: store1, success: true)
+                    == [.send(.puback(PubAckPacket(packetID: 1))),
+                        .send(.pubrec(PubAckPacket(packetID: 2, reasonCode: .unspecifiedError)))])
     }
 
     @Test("stores completing out of order still release acknowledgements in PUBLISH order")
@@ -307,7 +334,7 @@ import TopicTrie
         var m = connected()
         _ = m.onPacket(.publish(PublishPacket(topic: "long/topic", payload: payload("1"), properties: [.topicAlias(3)])), now: t0)
         let a = m.onPacket(.publish(PublishPacket(topic: "", payload: payload("2"), properties: [.topicAlias(3)])), now: t0)
-        guard case .route(let msg) = a.first else {
+        guard case .route(let msg, _) = a.first else {
             Issue.record("expected route: \(a)")
             return
         }
@@ -337,7 +364,7 @@ import TopicTrie
     func messageExpiry() {
         var pub = connected(clientID: "p")
         let a = pub.onPacket(.publish(PublishPacket(topic: "a", payload: payload("x"), properties: [.messageExpiryInterval(10)])), now: t0)
-        guard case .route(let msg) = a.first else {
+        guard case .route(let msg, _) = a.first else {
             Issue.record("expected route")
             return
         }

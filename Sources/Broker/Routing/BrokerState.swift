@@ -86,6 +86,9 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         var sessions: [String: Entry] = [:]
         /// Connections kicked for another node's takeover: client id → the request's token and clean start.
         var leaving: [String: (token: UInt64, cleanStart: Bool)] = [:]
+        /// This node's rows (filter as subscribed, `$share/<group>/` included) and how many sessions hold each;
+        /// kept only when ``BrokerState/tracksRows``.
+        var rows: [String: Int] = [:]
     }
 
     public let limits: BrokerLimits
@@ -94,6 +97,11 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     /// (``takeRecordWrites()``). The state never reads records back: the parked sessions above are the truth on
     /// this node; the records let other nodes know a session exists.
     public private(set) var recordWrites: [SessionRecordWrite] = []
+    /// Whether this node's rows are counted and their edges collected (``takeRowChanges()``): on in a cluster with
+    /// a ``RouteDirectory``, off on a single node so subscribing costs nothing extra.
+    public let tracksRows: Bool
+    /// This node's row edges since the last ``takeRowChanges()``, in order.
+    public private(set) var rowChanges: [LocalRowChange] = []
     /// Counters for metrics.
     public private(set) var droppedQueueFull: UInt64 = 0
     public private(set) var queuedMessages: Int = 0
@@ -101,9 +109,39 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     /// survives this node). Off for a lone node and in unit tests: no extra writes.
     public var replicateQueues = false
 
-    public init(limits: BrokerLimits = BrokerLimits(), replicateQueues: Bool = false) {
+    public init(limits: BrokerLimits = BrokerLimits(), replicateQueues: Bool = false, tracksRows: Bool = false) {
         self.limits = limits
         self.replicateQueues = replicateQueues
+        self.tracksRows = tracksRows
+    }
+
+    /// The row edges since the last call, oldest first.
+    public mutating func takeRowChanges() -> [LocalRowChange] {
+        if rowChanges.isEmpty { return [] }
+        defer { rowChanges.removeAll(keepingCapacity: true) }
+        return rowChanges
+    }
+
+    /// The row a subscription contributes to: the filter as subscribed.
+    static func rowFilter(_ filter: String, shareGroup: String?) -> String {
+        guard let g = shareGroup else { return filter }
+        return "$share/" + g + "/" + filter
+    }
+
+    private static func rowUp(_ row: String, in t: inout Tenant, tenant: TenantID, changes: inout [LocalRowChange]) {
+        let n = t.rows[row, default: 0]
+        t.rows[row] = n + 1
+        if n == 0 { changes.append(.added(tenant: tenant, filter: row)) }
+    }
+
+    private static func rowDown(_ row: String, in t: inout Tenant, tenant: TenantID, changes: inout [LocalRowChange]) {
+        guard let n = t.rows[row] else { return }
+        if n <= 1 {
+            t.rows[row] = nil
+            changes.append(.removed(tenant: tenant, filter: row))
+        } else {
+            t.rows[row] = n - 1
+        }
     }
 
     /// The record changes since the last call, oldest first.
@@ -126,9 +164,13 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         if let imported, !cleanStart, t.sessions[clientID] == nil {
             t.sessions[clientID] = .connected(handle, cleanStart: cleanStart, waitingForTakeover: false)
             for sub in imported.subscriptions.values {
-                t.subscriptions.insert(filter: sub.filter.filter,
-                                       key: SubscriberKey(clientID: clientID, shareGroup: sub.filter.shareGroup),
-                                       value: sub.options)
+                let previous = t.subscriptions.insert(
+                    filter: sub.filter.filter, key: SubscriberKey(clientID: clientID, shareGroup: sub.filter.shareGroup),
+                    value: sub.options)
+                if tracksRows && previous == nil {
+                    Self.rowUp(Self.rowFilter(sub.filter.filter, shareGroup: sub.filter.shareGroup), in: &t,
+                               tenant: tenant, changes: &rowChanges)
+                }
             }
             return .opened(resumed: imported)
         }
@@ -149,7 +191,8 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         case .parked(let p):
             t.sessions[clientID] = nil
             queuedMessages -= p.state.pending.count
-            Self.removeSubscriptions(of: p.state, from: &t)
+            Self.removeSubscriptions(of: p.state, from: &t, tenant: tenant, tracksRows: tracksRows,
+                                     changes: &rowChanges)
             if cleanStart {
                 recordWrites.append(.remove(tenant: tenant, clientID: clientID))
                 return .discarded
@@ -173,7 +216,8 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
             t.sessions[clientID] = .connected(handle, cleanStart: cleanStart, waitingForTakeover: false)
             queuedMessages -= p.state.pending.count
             if cleanStart {
-                Self.removeSubscriptions(of: p.state, from: &t)
+                Self.removeSubscriptions(of: p.state, from: &t, tenant: tenant, tracksRows: tracksRows,
+                                        changes: &rowChanges)
                 recordWrites.append(.remove(tenant: tenant, clientID: clientID))
                 return .opened(resumed: nil)
             }
@@ -200,7 +244,8 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
             // Kicked for another node: the session leaves this node (its subscriptions with it). It continues there
             // if it is persistent and the new connection did not ask for a clean start; otherwise it ends.
             t.sessions[clientID] = nil
-            Self.removeSubscriptions(of: state, from: &t)
+            Self.removeSubscriptions(of: state, from: &t, tenant: tenant, tracksRows: tracksRows,
+                                     changes: &rowChanges)
             let keep = !leaving.cleanStart && expiry > 0
             if !keep { recordWrites.append(.remove(tenant: tenant, clientID: clientID)) }
             result.remoteHandOff = (leaving.token, keep ? state : nil, expiry)
@@ -213,7 +258,8 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
             if waiting {
                 t.sessions[clientID] = .connected(h, cleanStart: cleanStart, waitingForTakeover: false)
                 if cleanStart {
-                    Self.removeSubscriptions(of: state, from: &t)
+                    Self.removeSubscriptions(of: state, from: &t, tenant: tenant, tracksRows: tracksRows,
+                                        changes: &rowChanges)
                     recordWrites.append(.remove(tenant: tenant, clientID: clientID))
                     result.handOver = (h, nil)
                 } else {
@@ -229,7 +275,8 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
             return (result, willDelay == 0 ? will : nil)
         }
         if expiry == 0 {
-            Self.removeSubscriptions(of: state, from: &t)
+            Self.removeSubscriptions(of: state, from: &t, tenant: tenant, tracksRows: tracksRows,
+                                        changes: &rowChanges)
             t.sessions[clientID] = nil
             recordWrites.append(.remove(tenant: tenant, clientID: clientID))
             return (result, will)  // the session ends now, so a delayed Will is due now ([MQTT-3.1.2-8])
@@ -279,7 +326,8 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
                     p.willDueAt = nil
                 }
                 if p.expiresAt <= now {
-                    Self.removeSubscriptions(of: p.state, from: &tenants[tenantID]!)
+                    Self.removeSubscriptions(of: p.state, from: &tenants[tenantID]!, tenant: tenantID,
+                                            tracksRows: tracksRows, changes: &rowChanges)
                     queuedMessages -= p.state.pending.count
                     tenants[tenantID]!.sessions[clientID] = nil
                     recordWrites.append(.remove(tenant: tenantID, clientID: clientID))
@@ -308,19 +356,46 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     // MARK: - Subscriptions
 
     public mutating func subscribe(tenant: TenantID, clientID: String, filter: TopicFilter, options: SubscriptionOptions) {
-        tenants[tenant, default: Tenant()].subscriptions.insert(
+        let previous = tenants[tenant, default: Tenant()].subscriptions.insert(
             filter: filter.filter, key: SubscriberKey(clientID: clientID, shareGroup: filter.shareGroup), value: options)
+        if tracksRows && previous == nil {
+            Self.rowUp(Self.rowFilter(filter.filter, shareGroup: filter.shareGroup), in: &tenants[tenant]!,
+                       tenant: tenant, changes: &rowChanges)
+        }
     }
 
     public mutating func unsubscribe(tenant: TenantID, clientID: String, filter: TopicFilter) {
-        tenants[tenant]?.subscriptions.remove(
+        guard tenants[tenant] != nil else { return }
+        let removed = tenants[tenant]!.subscriptions.remove(
             filter: filter.filter, key: SubscriberKey(clientID: clientID, shareGroup: filter.shareGroup))
+        if tracksRows && removed != nil {
+            Self.rowDown(Self.rowFilter(filter.filter, shareGroup: filter.shareGroup), in: &tenants[tenant]!,
+                         tenant: tenant, changes: &rowChanges)
+        }
     }
 
-    private static func removeSubscriptions(of state: SessionState, from t: inout Tenant) {
+    /// This node's rows for a tenant and how many subscriptions hold each (tests, status); empty unless
+    /// ``tracksRows``.
+    public func rows(tenant: TenantID) -> [String: Int] { tenants[tenant]?.rows ?? [:] }
+
+    /// The `$share` groups with members here whose filter matches `topic` (the local half of a ``ForwardPlan``).
+    public func matchingSharedGroups(tenant: TenantID, topic: String) -> Set<SharedGroupKey> {
+        var out: Set<SharedGroupKey> = []
+        tenants[tenant]?.subscriptions.match(topic: topic) { filter, key, _ in
+            if let g = key.shareGroup { out.insert(SharedGroupKey(group: g, filter: filter)) }
+        }
+        return out
+    }
+
+    private static func removeSubscriptions(of state: SessionState, from t: inout Tenant, tenant: TenantID,
+                                            tracksRows: Bool, changes: inout [LocalRowChange]) {
         for sub in state.subscriptions.values {
-            t.subscriptions.remove(
+            let removed = t.subscriptions.remove(
                 filter: sub.filter.filter, key: SubscriberKey(clientID: state.clientID, shareGroup: sub.filter.shareGroup))
+            if tracksRows && removed != nil {
+                rowDown(rowFilter(sub.filter.filter, shareGroup: sub.filter.shareGroup), in: &t, tenant: tenant,
+                        changes: &changes)
+            }
         }
     }
 
@@ -329,15 +404,19 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
     /// Matches `message` against the tenant's subscriptions. Connected targets come back as deliveries for the
     /// shell to hand to their connections; parked targets get QoS 1/2 copies queued here.
     /// `pick(n)` chooses a member index in `0..<n` for shared groups (random in production, seeded in tests).
-    public mutating func route(_ message: BrokerMessage, now: Timestamp, pick: (Int) -> Int) -> [Delivery] {
+    /// `serving` names the `$share` groups this node delivers to (``SharedGroupSelection/all`` on a single node; the
+    /// groups a ``ForwardPlan`` gave this node, or a forwarded message asked it to serve, in a cluster).
+    public mutating func route(_ message: BrokerMessage, now: Timestamp, serving: SharedGroupSelection = .all,
+                               pick: (Int) -> Int) -> [Delivery] {
         guard tenants[message.tenant] != nil else { return [] }
         // 1. Match (read only). Most topics match one or a few subscriptions: collect into an array and only
         //    build a per-client table when a client could appear twice.
         var matches: [(clientID: String, options: SubscriptionOptions)] = []
-        var groups: [String: [(String, SubscriptionOptions)]] = [:]
+        var groups: [SharedGroupKey: [(String, SubscriptionOptions)]] = [:]
         tenants[message.tenant]!.subscriptions.match(topic: message.topic) { filter, key, options in
             if let g = key.shareGroup {
-                groups[g + "/" + filter, default: []].append((key.clientID, options))
+                let k = SharedGroupKey(group: g, filter: filter)
+                if serving.includes(k) { groups[k, default: []].append((key.clientID, options)) }
                 return
             }
             if options.noLocal && key.clientID == message.publisherClientID { return }

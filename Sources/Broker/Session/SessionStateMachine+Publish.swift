@@ -72,13 +72,15 @@ extension SessionStateMachine {
                                   properties: p.properties, now: now)
         switch p.qos {
         case .atMostOnce:
-            publish(message, storeToken: nil, into: &actions)
+            publish(message, storeToken: nil, routeToken: nil, into: &actions)
         case .atLeastOnce:
             // A retained QoS 1 message is acknowledged once it is stored ([MQTT-4.3.2-2]: the receiver "owns"
             // it when it sends PUBACK), so a PUBACK means every node will hand it to later subscribers.
             let token = message.retain ? takeStoreToken() : nil
-            publish(message, storeToken: token, into: &actions)
-            acknowledge(.puback(PubAckPacket(packetID: p.packetID ?? 0)), after: token, into: &actions)
+            let routeToken = acknowledgeAfterRouting ? takeStoreToken() : nil
+            publish(message, storeToken: token, routeToken: routeToken, into: &actions)
+            acknowledge(.puback(PubAckPacket(packetID: p.packetID ?? 0)), after: token, routed: routeToken,
+                        into: &actions)
         case .exactlyOnce:
             let id = p.packetID ?? 0
             if session.inboundQoS2.contains(id) {
@@ -95,8 +97,9 @@ extension SessionStateMachine {
             }
             session.inboundQoS2.insert(id)
             let token = message.retain ? takeStoreToken() : nil
-            publish(message, storeToken: token, into: &actions)
-            acknowledge(.pubrec(PubAckPacket(packetID: id)), after: token, into: &actions)
+            let routeToken = acknowledgeAfterRouting ? takeStoreToken() : nil
+            publish(message, storeToken: token, routeToken: routeToken, into: &actions)
+            acknowledge(.pubrec(PubAckPacket(packetID: id)), after: token, routed: routeToken, into: &actions)
         }
     }
 
@@ -108,9 +111,10 @@ extension SessionStateMachine {
         return authorize(.retainPublish(topic: topic), into: &actions)
     }
 
-    private func publish(_ message: BrokerMessage, storeToken: UInt64?, into actions: inout [Action]) {
+    private func publish(_ message: BrokerMessage, storeToken: UInt64?, routeToken: UInt64?,
+                         into actions: inout [Action]) {
         if message.retain { actions.append(.retain(message, storeToken: storeToken)) }
-        actions.append(.route(message))
+        actions.append(.route(message, ackToken: routeToken))
     }
 
     private mutating func takeStoreToken() -> UInt64 {
@@ -119,12 +123,26 @@ extension SessionStateMachine {
     }
 
     /// Sends `ack` now, or queues it behind earlier acknowledgements that still wait for a store.
-    private mutating func acknowledge(_ ack: MQTTPacket, after storeToken: UInt64?, into actions: inout [Action]) {
-        if storeToken == nil && pendingAcks.isEmpty {
+    private mutating func acknowledge(_ ack: MQTTPacket, after storeToken: UInt64?, routed routeToken: UInt64? = nil,
+                                      into actions: inout [Action]) {
+        if storeToken == nil && routeToken == nil && pendingAcks.isEmpty {
             actions.append(.send(ack))
         } else {
-            pendingAcks.append(PendingAck(packet: ack, storeToken: storeToken))
+            pendingAcks.append(PendingAck(packet: ack, storeToken: storeToken, routeToken: routeToken))
         }
+    }
+
+    /// The message routed with `token` reached every node it was sent to (or not, after the forwarding bound).
+    /// Releases the acknowledgements now due, in order; a failure answers as a failed retained store does (see
+    /// ``onRetainStored(token:success:)``).
+    public mutating func onRouted(token: UInt64, success: Bool) -> [Action] {
+        var actions: [Action] = []
+        guard phase == .connected, let i = pendingAcks.firstIndex(where: { $0.routeToken == token }) else {
+            return actions
+        }
+        pendingAcks[i].routeToken = nil
+        settle(i, success: success, into: &actions)
+        return actions
     }
 
     /// The retained message behind `token` was stored (or not). Releases the acknowledgements now due, in order.
@@ -136,12 +154,19 @@ extension SessionStateMachine {
             return actions
         }
         pendingAcks[i].storeToken = nil
+        settle(i, success: success, into: &actions)
+        return actions
+    }
+
+    /// One wait of the acknowledgement at `i` is over: on failure turn it negative (v5) or close (3.1.1), then send
+    /// whatever is due.
+    private mutating func settle(_ i: Int, success: Bool, into actions: inout [Action]) {
         if !success {
             if version == .v311 {
                 pendingAcks.removeSubrange(i...)  // the ones behind it would claim a message is stored
                 releaseAcks(into: &actions)
                 protocolViolation(.unspecifiedError, into: &actions)
-                return actions
+                return
             }
             switch pendingAcks[i].packet {
             case .puback(let a):
@@ -154,12 +179,11 @@ extension SessionStateMachine {
             }
         }
         releaseAcks(into: &actions)
-        return actions
     }
 
     private mutating func releaseAcks(into actions: inout [Action]) {
         var released = 0
-        while released < pendingAcks.count, pendingAcks[released].storeToken == nil {
+        while released < pendingAcks.count, pendingAcks[released].ready {
             actions.append(.send(pendingAcks[released].packet))
             released += 1
         }

@@ -29,8 +29,11 @@ public struct SessionStateMachine: Sendable {
         /// Attach this session to the broker: take over a live session with the same client id, or resume a
         /// parked one (or start fresh when `cleanStart`). The shell answers with ``onSessionOpened(_:now:)``.
         case openSession(clientID: String, cleanStart: Bool)
-        /// Route an application message to matching subscriptions (local trie, and remote nodes later).
-        case route(BrokerMessage)
+        /// Route an application message to matching subscriptions (local trie, and remote nodes in a cluster). With an
+        /// `ackToken` (only when ``acknowledgeAfterRouting`` is on, for QoS 1/2) the client's acknowledgement waits
+        /// for the routing: the shell answers with ``onRouted(token:success:)`` once every remote node the message
+        /// went to has taken it (at once when none was involved).
+        case route(BrokerMessage, ackToken: UInt64?)
         /// Store (or clear, with an empty payload) the retained message for its topic, before routing it. With a
         /// `storeToken` the client's acknowledgement waits for the store: the shell answers with
         /// ``onRetainStored(token:success:)`` once the write is durable (committed) or has failed.
@@ -99,10 +102,16 @@ public struct SessionStateMachine: Sendable {
     /// with a token waits for its retained message to be stored; the ones behind it wait with it.
     var pendingAcks: [PendingAck] = []
     var nextStoreToken: UInt64 = 1
+    /// Whether QoS 1/2 acknowledgements also wait for routing (``Action/route(_:ackToken:)``): on in a cluster,
+    /// where a message may go to other nodes; off on a single node, where routing is synchronous.
+    public var acknowledgeAfterRouting = false
 
     struct PendingAck: Sendable {
         var packet: MQTTPacket
         var storeToken: UInt64?
+        /// Waiting for ``onRouted(token:success:)``.
+        var routeToken: UInt64? = nil
+        var ready: Bool { storeToken == nil && routeToken == nil }
     }
 
     public init(tenant: TenantID = .default, principal: Principal = .anonymous, limits: BrokerLimits = BrokerLimits(),
