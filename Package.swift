@@ -249,6 +249,11 @@ let package = Package(
         .target(name: "Shadow", swiftSettings: strict),
         // Issue 7: gossip membership (SWIM with Lifeguard) and the subscription table it carries, pure.
         .target(name: "Gossip", dependencies: ["IoTTypes", "TopicTrie"], swiftSettings: strict),
+        // Test kit (not for production): a virtual clock, a simulated network and many Gossip instances in one
+        // process, with scenario files. Pure: no clock, no threads.
+        .target(name: "SimKit", dependencies: ["Gossip"], swiftSettings: strict),
+        .testTarget(
+            name: "GossipTests", dependencies: ["Gossip", "SimKit"], exclude: ["Scenarios"], swiftSettings: strict),
         .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
