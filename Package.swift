@@ -280,7 +280,12 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
-        .testTarget(name: "GossipTests", dependencies: ["Gossip", "IoTTypes", "TopicTrie"], swiftSettings: strict),
+        // Test kit (not for production): a virtual clock, a simulated network and many Gossip instances in one
+        // process, with scenario files. Pure: no clock, no threads.
+        .target(name: "SimKit", dependencies: ["Gossip"], swiftSettings: strict),
+        .testTarget(
+            name: "GossipTests", dependencies: ["Gossip", "SimKit", "IoTTypes", "TopicTrie"], exclude: ["Scenarios"],
+            swiftSettings: strict),
         .testTarget(name: "TLSConfigTests", dependencies: ["TLSConfig"], swiftSettings: strict),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(

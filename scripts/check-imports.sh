@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PURE=(Sources/IoTTypes Sources/MQTTCodec Sources/TopicTrie Sources/BusProtocol Sources/Broker Sources/ClusterState Sources/TLSConfig
-      Sources/Policy Sources/SigV4 Sources/Shadow Sources/Gossip)
+      Sources/Policy Sources/SigV4 Sources/Shadow Sources/Gossip Sources/SimKit)
 FORBIDDEN_IMPORTS='^\s*(@_implementationOnly\s+|internal\s+|public\s+)?import\s+(NIOPosix|NIOSSL|NIOHTTP1|NIOEmbedded|Hummingbird|CRaft|COpenSSL|CLZ4|Foundation|ServiceLifecycle|Metrics)\b'
 FORBIDDEN_CALLS='(ContinuousClock\(\)\.now|SuspendingClock\(\)\.now|Date\(\)|DispatchTime\.now|NIODeadline\.now|Task\s*\{|Task\.detached)'
 status=0
