@@ -66,6 +66,7 @@ let package = Package(
             name: "Flotilla",
             dependencies: [
                 "BrokerNIO", "Broker", "ClusterService", "ClusterNode", "ClusterBus", "ClusterBrokerStore", "ClusterRouting",
+                "Gossip", "GossipNIO",
                 "ControlPlane", "ControlPlaneHTTP", "ClusterState", "IoTTypes", "Policy", "RaftBench", "Shadow", "TLS",
                 "TLSConfig",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -11,10 +11,11 @@ import TLS
 /// The control plane on this node: `ControlPlaneRouter` with the node's `ClusterService` as the backend, served by
 /// the Hummingbird shell on `--api-port`.
 enum ControlPlaneWiring {
-    static func router(cluster: ClusterLifecycleService, region: String, endpointDomain: String) -> ControlPlaneRouter {
+    static func router(cluster: ClusterLifecycleService, gossip: GossipWiring?, region: String,
+                       endpointDomain: String) -> ControlPlaneRouter {
         var router = ControlPlaneRouter(
             region: region, validatePolicyDocument: policyDocumentProblem, certificateCrypto: .openSSL,
-            backend: ClusterBackend(lifecycle: cluster))
+            backend: ClusterBackend(lifecycle: cluster, gossip: gossip))
         router.endpointDomain = endpointDomain
         return router
     }
@@ -71,7 +72,10 @@ extension CertificateCrypto.Failure {
 /// follower, answered once applied here), reads on this node's applied state, the wall clock for `nowMs`.
 struct ClusterBackend: ControlPlaneBackend {
     let lifecycle: ClusterLifecycleService
+    var gossip: GossipWiring? = nil
     var cluster: ClusterService { lifecycle.cluster }
+
+    func gossipMembersJSON() -> String? { gossip?.membersJSON() }
 
     func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 

@@ -9,6 +9,7 @@ import ClusterService
 import ClusterState
 import ControlPlaneHTTP
 import Foundation
+import Gossip
 import Logging
 import Metrics
 import NIOCore
@@ -189,14 +190,19 @@ struct Serve: AsyncParsableCommand {
         // IoT policies for certificate connections (8883, 8443); the plain 1883 listener stays unenforced.
         let authorizing = cfg.policies == "off"
             ? nil : PolicyAuthorization(cluster: clusterService, region: cfg.region, logger: logger)
-        // Cross-node routing (issue 7): the gossiped subscription table plugs in here; until it does (nil), routing
-        // stays on this node and no forwarding link is made.
-        let routes: (any RouteDirectory)? = nil
-        let core = BrokerCore(limits: limits, metrics: metrics, store: store, authorizing: authorizing, routes: routes,
-                              logger: logger)
-        if routes != nil {
-            ClusterForwarder(core: core, cluster: clusterService, logger: logger).install(on: clusterService)
-        }
+        // Gossip (issue 7): SWIM membership carrying the subscription table. Every node runs it, a lone one too
+        // (same code path; a node added later finds it), seeded with the other initial voters.
+        let gossip = try GossipWiring(
+            nodeID: cfg.nodeID, host: cfg.bind, port: me.gossipPort,
+            seeds: peerSpecs.map { GossipAddress(host: $0.host, port: UInt16($0.gossipPort)) },
+            dataDir: cfg.dataDir, group: group, logger: logger)
+        // Cross-node routing: a publish goes to this node's subscribers and, over per-peer forwarding links on the
+        // cluster bus, to every node whose gossiped rows match.
+        let core = BrokerCore(limits: limits, metrics: metrics, store: store, authorizing: authorizing,
+                              routes: gossip.routes, logger: logger)
+        let forwarder = ClusterForwarder(core: core, cluster: clusterService, logger: logger)
+        forwarder.install(on: clusterService)
+        gossip.closeLinks(of: forwarder)
         // Client ids unique across the cluster, sessions that move between nodes, replicated queues (issue 7). A lone
         // node asks nobody and writes no queue.
         if !peerSpecs.isEmpty || cfg.join {
@@ -204,7 +210,8 @@ struct Serve: AsyncParsableCommand {
             settings.timeout = .milliseconds(cfg.takeoverTimeoutMs)
             settings.kickTimeout = .milliseconds(cfg.takeoverTimeoutMs / 2)
             let takeover = SessionTakeover(cluster: clusterService, store: store,
-                                           peers: { clusterService.knownPeers() }, settings: settings, logger: logger)
+                                           peers: { gossip.takeoverPeers(known: clusterService.knownPeers()) },
+                                           settings: settings, logger: logger)
             takeover.serve { tenant, clientID, cleanStart, kickTimeout in
                 await core.handOff(tenant: tenant, clientID: clientID, cleanStart: cleanStart,
                                    timeout: TimeAmount(kickTimeout))
@@ -277,7 +284,8 @@ struct Serve: AsyncParsableCommand {
         let cluster = ClusterLifecycleService(cluster: clusterService, mode: startMode, logger: logger)
         let apiService = ControlPlaneHTTPServer(
             host: cfg.bind, port: cfg.apiPort, group: group, logger: logger,
-            router: ControlPlaneWiring.router(cluster: cluster, region: cfg.region, endpointDomain: cfg.endpointDomain)
+            router: ControlPlaneWiring.router(cluster: cluster, gossip: gossip, region: cfg.region,
+                                             endpointDomain: cfg.endpointDomain)
         ) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
@@ -297,6 +305,7 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: cluster),
+                    .init(service: GossipLifecycleService(wiring: gossip, logger: logger)),
                     .init(service: apiService),
                     .init(service: broker),
                 ],
