@@ -17,8 +17,8 @@
 ///   `maxDatagramSize`; each is sent `retransmitMult × ceil(log10(n+1))` times, least-sent first. Application
 ///   broadcasts share the queue; receivers re-queue the ones new to them (epidemic), deduplicated by
 ///   (origin, epoch, sequence).
-/// - Push/pull (TCP, through the shell): at join (with a seed), every `pushPullIntervalMs` with a random live
-///   member, and every `reconnectIntervalMs` with a random dead member or a seed that is not a live member, so a
+/// - Push/pull (TCP, through the shell): at join (with a seed), once more two periods after joining and every
+///   `pushPullIntervalMs` with a random live member, and every `reconnectIntervalMs` with a random dead member or a seed that is not a live member, so a
 ///   healed partition merges: each side tells the other "you are dead", both refute with higher incarnations.
 ///   A dead or suspect row received by push/pull is merged as a suspicion (the member gets the chance to refute).
 /// - Lifeguard local health (awareness 0…`awarenessMaxMultiplier − 1`, multiplier = awareness + 1): +1 per
@@ -332,7 +332,12 @@ public struct GossipMembership<App: GossipApplication>: Sendable {
                 counters.pushPullsFailed += 1
                 return out
             }
-            joined = true
+            if !joined {
+                // One more exchange soon after joining, with a random member: an epidemic with log n retransmits
+                // misses a member now and then, and the members that joined after us are only known by gossip.
+                joined = true
+                nextPushPullAt = min(nextPushPullAt, now + 2 * configuration.probeIntervalMs)
+            }
             merge(message, now: now, &out)
         }
         return out

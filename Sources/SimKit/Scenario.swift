@@ -49,6 +49,10 @@ public struct Scenario: Sendable, Equatable {
     public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
         public var line: Int
         public var message: String
+        public init(line: Int, message: String) {
+            self.line = line
+            self.message = message
+        }
         public var description: String { "scenario line \(line): \(message)" }
     }
 
