@@ -60,13 +60,20 @@ struct AdminAPITests {
         #expect(a.status == 503 && a.errorType == "ServiceUnavailableException")
     }
 
+    @Test("GET /cluster/members: the backend's gossip view, or 503 on a node without gossip")
+    func gossipMembers() async {
+        let c = Client()
+        let a = await c.call("GET", "/cluster/members")
+        #expect(a.status == 503 && a.errorType == "ServiceUnavailableException")
+    }
+
     @Test("the backend's refusals are the answer; unknown admin routes are 404")
     func errors() async {
         let c = Client()
         c.backend.failure.withLock { $0 = .resourceNotFound("node 9 is not a member") }
         let a = await c.call("DELETE", "/cluster/members/9")
         #expect(a.status == 404 && a.errorType == "ResourceNotFoundException" && a.message == "node 9 is not a member")
-        for (method, target) in [("GET", "/cluster/members"), ("PUT", "/cluster/leader"), ("GET", "/cluster"),
+        for (method, target) in [("PUT", "/cluster/members"), ("PUT", "/cluster/leader"), ("GET", "/cluster"),
                                  ("POST", "/cluster/status")] {
             let u = await c.call(method, target)
             #expect(u.status == 404 && u.errorType == "UnknownOperationException", "\(method) \(target)")
