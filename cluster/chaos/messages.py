@@ -148,11 +148,24 @@ def check_messages(hist, faults, move_grace_s=3.0):
             holder = before[-1][3] if before else None
             nxt = next((c for c in s.connects if c[0] > pub.inv_idx), None)
             until_t = nxt[1] if nxt is not None else s.final[1]
-            fault = _fault_hits(faults, holder, pub.inv_t, until_t) if nxt is not None else None
+            parked = any(before[-1][0] < i < pub.inv_idx for i, _ in s.disconnects) if before else False
+            # A parked session's messages wait on its holder (or in the replicated queue) until it reattaches; a
+            # connected one gets them at once, so only a fault right around the publish can take them.
+            hit_until = until_t if parked else min(until_t, (pub.cmp_t or pub.inv_t) + move_grace_s)
+            part = [f for f in faults if f["fault"] == "partition"]
+            other = [f for f in faults if f["fault"] != "partition"]
+            fault = _fault_hits(other, holder, pub.inv_t, hit_until) if nxt is not None else None
+            cut_off = _fault_hits(part, holder, pub.inv_t, hit_until) if pub.node != holder else None
+            if fault is None and cut_off is not None:
+                exceptions.append(dict(base, reason="partitioned",
+                                       detail=f"partition ({cut_off['detail']}) at t={cut_off['start_t']:.3f}: "
+                                              f"published on node {pub.node}, session on node {holder}"))
+                continue
             if fault is not None:
                 exceptions.append(dict(base, reason="holder_failed",
                                        detail=f"{fault['fault']} of {fault['nodes']} at t={fault['start_t']:.3f} "
-                                              f"while node {holder} held the session; reattached at "
+                                              f"while node {holder} held the session "
+                                              f"({'parked' if parked else 'connected'}); reattached at "
                                               f"t={until_t:.3f}"))
                 continue
             lo = pub.inv_t - move_grace_s

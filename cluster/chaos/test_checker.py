@@ -281,6 +281,36 @@ def test_message_lost_with_the_holder_node_is_an_exception():
     assert res.exceptions["counts"] == {"holder_failed": 1}
 
 
+def test_a_fault_long_after_the_publish_does_not_excuse_a_connected_subscriber():
+    h = H()
+    sub(h, "s1", False, node=1)
+    pub(h, "m1")  # the subscriber is connected: it should have had m1 within moments
+    h.t += 30
+    h.nemesis("start", "kill", [1])
+    h.add("sub-s1", "info", "sub_disconnect", None, {"client_id": "s1"})
+    h.t += 10
+    sub(h, "s1", True, node=2)
+    h.nemesis("stop", "kill", [1])
+    final(h, "s1")
+    assert kinds(h.check()) == ["lost_message"]
+
+
+def test_a_parked_session_losing_its_holder_is_an_exception():
+    h = H()
+    sub(h, "s1", False, node=1)
+    h.add("sub-s1", "info", "sub_disconnect", None, {"client_id": "s1"})
+    h.t += 10
+    pub(h, "m1")  # queued for the parked session on node 1
+    h.t += 30
+    h.nemesis("start", "kill", [1])
+    h.t += 10
+    sub(h, "s1", True, node=2)
+    final(h, "s1")
+    res = h.check()
+    assert res.valid, res.violations
+    assert res.exceptions["counts"] == {"holder_failed": 1}
+
+
 def test_topic_matching():
     assert topic_matches("a/+/c", "a/b/c") and topic_matches("a/#", "a") and topic_matches("#", "a/b")
     assert topic_matches("$share/g/a/+", "a/b")
