@@ -8,7 +8,7 @@ ARGS   ?=
 # Binary the integration tests start (override to test another build).
 FLOTILLA_BIN ?= $(CURDIR)/.build/debug/flotilla
 
-.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration bench bench-tls bench-raft bench-failover bench-shadow bench-cluster fuzz
+.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration test-chaos-checker bench bench-tls bench-raft bench-failover bench-shadow bench-cluster fuzz
 
 ## make run: install missing dependencies, build the release binary, start a single embedded node with its TLS
 ## listeners (8883 mutual TLS, 8443 ALPN/HTTPS/WebSocket) on development certificates made on first start
@@ -19,14 +19,15 @@ run: deps build-release
 cluster: deps build-release
 	cluster/up 3
 
-## make test: the layering check, Swift unit + channel tests, then the integration tests against the real
-## debug binary. Every step runs even if an earlier one fails, so one run reports everything; the exit
-## status is non-zero if any failed.
+## make test: the layering check, Swift unit + channel tests, the integration tests against the real debug
+## binary, then the chaos checker's own tests. Every step runs even if an earlier one fails, so one run reports
+## everything; the exit status is non-zero if any failed.
 test: deps build-tests
 	@status=0; \
 	$(MAKE) --no-print-directory check-layers || status=1; \
 	$(MAKE) --no-print-directory test-swift || status=1; \
 	$(MAKE) --no-print-directory test-integration || status=1; \
+	$(MAKE) --no-print-directory test-chaos-checker || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see the output above)" >&2; fi; \
 	exit $$status
 
@@ -49,6 +50,10 @@ test-swift:
 
 test-integration:
 	FLOTILLA_BIN="$(FLOTILLA_BIN)" $(PYTHON) -m pytest -q Tests/integration
+
+## make test-chaos-checker: the chaos checker's own tests (hand-made and generated histories, no cluster; ~5 s)
+test-chaos-checker:
+	$(PYTHON) -m pytest -q cluster/chaos/test_checker.py
 
 bench:
 	bash benchmarks/run.sh
