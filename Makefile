@@ -46,7 +46,7 @@ check-layers:
 	bash scripts/check-imports.sh
 
 test-swift:
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 test-integration:
 	FLOTILLA_BIN="$(FLOTILLA_BIN)" $(PYTHON) -m pytest -q Tests/integration

@@ -55,6 +55,7 @@ extension ClusterCommand {
         case appendSessionQueue = 85
         case trimSessionQueue = 86
         case dropSessionQueue = 87
+        case readBarrier = 88
         // 48–59: thing types and thing groups.
         case createThingType = 48
         case deprecateThingType = 49
@@ -130,6 +131,8 @@ extension ClusterCommand {
             w.write(tenant)
             w.write(clientID)
             w.write(through)
+        case .readBarrier:
+            w.write(Tag.readBarrier.rawValue)
         case .dropSessionQueue(let tenant, let clientID):
             w.write(Tag.dropSessionQueue.rawValue)
             w.write(tenant)
@@ -452,6 +455,8 @@ extension ClusterCommand {
             return .trimSessionQueue(tenant: try r.readTenant(), clientID: try r.readString(), through: try r.readUInt64())
         case .dropSessionQueue:
             return .dropSessionQueue(tenant: try r.readTenant(), clientID: try r.readString())
+        case .readBarrier:
+            return .readBarrier
         case .createThing:
             let tenant = try r.readTenant()
             let name = try r.readString()

@@ -36,6 +36,9 @@ public enum ClusterCommand: Sendable, Hashable {
     /// Removes the queued messages at positions up to and including `through` (taken by the node the client
     /// resumed on, or delivered); `UInt64.max` clears the queue. No error when there is no queue.
     case trimSessionQueue(tenant: TenantID, clientID: String, through: UInt64)
+    /// Changes nothing: committed and applied like any command, so a node that has applied it has applied every
+    /// write acknowledged before it was proposed — the barrier behind linearizable reads on any node.
+    case readBarrier
     /// Forgets a session's replicated queue, drop counter included (no error when there is none).
     /// `removeSessionRecord` drops the queue as well.
     case dropSessionQueue(tenant: TenantID, clientID: String)

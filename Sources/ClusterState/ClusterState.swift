@@ -148,6 +148,8 @@ public struct ClusterState: Sendable {
         case .dropSessionQueue(let tenant, let clientID):
             dropSessionQueue(tenant: tenant, clientID: clientID)
             return .success(.done)
+        case .readBarrier:
+            return .success(.done)
         case .createThing(let c):
             return onCreateThing(c)
         case .updateThing(let u):

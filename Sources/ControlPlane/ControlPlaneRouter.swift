@@ -12,6 +12,9 @@ public protocol ControlPlaneBackend: Sendable {
     func propose(_ command: ClusterCommand) async throws(AWSError) -> ClusterOutcome
     /// Reads this node's applied state (includes every write this node's `propose` has returned).
     func read<T>(_ body: (ClusterState) -> T) -> T
+    /// Returns once this node has applied every write acknowledged anywhere before the call, so a `read` after it
+    /// is linearizable (not only read-your-writes on this node).
+    func readBarrier() async throws(AWSError)
     /// `GET /cluster/status`'s JSON body, or nil while the cluster service is not running.
     func clusterStatusJSON() -> String?
     /// `GET /cluster/members`'s JSON body (the gossip view), or nil when this node runs no gossip.
@@ -27,6 +30,9 @@ public protocol ControlPlaneBackend: Sendable {
 }
 
 extension ControlPlaneBackend {
+    /// A backend over one in-memory state is always current.
+    public func readBarrier() async throws(AWSError) {}
+
     public func gossipMembersJSON() -> String? { nil }
 
     /// A backend without X.509 support refuses every server certificate.
@@ -206,6 +212,12 @@ public struct ControlPlaneRouter: Sendable {
         case .failure(let error): return error.response
         }
         guard let command = api.command(for: operation, nowMs: backend.nowMs()) else {
+            // A read sees every write acknowledged before it began, on whichever node it is asked (linearizable).
+            do {
+                try await backend.readBarrier()
+            } catch {
+                return error.response
+            }
             return backend.read { api.respond(to: operation, state: $0) }
         }
         let outcome: ClusterOutcome

@@ -89,6 +89,16 @@ struct ClusterBackend: ControlPlaneBackend {
 
     func read<T>(_ body: (ClusterState) -> T) -> T { cluster.read(body) }
 
+    /// A no-op command through raft (forwarded to the leader from a follower, batched with other forwards): once
+    /// it is applied here, so is every write acknowledged before this call, on any node.
+    func readBarrier() async throws(AWSError) {
+        do {
+            _ = try await cluster.propose(.readBarrier)
+        } catch {
+            throw AWSError(error)
+        }
+    }
+
     func clusterStatusJSON() -> String? { lifecycle.statusJSON() }
 
     func certificateID(pem: String) -> String? { (try? certificateIDs(pem: pem))?.first }

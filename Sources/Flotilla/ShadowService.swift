@@ -10,7 +10,8 @@ import Shadow
 
 /// Device shadows over MQTT (issue 6) on this node:
 ///
-/// - `…/get` is answered from this node's applied state (`/get/accepted` or `/get/rejected`), like a read;
+/// - `…/get` is answered from this node's applied state after a read barrier through raft (`/get/accepted` or
+///   `/get/rejected`): linearizable, like the HTTP GET;
 /// - `…/update` and `…/delete` are proposed through raft as `ClusterCommand.shadow`; the answer's messages
 ///   (`/update/accepted`, `/update/delta`, `/update/documents`, `/…/rejected`) are published by *every* node when it
 ///   applies the command (`observeApplied`), each to its own subscribers — so a device on node 3 gets the delta of
@@ -45,13 +46,28 @@ final class ShadowService: ReservedTopicHandling {
         let nowMs = Int64((Date().timeIntervalSince1970 * 1000).rounded())
         switch request.operation {
         case .get:
-            let answer = cluster.read {
-                Shadow.get($0.shadow(tenant: tenant, key: request.key), request: payload,
-                           thingName: request.key.thingName, shadowName: request.key.shadowName, now: nowMs / 1000)
-            }
-            switch answer {
-            case .success(let body): send(tenant: tenant, key: request.key, suffix: "get/accepted", body)
-            case .failure(let e): send(tenant: tenant, key: request.key, suffix: "get/rejected", e.payload(timestamp: nowMs / 1000))
+            // Linearizable: after a no-op through raft, every update acknowledged anywhere before this request is
+            // in this node's state.
+            Task { [self] in
+                do {
+                    _ = try await cluster.propose(.readBarrier)
+                } catch {
+                    logger.warning("shadow get: no read barrier", metadata: [
+                        "shadow.thing": "\(request.key.thingName)", "error": "\(error)",
+                    ])
+                    let failure = ShadowError.internalFailure.with(clientToken: Shadow.clientToken(in: payload))
+                    send(tenant: tenant, key: request.key, suffix: "get/rejected", failure.payload(timestamp: nowMs / 1000))
+                    return
+                }
+                let answer = cluster.read {
+                    Shadow.get($0.shadow(tenant: tenant, key: request.key), request: payload,
+                               thingName: request.key.thingName, shadowName: request.key.shadowName, now: nowMs / 1000)
+                }
+                switch answer {
+                case .success(let body): send(tenant: tenant, key: request.key, suffix: "get/accepted", body)
+                case .failure(let e):
+                    send(tenant: tenant, key: request.key, suffix: "get/rejected", e.payload(timestamp: nowMs / 1000))
+                }
             }
         case .update, .delete:
             let command = ShadowCommand(tenant: tenant, key: request.key,

@@ -132,6 +132,9 @@ final class Results: Sendable {
     func link(_ t: ManualTransport, configure: (inout ForwardLink.Limits) -> Void = { _ in }) -> ForwardLink {
         var limits = ForwardLink.Limits()
         limits.maxInFlight = 1
+        // No message may expire on its own here: on a starved machine 5 s pass before the drain task runs, and an
+        // expired message is failed unsent — the test would then wait forever for a request that never comes.
+        limits.queueTimeout = .seconds(3600)
         configure(&limits)
         return ForwardLink(peer: 2, limits: limits, metrics: ForwardingMetrics().peer(2), logger: quiet,
                            transport: t.transport)

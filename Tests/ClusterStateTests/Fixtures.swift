@@ -187,6 +187,8 @@ let everyCommand: [ClusterCommand] = [
     .appendSessionQueue(tenant: globex, clientID: "gone-1", messages: [queued(globex, "g", 5)], limit: 10),
     .dropSessionQueue(tenant: globex, clientID: "gone-1"),
     .appendSessionQueue(tenant: globex, clientID: "kept-1", messages: [queued(globex, "g/k", 6)], limit: 10),
+    // The no-op behind linearizable reads (issue 8): applied like any command, changes nothing.
+    .readBarrier,
 ]
 
 /// A QoS 1 queued message with a one-byte payload, user property and wall-clock expiry.
