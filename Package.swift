@@ -283,7 +283,7 @@ let package = Package(
             swiftSettings: strict),
         // Test kit (not for production): a virtual clock, a simulated network and many Gossip instances in one
         // process, with scenario files. Pure: no clock, no threads.
-        .target(name: "SimKit", dependencies: ["Gossip"], swiftSettings: strict),
+        .target(name: "SimKit", dependencies: ["Gossip", "IoTTypes"], swiftSettings: strict),
         .testTarget(
             name: "GossipTests", dependencies: ["Gossip", "SimKit", "IoTTypes", "TopicTrie"], exclude: ["Scenarios"],
             swiftSettings: strict),

@@ -1,7 +1,9 @@
 import Gossip
+import IoTTypes
 
-/// A simulation script. One statement per line, `#` starts a comment; steps run in file order on one virtual
-/// clock. Durations take `ms`, `s` or `periods` (protocol periods = `probeIntervalMs`). Node lists are ids and
+/// A simulation script. One statement per line; a comment starts at a `#` that begins the line or follows
+/// whitespace and is followed by whitespace (so topic filters such as `a/#` and a lone `#` ending a line are not
+/// comments); steps run in file order on one virtual clock. Durations take `ms`, `s` or `periods` (protocol periods = `probeIntervalMs`). Node lists are ids and
 /// ranges: `1-50,60,70-72`.
 ///
 /// ```
@@ -22,6 +24,15 @@ import Gossip
 /// expect alive 7 within 30 periods
 /// expect no false deaths    # no running node was ever declared dead
 /// ```
+///
+/// With `SubscriptionTable` as the app (an error otherwise), rows of the subscription table:
+///
+/// ```
+/// at 5s subscribe 3,7 111111111111 $share/g/a/+    # these nodes' local sessions take the filter in that tenant
+/// at 9s unsubscribe 3 111111111111 $share/g/a/+
+/// expect tables agree within 40 periods  # every running node holds exactly every running node's own rows
+/// expect no routes to dead   # no running node holds rows of a member it holds dead or left
+/// ```
 public struct Scenario: Sendable, Equatable {
     public enum Step: Sendable, Equatable {
         case at(UInt64, Action, line: Int)
@@ -30,6 +41,8 @@ public struct Scenario: Sendable, Equatable {
         case expectGone(GossipNodeID, withinMs: UInt64, line: Int)
         case expectAlive(GossipNodeID, withinMs: UInt64, line: Int)
         case expectNoFalseDeaths(line: Int)
+        case expectTablesAgree(withinMs: UInt64, line: Int)
+        case expectNoRoutesToDead(line: Int)
     }
 
     public enum Action: Sendable, Equatable {
@@ -38,6 +51,8 @@ public struct Scenario: Sendable, Equatable {
         case kill([GossipNodeID])
         case restart([GossipNodeID])
         case leave([GossipNodeID])
+        case subscribe([GossipNodeID], tenant: String, filter: String)
+        case unsubscribe([GossipNodeID], tenant: String, filter: String)
     }
 
     public var nodes: Int
@@ -65,7 +80,7 @@ public struct Scenario: Sendable, Equatable {
         do throws(ParseError) {
             for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
                 lineNumber += 1
-                let content = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+                let content = Self.stripComment(rawLine)
                 let words = content.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
                 guard let head = words.first else { continue }
                 func fail(_ m: String) -> ParseError { ParseError(line: lineNumber, message: m) }
@@ -139,6 +154,14 @@ public struct Scenario: Sendable, Equatable {
                         guard words.count == 4 else { throw fail("\(words[2]) LIST") }
                         let ids = try list(words[3])
                         action = words[2] == "kill" ? .kill(ids) : words[2] == "restart" ? .restart(ids) : .leave(ids)
+                    case "subscribe", "unsubscribe":
+                        guard words.count == 6 else { throw fail("\(words[2]) LIST TENANT FILTER") }
+                        let ids = try list(words[3])
+                        guard SubscriptionTable.isValidTenant(TenantID(words[4])) else { throw fail("bad tenant '\(words[4])'") }
+                        guard SubscriptionTable.isValidFilter(words[5]) else { throw fail("bad filter '\(words[5])'") }
+                        action = words[2] == "subscribe"
+                            ? .subscribe(ids, tenant: words[4], filter: words[5])
+                            : .unsubscribe(ids, tenant: words[4], filter: words[5])
                     case "partition":
                         let groups = words[3...].joined().split(separator: "|").map(String.init)
                         guard groups.count >= 2 else { throw fail("partition A | B [| C…]") }
@@ -163,8 +186,17 @@ public struct Scenario: Sendable, Equatable {
                                 ? .expectGone(n, withinMs: ms, line: lineNumber)
                                 : .expectAlive(n, withinMs: ms, line: lineNumber))
                     case "no":
-                        guard Array(rest) == ["no", "false", "deaths"] else { throw fail("expect no false deaths") }
-                        scenario.steps.append(.expectNoFalseDeaths(line: lineNumber))
+                        if Array(rest) == ["no", "false", "deaths"] {
+                            scenario.steps.append(.expectNoFalseDeaths(line: lineNumber))
+                        } else if Array(rest) == ["no", "routes", "to", "dead"] {
+                            scenario.steps.append(.expectNoRoutesToDead(line: lineNumber))
+                        } else {
+                            throw fail("expect no false deaths | expect no routes to dead")
+                        }
+                    case "tables":
+                        guard rest.dropFirst().first == "agree" else { throw fail("expect tables agree within D") }
+                        scenario.steps.append(
+                            .expectTablesAgree(withinMs: try within(rest.dropFirst(2)), line: lineNumber))
                     default:
                         throw fail("unknown expectation")
                     }
@@ -177,6 +209,19 @@ public struct Scenario: Sendable, Equatable {
         }
         guard scenario.nodes > 0 else { return .failure(ParseError(line: lineNumber, message: "no 'nodes N'")) }
         return .success(scenario)
+    }
+
+    /// The line without its comment: from a `#` at the start (after optional whitespace), or a `#` between
+    /// whitespace and whitespace.
+    static func stripComment(_ line: Substring) -> Substring {
+        let chars = Array(line)
+        func blank(_ c: Character) -> Bool { c == " " || c == "\t" || c == "\r" }
+        for i in chars.indices where chars[i] == "#" {
+            let atStart = chars[..<i].allSatisfy(blank)
+            let spaced = i > 0 && blank(chars[i - 1]) && i + 1 < chars.count && blank(chars[i + 1])
+            if atStart || spaced { return line.prefix(i) }
+        }
+        return line
     }
 
     /// What a run found: failures (each with the seed and the scenario line) and measurements per expectation.
@@ -211,6 +256,24 @@ public struct Scenario: Sendable, Equatable {
                 case .kill(let ids): for id in ids { sim.kill(id) }
                 case .restart(let ids): for id in ids { sim.restart(id) }
                 case .leave(let ids): for id in ids { sim.leave(id) }
+                case .subscribe(let ids, let tenant, let filter), .unsubscribe(let ids, let tenant, let filter):
+                    let add = if case .subscribe = action { true } else { false }
+                    for id in ids {
+                        let done = sim.withApp(id) { app -> Bool in
+                            guard var table = app as? SubscriptionTable else { return false }
+                            if add {
+                                table.addLocal(tenant: TenantID(tenant), filter: filter)
+                            } else {
+                                table.removeLocal(tenant: TenantID(tenant), filter: filter)
+                            }
+                            app = table as! App
+                            return true
+                        }
+                        if done != true {
+                            outcome.failures.append(
+                                "line \(line): node \(id) is not running or carries no SubscriptionTable [\(sim.replayNote)]")
+                        }
+                    }
                 }
             case .expectConverged(let ms, let line):
                 if let took = sim.run(untilTrue: { $0.isConverged }, checkEveryMs: check, timeoutMs: ms) {
@@ -225,6 +288,28 @@ public struct Scenario: Sendable, Equatable {
                 } else {
                     outcome.failures.append(
                         "line \(line): not every node sees \(node) \(gone ? "dead" : "alive") within \(ms)ms [\(sim.replayNote)]")
+                }
+            case .expectTablesAgree(let ms, let line):
+                guard App.self == SubscriptionTable.self else {
+                    outcome.failures.append("line \(line): the app is not SubscriptionTable")
+                    continue
+                }
+                let agree = { (s: Simulation<App>) in (s as! Simulation<SubscriptionTable>).tablesAgree }
+                if let took = sim.run(untilTrue: agree, checkEveryMs: check, timeoutMs: ms) {
+                    outcome.measured.append((line, took))
+                } else {
+                    let why = (sim as! Simulation<SubscriptionTable>).tableDisagreements()
+                    outcome.failures.append("line \(line): tables differ after \(ms)ms: \(why) [\(sim.replayNote)]")
+                }
+            case .expectNoRoutesToDead(let line):
+                guard let tables = sim as? Simulation<SubscriptionTable> else {
+                    outcome.failures.append("line \(line): the app is not SubscriptionTable")
+                    continue
+                }
+                let stale = tables.rowsOfDeadMembers
+                if !stale.isEmpty {
+                    outcome.failures.append(
+                        "line \(line): rows of dead members held: \(stale.prefix(5).map { "\($0.observer)→\($0.node)" }) [\(sim.replayNote)]")
                 }
             case .expectNoFalseDeaths(let line):
                 if !sim.falseDeaths.isEmpty {

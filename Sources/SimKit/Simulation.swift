@@ -124,7 +124,18 @@ public struct Simulation<App: GossipApplication> {
         while let top = heap.peek, top.time <= t {
             let event = heap.pop()!
             now = max(now, event.time)
-            handle(event.kind)
+            _ = handle(event.kind)
+        }
+        now = max(now, t)
+    }
+
+    /// Like `run(until:)`, calling `check(self, node)` after every event that ran `node`'s code (a tick, a datagram,
+    /// a push/pull request, reply or failure): for invariants that must hold at every step, not only at the end.
+    public mutating func run(until t: UInt64, afterEach check: (Simulation, GossipNodeID) -> Void) {
+        while let top = heap.peek, top.time <= t {
+            let event = heap.pop()!
+            now = max(now, event.time)
+            if let node = handle(event.kind) { check(self, node) }
         }
         now = max(now, t)
     }
@@ -235,24 +246,27 @@ public struct Simulation<App: GossipApplication> {
         schedule(id)
     }
 
-    private mutating func handle(_ kind: EventKind) {
+    /// Handles one event; returns the node whose code ran (nil when the event found nobody to run).
+    private mutating func handle(_ kind: EventKind) -> GossipNodeID? {
         switch kind {
         case .wake(let id, let generation, let at):
-            guard var node = nodes[id], node.generation == generation, node.scheduledWake == at else { return }
+            guard var node = nodes[id], node.generation == generation, node.scheduledWake == at else { return nil }
             node.scheduledWake = .max
             let out = node.membership.tick(now: now)
             nodes[id] = node
             perform(out, from: id)
+            return id
         case .datagram(let to, let from, let bytes):
-            guard var node = nodes[to], canReach(from, to) else { return }
+            guard var node = nodes[to], canReach(from, to) else { return nil }
             let out = node.membership.receive(datagram: bytes, from: Self.address(of: from), now: now)
             nodes[to] = node
             perform(out, from: to)
+            return to
         case .pushPullRequest(let from, let generation, let to, let address, let request):
             guard var node = nodes[to], canReach(from, to) else {
                 heap.push(
                     time: now + network.connectTimeoutMs, .pushPullFailed(to: from, generation, address: address))
-                return
+                return nil
             }
             let (reply, out) = node.membership.handlePushPull(request: request, from: Self.address(of: from), now: now)
             nodes[to] = node
@@ -263,8 +277,9 @@ public struct Simulation<App: GossipApplication> {
             } else {
                 heap.push(time: now + delay(), .pushPullFailed(to: from, generation, address: address))
             }
+            return to
         case .pushPullReply(let to, let generation, let from, let address, let reply):
-            guard var node = nodes[to], node.generation == generation else { return }
+            guard var node = nodes[to], node.generation == generation else { return nil }
             let out: [GossipDirective]
             if canReach(from, to) {
                 out = node.membership.handlePushPullReply(reply, from: address, now: now)
@@ -273,11 +288,13 @@ public struct Simulation<App: GossipApplication> {
             }
             nodes[to] = node
             perform(out, from: to)
+            return to
         case .pushPullFailed(let to, let generation, let address):
-            guard var node = nodes[to], node.generation == generation else { return }
+            guard var node = nodes[to], node.generation == generation else { return nil }
             let out = node.membership.pushPullFailed(to: address, now: now)
             nodes[to] = node
             perform(out, from: to)
+            return to
         }
     }
 }
