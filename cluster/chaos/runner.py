@@ -151,8 +151,12 @@ def main() -> int:
                 time.sleep(3.0)
         else:
             end = time.monotonic() + args.duration
+            deck: list[str] = []
             while time.monotonic() < end:
-                nemesis.run(rng.choice(faults), rng.uniform(3.0, 15.0))
+                if not deck:  # every fault type once per round, in a seeded order
+                    deck = faults[:]
+                    rng.shuffle(deck)
+                nemesis.run(deck.pop(), rng.uniform(3.0, 15.0))
                 nemesis.heal()
                 time.sleep(rng.uniform(3.0, 10.0))
 
