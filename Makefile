@@ -8,7 +8,7 @@ ARGS   ?=
 # Binary the integration tests start (override to test another build).
 FLOTILLA_BIN ?= $(CURDIR)/.build/debug/flotilla
 
-.PHONY: run cluster test deps build-release build-tests check-layers test-swift test-integration test-chaos-checker bench bench-tls bench-raft bench-failover bench-shadow bench-cluster fuzz
+.PHONY: chaos chaos-short run cluster test deps build-release build-tests check-layers test-swift test-integration test-chaos-checker bench bench-tls bench-raft bench-failover bench-shadow bench-cluster fuzz
 
 ## make run: install missing dependencies, build the release binary, start a single embedded node with its TLS
 ## listeners (8883 mutual TLS, 8443 ALPN/HTTPS/WebSocket) on development certificates made on first start
@@ -90,3 +90,13 @@ bench-cluster: deps build-release
 ## make bench-failover: leader SIGKILL → first committed write on a local three-node cluster, 20 times
 bench-failover: deps build-release
 	$(PYTHON) benchmarks/failover.py
+
+## make chaos-short: the chaos suite's short run (issue 8): fixed seed, 3 nodes in network namespaces, every fault
+## type once, under 5 minutes; exits non-zero on any violation. Report in cluster/chaos/results/<stamp>/.
+chaos-short:
+	FLOTILLA_BIN="$(FLOTILLA_BIN)" cluster/chaos/run --short
+
+## make chaos: a long chaos run, e.g. make chaos CHAOS_ARGS="--duration 30m --nodes 5 --seed 7"
+CHAOS_ARGS ?= --duration 30m
+chaos:
+	FLOTILLA_BIN="$(FLOTILLA_BIN)" cluster/chaos/run $(CHAOS_ARGS)
