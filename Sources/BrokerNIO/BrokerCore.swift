@@ -139,6 +139,20 @@ public final class BrokerCore: Sendable {
     /// This node's rows for a tenant (tests, status); empty without a directory.
     public func localRows(tenant: TenantID) -> [String: Int] { state.withLockedValue { $0.rows(tenant: tenant) } }
 
+    /// The record of a connected persistent session (expiry > 0), on a cluster node (one that asks peers on
+    /// takeover); nothing on a lone node or for a session that ends with its connection.
+    func recordConnected(tenant: TenantID, clientID: String, session: SessionState, expiry: UInt32) {
+        guard expiry > 0, sessionTakeover != nil else { return }
+        let now = Self.now()
+        let record = SessionRecord(tenant: tenant, clientID: clientID, protocolVersion: session.protocolVersion,
+                                   subscriptions: session.subscriptions.mapValues(\.options), expiryInterval: expiry,
+                                   disconnectedAt: nil)
+        state.withLockedValue { s in
+            s.noteConnected(record)
+            replicateRecords(&s, now: now)
+        }
+    }
+
     func connectedHandles() -> [ConnectionHandle] { state.withLockedValue { $0.connectedHandles() } }
 
     // MARK: - Sessions across nodes (issue 7)

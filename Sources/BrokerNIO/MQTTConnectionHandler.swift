@@ -222,6 +222,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     // MARK: - Actions
 
     private func perform(_ actions: [SessionStateMachine.Action], context: ChannelHandlerContext) {
+        var subscriptionsChanged = false
+        defer { if subscriptionsChanged { recordConnectedSession() } }
         for action in actions {
             switch action {
             case .send(let packet):
@@ -247,8 +249,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 }
             case .addSubscription(let filter, let options):
                 core.subscribe(tenant: tenant, clientID: machine.clientID, filter: filter, options: options)
+                subscriptionsChanged = true
             case .removeSubscription(let filter):
                 core.unsubscribe(tenant: tenant, clientID: machine.clientID, filter: filter)
+                subscriptionsChanged = true
             case .deliverRetained(let filter, let options):
                 for m in core.retained(tenant: tenant, filter: filter) {
                     let o = OutboundMessage(message: m, qos: min(options.qos, m.qos), retain: true)
@@ -317,11 +321,20 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                                 imported: imported) {
         case .opened(let resumed):
             perform(machine.onSessionOpened(resumed, now: self.now), context: context)
+            recordConnectedSession()
         case .takeOver(let previous):
             logger.info("session taken over by a new connection", metadata: connectionMetadata())
             previous.withHandler { $0.takeOver() }
         }
         if imported != nil || core.sessionTakeover != nil { flushIfNeeded() }  // called off a read: flush ourselves
+    }
+
+    /// A persistent session's replicated record while it is connected (issue 8): written when it opens and after each
+    /// change of its subscriptions, so a node that dies with the client connected leaves the session resumable on
+    /// another node (subscriptions; its queue holds only what was queued while parked). Cluster nodes only.
+    private func recordConnectedSession() {
+        core.recordConnected(tenant: tenant, clientID: machine.clientID, session: machine.session,
+                             expiry: machine.grantedSessionExpiry)
     }
 
     /// Another connection with our client id won: DISCONNECT 0x8E (v5) and close.

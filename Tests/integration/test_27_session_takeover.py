@@ -171,3 +171,36 @@ def test_queued_messages_survive_the_loss_of_the_node(cluster):
     print(f"\nresumed on node {other} {took:.2f}s after node {holder} was killed (CONNACK included)")
     # The killed node is expected to be down: don't report it as a crash.
     c[holder].process = None
+
+
+def test_connected_session_survives_the_loss_of_its_node(cluster):
+    """Issue 8's chaos run found it: a persistent session whose node died while the client was connected came back
+    with session present = 0 — its record was written only when it parked. Now the record is written at CONNECT and
+    after every SUBSCRIBE/UNSUBSCRIBE, so the client resumes on another node with its subscriptions, and messages
+    published anywhere reach it there."""
+    c = cluster
+    leader = c.agreed_leader()
+    holder = next(i for i in c.node_ids() if i != leader)
+    other = next(i for i in c.node_ids() if i not in (leader, holder))
+    cid, topic = unique("connected"), unique("connected/t")
+    p = client(c, holder, cid, clean=False, expiry=300)
+    assert p.subscribe(topic, 1) == [1]
+    wait_replicated(c, c.node_ids())
+
+    os.kill(c[holder].pid, signal.SIGKILL)
+    c[holder].process.wait(10)
+    q = client(c, other, cid, clean=False, expiry=300)
+    assert q.connack_flags.session_present, "the connected session's record was not replicated"
+    # Through another node: routed to the resumed session once its rows have spread by gossip (a moment).
+    deadline = time.monotonic() + 10
+    while not q.drain():
+        assert time.monotonic() < deadline, "the resumed session never became routable from the leader"
+        publish_qos1(c, leader, topic, [b"probe"])
+        time.sleep(0.1)
+    time.sleep(0.3)
+    q.drain()
+    publish_qos1(c, leader, topic, [b"after-loss"])
+    assert q.expect_message().payload == b"after-loss"
+    q.close()
+    p.close()
+    c[holder].process = None

@@ -144,6 +144,12 @@ public struct BrokerState<Handle: Hashable & Sendable>: Sendable {
         }
     }
 
+    /// A connected persistent session's record (written again whenever its subscriptions change), so the session
+    /// outlives this node even while its client is connected.
+    public mutating func noteConnected(_ record: SessionRecord) {
+        recordWrites.append(.put(record))
+    }
+
     /// The record changes since the last call, oldest first.
     public mutating func takeRecordWrites() -> [SessionRecordWrite] {
         if recordWrites.isEmpty { return [] }
