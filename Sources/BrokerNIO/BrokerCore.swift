@@ -277,6 +277,14 @@ public final class BrokerCore: Sendable {
             routeHere(message, serving: .all)
             return false
         }
+        if message.qos != .atMostOnce, let completion, !routes.seesMajority {
+            // Cut off from the majority: deliver here, but do not acknowledge — the publisher hears of the failure
+            // (MQTT 5: 0x80; 3.1.1: closed) and sends again, to this node once it is healed or to another one.
+            routeHere(message, serving: .all)
+            metrics.minorityRefusals.increment()
+            Task { completion(false) }
+            return true
+        }
         let remote = routes.remoteMatches(tenant: message.tenant, topic: message.topic)
         if remote.isEmpty {
             routeHere(message, serving: .all)

@@ -24,6 +24,8 @@ public final class BrokerMetrics: Sendable {
     /// Retained messages written (stored or cleared) and the writes that failed to become durable.
     public let retainedWrites: Counter
     public let retainedWriteFailures: Counter
+    /// QoS 1/2 publishes not acknowledged because this node saw no majority of the cluster alive.
+    public let minorityRefusals: Counter
     public let protocolErrors: Counter
     /// Operations a policy refused, by `iot:` action (connect, publish, retain_publish, subscribe, receive).
     let authorizationDenied: [String: Counter]
@@ -60,6 +62,7 @@ public final class BrokerMetrics: Sendable {
         subscriptions = Gauge(label: "iot_mqtt_subscriptions")
         retainedWrites = Counter(label: "iot_mqtt_retained_writes_total")
         retainedWriteFailures = Counter(label: "iot_mqtt_retained_write_failures_total")
+        minorityRefusals = Counter(label: "iot_mqtt_publishes_refused_minority_total")
         protocolErrors = Counter(label: "iot_mqtt_protocol_errors_total")
         var denied: [String: Counter] = [:]
         for action in ["iot:Connect", "iot:Publish", "iot:RetainPublish", "iot:Subscribe", "iot:Receive"] {

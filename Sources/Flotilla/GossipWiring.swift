@@ -108,6 +108,9 @@ struct GossipRouteDirectory: RouteDirectory {
     func localRowRemoved(tenant: TenantID, filter: String) {
         gossip.withApp { _ = $0.removeLocal(tenant: tenant, filter: filter) }
     }
+
+    /// See ``GossipService/seesMajority`` (refreshed every tick, read without a lock).
+    var seesMajority: Bool { gossip.seesMajority }
 }
 
 /// Runs the gossip inside the ServiceGroup: binds and joins in `run()`, and on graceful shutdown leaves (the others

@@ -40,6 +40,20 @@ public struct GossipMember: Sendable, Equatable {
     public var stateChangedAt: UInt64
 }
 
+extension GossipMember {
+    /// Whether the live members (alive or suspect) of a view are more than half of its members not gone for good
+    /// (`left`): a node that sees no majority is cut off from most of the cluster.
+    public static func majorityLive(_ view: [GossipMember]) -> Bool {
+        var live = 0
+        var counted = 0
+        for member in view where member.state != .left {
+            counted += 1
+            if member.state.isLive { live += 1 }
+        }
+        return 2 * live > counted
+    }
+}
+
 /// A change in this member's view, reported as a directive for logs and metrics (the application hears about it
 /// through `GossipApplication.memberChanged`, called by the membership itself).
 public struct GossipMemberEvent: Sendable, Equatable, CustomStringConvertible {

@@ -4,6 +4,7 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The shell around one ``GossipMembership``: feeds it datagrams, push/pull exchanges and ticks from a repeated
 /// timer, carries out its directives on a ``GossipTransport``, and reports member events. All access to the pure
@@ -42,6 +43,7 @@ public final class GossipService<App: GossipApplication>: Sendable {
     private let timers = NIOLockedValueBox(Timers())
     private let observers = NIOLockedValueBox<[@Sendable (GossipMemberEvent) -> Void]>([])
     private let metrics: GossipMetrics
+    private let majority = Atomic<Bool>(true)
     /// Set once in ``start()`` (the transport's handlers call back into `self`).
     private let transportBox = NIOLockedValueBox<GossipTransport?>(nil)
 
@@ -110,6 +112,13 @@ public final class GossipService<App: GossipApplication>: Sendable {
     /// This member's view (itself included).
     public func members() -> [GossipMember] { machine.withLockedValue { $0.members } }
 
+    /// Whether the live members (alive or suspect, this one included) are more than half of those not gone for good
+    /// (`left`), as of the last tick. Dead rows are forgotten after the membership's retention (1 h), after which a
+    /// node alone counts itself a majority again.
+    public var seesMajority: Bool { majority.load(ordering: .relaxed) }
+
+    static func majority(of members: [GossipMember]) -> Bool { GossipMember.majorityLive(members) }
+
     public func counters() -> GossipCounters { machine.withLockedValue { $0.counters } }
 
     /// Called for every member event (on an event loop thread; must return quickly).
@@ -125,6 +134,7 @@ public final class GossipService<App: GossipApplication>: Sendable {
             (m.tick(now: now), m.counters, m.members)
         }
         perform(directives)
+        majority.store(Self.majority(of: members), ordering: .relaxed)
         metrics.update(counters: counters, members: members, now: now)
     }
 

@@ -214,3 +214,30 @@ def test_dead_node_is_declared_routed_around_and_rejoins(cluster):
     assert on2.expect_message(TIMEOUT).payload == b"after-rejoin"
     for s in (on2, pub, again):
         s.disconnect()
+
+
+def test_a_node_without_a_majority_does_not_acknowledge_qos1(cluster):
+    """Issue 8's chaos runs found QoS 1 messages PUBACKed by a node cut off from the rest (it had declared the
+    subscribers' nodes dead, so it routed nowhere) and never delivered. A node whose gossip view has no live majority
+    now delivers locally but answers PUBACK 0x80 (MQTT 5), so the publisher sends again elsewhere; QoS 0 is unchanged."""
+    c = cluster
+    local = paho(c, 1)
+    topic = f"minority/{time.time_ns()}"
+    assert local.subscribe(topic, qos=1) == [1]
+    pub = paho(c, 1)
+    for i in (2, 3):
+        os.kill(c[i].pid, signal.SIGKILL)
+        c[i].process.wait(5)
+        c[i].process = None  # killed on purpose: not a crash
+    c.wait_for("node 1 to declare nodes 2 and 3 dead",
+               lambda: members(c, 1).get(2) == "dead" and members(c, 1).get(3) == "dead", DEAD_TIMEOUT, nodes=[1])
+    acks = []
+    pub.c.on_publish = lambda _c, _u, mid, rc, _p: acks.append(int(rc.value))
+    info = pub.c.publish(topic, b"no-majority", qos=1)
+    info.wait_for_publish(TIMEOUT)
+    assert acks == [0x80], f"PUBACK reason codes {acks}"
+    assert local.expect_message(TIMEOUT).payload == b"no-majority"  # still delivered on this node
+    pub.publish(topic, b"qos0", qos=0)
+    assert local.expect_message(TIMEOUT).payload == b"qos0"
+    for s in (local, pub):
+        s.disconnect()

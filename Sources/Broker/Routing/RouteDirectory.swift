@@ -29,6 +29,14 @@ public protocol RouteDirectory: Sendable {
     func remoteMatches(tenant: TenantID, topic: String) -> [RemoteRoute]
     func localRowAdded(tenant: TenantID, filter: String)
     func localRowRemoved(tenant: TenantID, filter: String)
+    /// Whether this node sees a majority of the cluster's members alive. A node cut off from the majority cannot
+    /// know where the subscribers are (their rows go when it declares their nodes dead), so it must not acknowledge
+    /// QoS 1/2 messages it may fail to deliver (issue 8: found by the chaos suite's isolated-leader partitions).
+    var seesMajority: Bool { get }
+}
+
+extension RouteDirectory {
+    public var seesMajority: Bool { true }
 }
 
 /// A change of this node's rows, collected by ``BrokerState`` for the shell to hand to the ``RouteDirectory``.
