@@ -231,37 +231,12 @@ public enum CertificateIssuer {
     static func build(commonName: String, publicKey: OpaquePointer, issuer: OpaquePointer?, signingKey: OpaquePointer,
                       notAfter: String, extensions: [(Int32, String)]) throws(Failure) -> OpaquePointer
     {
-        guard let x = X509_new() else { throw .openSSL("X509_new", errorStack()) }
-        var ok = false
-        defer { if !ok { X509_free(x) } }
-        guard X509_set_version(x, 2) == 1 else { throw .openSSL("X509_set_version", errorStack()) }
         do {
-            try DevelopmentCertificates.setRandomSerial(x)
+            return try X509Build.certificate(commonName: commonName, publicKey: publicKey, issuer: issuer,
+                                             signingKey: signingKey, notAfter: .time(notAfter), extensions: extensions)
         } catch {
-            throw .openSSL("serial", errorStack())
+            throw .openSSL(error.what, error.stack)
         }
-        guard X509_gmtime_adj(X509_getm_notBefore(x), 0) != nil,
-            ASN1_TIME_set_string_X509(X509_getm_notAfter(x), notAfter) == 1
-        else { throw .openSSL("validity", errorStack()) }
-        guard let name = X509_NAME_new() else { throw .openSSL("X509_NAME_new", errorStack()) }
-        defer { X509_NAME_free(name) }
-        guard X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, commonName, -1, -1, 0) == 1,
-            X509_set_subject_name(x, name) == 1,
-            X509_set_issuer_name(x, issuer.map { X509_get_subject_name($0) } ?? name) == 1,
-            X509_set_pubkey(x, publicKey) == 1
-        else { throw .openSSL("subject", errorStack()) }
-        var v3 = X509V3_CTX()
-        X509V3_set_ctx(&v3, issuer ?? x, x, nil, nil, 0)
-        for (nid, value) in extensions {
-            guard let ext = X509V3_EXT_nconf_nid(nil, &v3, nid, value) else {
-                throw .openSSL("extension \(value)", errorStack())
-            }
-            defer { X509_EXTENSION_free(ext) }
-            guard X509_add_ext(x, ext, -1) == 1 else { throw .openSSL("X509_add_ext", errorStack()) }
-        }
-        guard X509_sign(x, signingKey, EVP_sha256()) > 0 else { throw .openSSL("X509_sign", errorStack()) }
-        ok = true
-        return x
     }
 
     static func firstCertificate(_ pem: String) throws(Failure) -> OpaquePointer {

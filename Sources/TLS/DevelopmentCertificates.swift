@@ -149,47 +149,11 @@ public enum DevelopmentCertificates {
         commonName: String, publicKey: OpaquePointer, issuer: OpaquePointer?, signingKey: OpaquePointer,
         days: Int32, extensions: [(Int32, String)]
     ) throws(Failure) -> OpaquePointer {
-        guard let x = X509_new() else { throw .openSSL("X509_new", errorStack()) }
-        var ok = false
-        defer { if !ok { X509_free(x) } }
-        guard X509_set_version(x, 2) == 1 else { throw .openSSL("X509_set_version", errorStack()) }
-        try setRandomSerial(x)
-        guard X509_gmtime_adj(X509_getm_notBefore(x), 0) != nil,
-            X509_time_adj_ex(X509_getm_notAfter(x), days, 0, nil) != nil
-        else { throw .openSSL("validity", errorStack()) }
-
-        guard let name = X509_NAME_new() else { throw .openSSL("X509_NAME_new", errorStack()) }
-        defer { X509_NAME_free(name) }
-        guard X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, commonName, -1, -1, 0) == 1,
-            X509_set_subject_name(x, name) == 1,
-            X509_set_issuer_name(x, issuer.map { X509_get_subject_name($0) } ?? name) == 1,
-            X509_set_pubkey(x, publicKey) == 1
-        else { throw .openSSL("subject", errorStack()) }
-
-        var v3 = X509V3_CTX()
-        X509V3_set_ctx(&v3, issuer ?? x, x, nil, nil, 0)
-        for (nid, value) in extensions {
-            guard let ext = X509V3_EXT_nconf_nid(nil, &v3, nid, value) else {
-                throw .openSSL("extension \(String(cString: OBJ_nid2sn(nid))) = \(value)", errorStack())
-            }
-            defer { X509_EXTENSION_free(ext) }
-            guard X509_add_ext(x, ext, -1) == 1 else { throw .openSSL("X509_add_ext", errorStack()) }
-        }
-        guard X509_sign(x, signingKey, EVP_sha256()) > 0 else { throw .openSSL("X509_sign", errorStack()) }
-        ok = true
-        return x
-    }
-
-    /// 16 random bytes, top bit cleared so the DER INTEGER stays positive and within RFC 5280's 20 octets.
-    static func setRandomSerial(_ x: OpaquePointer) throws(Failure) {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        guard RAND_bytes(&bytes, Int32(bytes.count)) == 1 else { throw .openSSL("RAND_bytes", errorStack()) }
-        bytes[0] &= 0x7F
-        if bytes[0] == 0 { bytes[0] = 1 }  // keep all 16 bytes significant
-        guard let bn = BN_bin2bn(bytes, Int32(bytes.count), nil) else { throw .openSSL("BN_bin2bn", errorStack()) }
-        defer { BN_free(bn) }
-        guard BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != nil else {
-            throw .openSSL("serial", errorStack())
+        do {
+            return try X509Build.certificate(commonName: commonName, publicKey: publicKey, issuer: issuer,
+                                             signingKey: signingKey, notAfter: .days(days), extensions: extensions)
+        } catch {
+            throw .openSSL(error.what, error.stack)
         }
     }
 
