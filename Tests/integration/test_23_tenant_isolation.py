@@ -11,59 +11,17 @@ certificates its own API issued.
 
 from __future__ import annotations
 
-import json
-import time
-
 import pytest
 
-from aws_kit import Creds, aws, aws_json, client, error_code, raw
-from conftest import HOST, free_ports, port_accepts
+from aws_kit import aws, client, error_code
 from mqtt_raw import V5
-from pki import make_ca, make_leaf
+from tenant_kit import ALLOW_ALL, B, device, two_tenant_node
 from tls_kit import refusal_seen, tls_client
-
-B = "111111111111"
-ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*",
-                                                                 "Resource": "*"}]})
 
 
 @pytest.fixture
 def node(start_broker, tmp_path):
-    d = tmp_path / "pki"
-    d.mkdir()
-    make_ca(d, "server-ca")
-    make_leaf(d, "server-ca", "server", server=True, sans="DNS:localhost,IP:127.0.0.1")
-    make_leaf(d, "server-ca", "iot.acme.test", server=True, sans="DNS:iot.acme.test")
-    (mqtts,) = free_ports(1)
-    n = start_broker(extra_args=["--mqtts-port", str(mqtts), "--tls-cert", str(d / "server.pem"),
-                                 "--tls-key", str(d / "server.key")])
-    n.mqtts, n.dir = mqtts, tmp_path
-    for _ in range(200):
-        if port_accepts(HOST, mqtts):
-            break
-        time.sleep(0.05)
-    # Tenant B, its key, and its branded domain (operator routes, loopback).
-    assert raw(n, "POST", "/cluster/tenants", json.dumps({"accountId": B, "name": "acme"}).encode(), sign=False)[0] == 200
-    status, _, key = raw(n, "POST", f"/cluster/tenants/{B}/access-keys", sign=False)
-    assert status == 200
-    n.b = Creds(key["accessKeyId"], key["secretAccessKey"])
-    body = {"domainConfigurationName": "acme", "domainName": "iot.acme.test",
-            "serverCertificateChainPem": (d / "iot.acme.test.pem").read_text(),
-            "privateKeyPem": (d / "iot.acme.test.key").read_text()}
-    assert raw(n, "POST", f"/cluster/domains?tenant={B}", json.dumps(body).encode(), sign=False)[0] == 200
-    return n
-
-
-def device(node, creds: Creds | None, name: str) -> tuple:
-    """A certificate issued by the tenant's own API, with an allow-all policy attached (so only isolation limits it)."""
-    keys = aws_json(node, "create-keys-and-certificate", "--set-as-active", creds=creds)
-    cert, key = node.dir / f"{name}.pem", node.dir / f"{name}.key"
-    cert.write_text(keys["certificatePem"])
-    key.write_text(keys["keyPair"]["PrivateKey"])
-    if aws(node, "get-policy", "--policy-name", "all", ok=False, creds=creds).returncode != 0:
-        aws(node, "create-policy", "--policy-name", "all", "--policy-document", ALLOW_ALL, creds=creds)
-    aws(node, "attach-policy", "--policy-name", "all", "--target", keys["certificateArn"], creds=creds)
-    return cert, key
+    return two_tenant_node(start_broker, tmp_path)
 
 
 def test_api_objects_are_invisible_across_tenants(node):
