@@ -117,7 +117,6 @@ public final class GossipService<App: GossipApplication>: Sendable {
     /// node alone counts itself a majority again.
     public var seesMajority: Bool { majority.load(ordering: .relaxed) }
 
-    static func majority(of members: [GossipMember]) -> Bool { GossipMember.majorityLive(members) }
 
     public func counters() -> GossipCounters { machine.withLockedValue { $0.counters } }
 
@@ -134,7 +133,7 @@ public final class GossipService<App: GossipApplication>: Sendable {
             (m.tick(now: now), m.counters, m.members)
         }
         perform(directives)
-        majority.store(Self.majority(of: members), ordering: .relaxed)
+        majority.store(GossipMember.majorityLive(members), ordering: .relaxed)
         metrics.update(counters: counters, members: members, now: now)
     }
 
