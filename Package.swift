@@ -225,6 +225,16 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
+            name: "GossipNIOTests",
+            dependencies: [
+                "GossipNIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
             name: "ClusterRoutingTests",
             dependencies: [
                 "ClusterRouting", "Broker", "BrokerNIO", "ClusterService", "ClusterNode", "ClusterBus", "IoTTypes",

@@ -164,7 +164,7 @@ public final class GossipService<App: GossipApplication>: Sendable {
         for d in directives {
             switch d {
             case .send(let to, let bytes):
-                transport.send(bytes, to: to.host, port: Int(to.port))
+                if !transport.send(bytes, to: to.host, port: Int(to.port)) { metrics.sendFailed() }
             case .pushPull(let to, let request):
                 Task { [weak self] in
                     do {
@@ -229,6 +229,10 @@ final class GossipMetrics: Sendable {
     private let refutations = Counter(label: "iot_gossip_refutations_total")
     private let pushPulls = Counter(label: "iot_gossip_push_pulls_total")
     private let pushPullFailures = Counter(label: "iot_gossip_push_pull_failures_total")
+    private let sendErrors = Counter(label: "iot_gossip_send_errors_total")
+
+    /// A datagram the kernel refused (EINVAL behind a blackhole route, EPERM from a firewall, a full buffer).
+    func sendFailed() { sendErrors.increment() }
 
     func update(counters c: GossipCounters, members: [GossipMember], now: UInt64) {
         let previous: GossipCounters? = last.withLockedValue { l in

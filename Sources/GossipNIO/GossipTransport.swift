@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -6,6 +11,13 @@ import NIOPosix
 /// The gossip's two wires on one port number (ARCHITECTURE §2, 7002): UDP datagrams for probes and piggybacked
 /// updates, and TCP for push/pull anti-entropy — one length-prefixed request answered by one length-prefixed reply
 /// (`length u32 | bytes`), then the initiator closes. Domain-free: the bytes are the gossip machine's.
+///
+/// Datagrams are received through NIO but sent with `sendto(2)` on a duplicate of the same socket: NIO closes a
+/// datagram channel on any send error other than EMSGSIZE/EHOSTUNREACH, and a peer behind a blackhole route
+/// (EINVAL), a local firewall (EPERM) or a broadcast address (EACCES) would silently make the node deaf and mute for
+/// the rest of its life — the chaos suite found exactly that: every partition turned into endless false deaths. A
+/// send error here loses that one datagram, which the protocol expects of UDP anyway. Should the receiving channel
+/// close for any other reason while the transport runs, it is bound again on the same port.
 public final class GossipTransport: Sendable {
     public struct Configuration: Sendable {
         public var host: String
@@ -27,6 +39,9 @@ public final class GossipTransport: Sendable {
 
     private struct State {
         var udp: (any Channel)?
+        /// `dup` of the UDP channel's socket, owned here, for sending; -1 when none.
+        var sendFD: CInt = -1
+        var udpPort: Int = 0
         var tcp: (any Channel)?
         var addresses: [String: SocketAddress] = [:]
         var closed = false
@@ -52,15 +67,7 @@ public final class GossipTransport: Sendable {
     /// is also the TCP one: TCP binds the port UDP got).
     @discardableResult
     public func start() async throws -> SocketAddress {
-        let onDatagram = self.onDatagram
-        let udp = try await DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DatagramInbound(handler: onDatagram))
-                }
-            }
-            .bind(host: configuration.host, port: configuration.port).get()
+        let (udp, sendFD) = try await bindUDP(port: configuration.port)
         let port = udp.localAddress?.port ?? configuration.port
         let maxBytes = configuration.maxPushPullBytes
         let onPushPull = self.onPushPull
@@ -80,21 +87,122 @@ public final class GossipTransport: Sendable {
                 .bind(host: configuration.host, port: port).get()
         } catch {
             try? await udp.close()
+            close(sendFD)
             throw error
         }
         state.withLockedValue {
             $0.udp = udp
+            $0.sendFD = sendFD
+            $0.udpPort = port
             $0.tcp = tcp
         }
+        watch(udp)
         return udp.localAddress!
     }
 
-    /// Sends one datagram (fire and forget: UDP may lose it, and the protocol expects that).
-    public func send(_ bytes: [UInt8], to host: String, port: Int) {
-        guard let (channel, address) = udpAndAddress(host: host, port: port) else { return }
-        var buffer = channel.allocator.buffer(capacity: bytes.count)
-        buffer.writeBytes(bytes)
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+    /// A UDP socket bound to `host:port` (SO_REUSEADDR), handed to NIO for reading, and a `dup` of it for sending.
+    private func bindUDP(port: Int) async throws -> (any Channel, CInt) {
+        guard let address = resolve(host: configuration.host, port: port) else {
+            throw GossipTransportError.unresolvable(configuration.host)
+        }
+        let family: CInt = address.protocol == .inet6 ? AF_INET6 : AF_INET
+        #if canImport(Glibc)
+        let fd = socket(family, CInt(SOCK_DGRAM.rawValue), 0)
+        #else
+        let fd = socket(family, SOCK_DGRAM, 0)
+        #endif
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        var one: CInt = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
+        let bound = address.withSockAddr { bind(fd, $0, socklen_t($1)) }
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw IOError(errnoCode: code, reason: "bind \(address)")
+        }
+        let sendFD = dup(fd)
+        guard sendFD >= 0 else {
+            let code = errno
+            close(fd)
+            throw IOError(errnoCode: code, reason: "dup")
+        }
+        _ = fcntl(sendFD, F_SETFL, fcntl(sendFD, F_GETFL) | O_NONBLOCK)
+        let onDatagram = self.onDatagram
+        do {
+            let udp = try await DatagramBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(DatagramInbound(handler: onDatagram))
+                    }
+                }
+                .withBoundSocket(fd).get()
+            return (udp, sendFD)
+        } catch {
+            close(sendFD)
+            close(fd)
+            throw error
+        }
+    }
+
+    /// Binds the UDP side again if its channel closes while the transport is running (a read error NIO does not
+    /// tolerate); retried once a second until it works or the transport stops.
+    private func watch(_ udp: any Channel) {
+        udp.closeFuture.whenComplete { [weak self] _ in
+            guard let self else { return }
+            let (port, oldFD, stopped) = self.state.withLockedValue { s -> (Int, CInt, Bool) in
+                guard !s.closed, s.udp === udp else { return (0, -1, true) }
+                defer { s.udp = nil; s.sendFD = -1 }
+                return (s.udpPort, s.sendFD, false)
+            }
+            guard !stopped else { return }
+            if oldFD >= 0 { close(oldFD) }
+            self.logger.error("gossip: the UDP socket closed unexpectedly; binding it again", metadata: [
+                "gossip.port": "\(port)",
+            ])
+            Task { await self.rebind(port: port) }
+        }
+    }
+
+    private func rebind(port: Int) async {
+        for _ in 0..<3600 {
+            if state.withLockedValue({ $0.closed }) { return }
+            if let (udp, sendFD) = try? await bindUDP(port: port) {
+                let keep = state.withLockedValue { s -> Bool in
+                    guard !s.closed else { return false }
+                    s.udp = udp
+                    s.sendFD = sendFD
+                    return true
+                }
+                guard keep else {
+                    try? await udp.close()
+                    close(sendFD)
+                    return
+                }
+                watch(udp)
+                return
+            }
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
+        }
+    }
+
+    /// Sends one datagram (fire and forget: UDP may lose it, and the protocol expects that). Returns false when it
+    /// was not handed to the kernel (no socket, unresolvable, or a send error such as EINVAL behind a blackhole
+    /// route, EPERM from a firewall, EAGAIN on a full buffer); the transport stays usable either way.
+    @discardableResult
+    public func send(_ bytes: [UInt8], to host: String, port: Int) -> Bool {
+        guard let address = resolve(host: host, port: port) else { return false }
+        // Under the lock, so the descriptor cannot be closed (and its number reused) mid-send; a non-blocking
+        // sendto is a short system call.
+        return state.withLockedValue { s -> Bool in
+            guard !s.closed, s.sendFD >= 0 else { return false }
+            let fd = s.sendFD
+            let sent = bytes.withUnsafeBytes { buffer in
+                address.withSockAddr { sa, length in
+                    sendto(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL), sa, socklen_t(length))
+                }
+            }
+            return sent == bytes.count
+        }
     }
 
     /// One push/pull exchange: connects, sends `request`, returns the reply. Throws on connect failure, timeout,
@@ -134,20 +242,14 @@ public final class GossipTransport: Sendable {
     }
 
     public func stop() async {
-        let (udp, tcp) = state.withLockedValue { s -> ((any Channel)?, (any Channel)?) in
+        let (udp, tcp, sendFD) = state.withLockedValue { s -> ((any Channel)?, (any Channel)?, CInt) in
             s.closed = true
-            defer { s.udp = nil; s.tcp = nil }
-            return (s.udp, s.tcp)
+            defer { s.udp = nil; s.tcp = nil; s.sendFD = -1 }
+            return (s.udp, s.tcp, s.sendFD)
         }
+        if sendFD >= 0 { close(sendFD) }
         try? await udp?.close()
         try? await tcp?.close()
-    }
-
-    private func udpAndAddress(host: String, port: Int) -> ((any Channel), SocketAddress)? {
-        guard let channel = state.withLockedValue({ $0.udp }), let address = resolve(host: host, port: port) else {
-            return nil
-        }
-        return (channel, address)
     }
 
     /// Numeric addresses parse at once; names resolve once (blocking, at first use) and are cached.
