@@ -66,6 +66,9 @@ public struct GossipMembership<App: GossipApplication>: Sendable {
     private var nextJoinAt: UInt64 = 0
     private var nextReapAt: UInt64 = 0
     private var pushPullsInFlight: Set<GossipAddress> = []
+    /// Exchanges asked for while one with the same address was in flight (a member back from dead while an
+    /// exchange started before it came back has not finished): started again when that one ends.
+    private var pushPullsWanted: Set<GossipAddress> = []
 
     struct PendingProbe: Sendable {
         var target: GossipNodeID
@@ -339,7 +342,11 @@ public struct GossipMembership<App: GossipApplication>: Sendable {
                 nextPushPullAt = min(nextPushPullAt, now + 2 * configuration.probeIntervalMs)
             }
             merge(message, now: now, &out)
+            // Its state was merged after the member came back (or it still is not back): nothing more wanted.
+            pushPullsWanted.remove(from)
+            return out
         }
+        startWantedPushPull(from, &out)
         return out
     }
 
@@ -347,7 +354,17 @@ public struct GossipMembership<App: GossipApplication>: Sendable {
     public mutating func pushPullFailed(to: GossipAddress, now: UInt64) -> [GossipDirective] {
         pushPullsInFlight.remove(to)
         counters.pushPullsFailed += 1
-        return []
+        var out: [GossipDirective] = []
+        if !hasLeft { startWantedPushPull(to, &out) }
+        return out
+    }
+
+    /// An exchange with `address` ended: if one was asked for meanwhile and the member there is live, start it.
+    private mutating func startWantedPushPull(_ address: GossipAddress, _ out: inout [GossipDirective]) {
+        guard pushPullsWanted.remove(address) != nil,
+              table.values.contains(where: { $0.address == address && $0.state.isLive && $0.id != id })
+        else { return }
+        startPushPull(to: address, join: false, &out)
     }
 
     /// Graceful leave: marks this member left (higher incarnation) and sends that to several live members at once.
@@ -532,8 +549,14 @@ public struct GossipMembership<App: GossipApplication>: Sendable {
 
     // MARK: push/pull
 
-    private mutating func startPushPull(to: GossipAddress, join: Bool, _ out: inout [GossipDirective]) {
-        guard to != address, pushPullsInFlight.insert(to).inserted else { return }
+    private mutating func startPushPull(
+        to: GossipAddress, join: Bool, afterInFlight: Bool = false, _ out: inout [GossipDirective]
+    ) {
+        guard to != address else { return }
+        guard pushPullsInFlight.insert(to).inserted else {
+            if afterInFlight { pushPullsWanted.insert(to) }
+            return
+        }
         counters.pushPullsStarted += 1
         out.append(.pushPull(to: to, request: GossipWire.encode(pushPullMessage(isReply: false, join: join))))
     }
@@ -640,6 +663,11 @@ public struct GossipMembership<App: GossipApplication>: Sendable {
             // New or back: probe it in this round, at a random place.
             let position = probeIndex + Int(rng.next() % UInt64(probeOrder.count - probeIndex + 1))
             probeOrder.insert(node, at: position)
+            // Back from dead (a healed partition, a false death, a restart): its application state was dropped
+            // when it died, and its deltas only carry what changed since — exchange full state with it now rather
+            // than at the next anti-entropy round (up to `pushPullIntervalMs` later). Until then its rows are
+            // missing here and a publish matching them goes nowhere.
+            if previous != nil, node != id { startPushPull(to: m.address, join: false, afterInFlight: true, &out) }
         }
     }
 
