@@ -20,7 +20,8 @@ cluster: deps build-release
 	cluster/up 3
 
 ## make test: the layering check, Swift unit + channel tests, the integration tests against the real debug
-## binary, then the chaos checker's own tests. Every step runs even if an earlier one fails, so one run reports
+## binary, the chaos checker's own tests, then the chaos suite's short run (a real 3-node cluster under every fault
+## type, ~80 s; fails on any violation). Every step runs even if an earlier one fails, so one run reports
 ## everything; the exit status is non-zero if any failed.
 test: deps build-tests
 	@status=0; \
@@ -28,6 +29,7 @@ test: deps build-tests
 	$(MAKE) --no-print-directory test-swift || status=1; \
 	$(MAKE) --no-print-directory test-integration || status=1; \
 	$(MAKE) --no-print-directory test-chaos-checker || status=1; \
+	$(MAKE) --no-print-directory chaos-short || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see the output above)" >&2; fi; \
 	exit $$status
 
