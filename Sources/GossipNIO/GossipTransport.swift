@@ -120,13 +120,15 @@ public final class GossipTransport: Sendable {
             close(fd)
             throw IOError(errnoCode: code, reason: "bind \(address)")
         }
+        // Non-blocking before NIO gets it (`withBoundSocket` does not set it, and a blocking read would stall the
+        // event loop) — and for our sends: a dup shares the open file description, so its flags too.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let sendFD = dup(fd)
         guard sendFD >= 0 else {
             let code = errno
             close(fd)
             throw IOError(errnoCode: code, reason: "dup")
         }
-        _ = fcntl(sendFD, F_SETFL, fcntl(sendFD, F_GETFL) | O_NONBLOCK)
         let onDatagram = self.onDatagram
         do {
             let udp = try await DatagramBootstrap(group: group)

@@ -176,7 +176,8 @@ def _cap(violations):
     return kept, dropped
 
 
-def check(lines, *, max_steps=2_000_000, witness_budget_s=3.0, move_grace_s=3.0, min_window_s=1.0) -> Result:
+def check(lines, *, max_steps=2_000_000, witness_budget_s=3.0, move_grace_s=3.0, heal_grace_s=3.0,
+          min_window_s=1.0) -> Result:
     hist = _history.load(lines)
     violations: list = []
     undecided: list = []
@@ -207,7 +208,7 @@ def check(lines, *, max_steps=2_000_000, witness_budget_s=3.0, move_grace_s=3.0,
                 "history": _history.op_lines(wit, cut=cut)})
     violations += registry_checks(hist)
     faults = report.pair_faults(hist)
-    mviol, mexc, mstats = _messages.check_messages(hist, faults, move_grace_s=move_grace_s)
+    mviol, mexc, mstats = _messages.check_messages(hist, faults, move_grace_s=move_grace_s, heal_grace_s=heal_grace_s)
     violations += mviol
     violations, more = _cap(violations)
     counts: dict = {}
@@ -231,11 +232,15 @@ def main(argv=None) -> int:
     ap.add_argument("--max-steps", type=int, default=2_000_000, help="search bound per key")
     ap.add_argument("--move-grace", type=float, default=3.0,
                     help="seconds around a subscriber reconnect in which a lost message counts as session_moving")
+    ap.add_argument("--heal-grace", type=float, default=3.0,
+                    help="seconds after a partition heals in which a message published across it counts as "
+                         "partition_healing (routes converging)")
     ap.add_argument("--min-window", type=float, default=1.0, help="shortest unavailability window reported (s)")
     args = ap.parse_args(argv)
     try:
         with open(args.history, encoding="utf-8") as fh:
-            res = check(fh, max_steps=args.max_steps, move_grace_s=args.move_grace, min_window_s=args.min_window)
+            res = check(fh, max_steps=args.max_steps, move_grace_s=args.move_grace, heal_grace_s=args.heal_grace,
+                        min_window_s=args.min_window)
     except (OSError, ValueError) as e:
         print(f"checker: {e}", file=sys.stderr)
         return 3

@@ -80,7 +80,19 @@ def _fault_hits(faults, node, t0, t1):
     return None
 
 
-def check_messages(hist, faults, move_grace_s=3.0):
+def _healed_before(faults, holder, publisher, t, grace_s):
+    """The partition that separated `publisher` from `holder` and healed at most `grace_s` before `t`: until
+    membership and routes have converged again (a member back from dead is pulled at once, ~2 gossip periods in the
+    simulations), the publishing node still holds the holder dead and routes nothing to it."""
+    for f in faults:
+        if f["fault"] != "partition" or f["stop_t"] is None:
+            continue
+        if f["stop_t"] <= t <= f["stop_t"] + grace_s and (not f["nodes"] or holder in f["nodes"]):
+            return f
+    return None
+
+
+def check_messages(hist, faults, move_grace_s=3.0, heal_grace_s=3.0):
     """Returns (violations, exceptions, stats). `faults` as made by report.pair_faults."""
     subs = _subscribers(hist)
     pubs = {}
@@ -155,7 +167,20 @@ def check_messages(hist, faults, move_grace_s=3.0):
             part = [f for f in faults if f["fault"] == "partition"]
             other = [f for f in faults if f["fault"] != "partition"]
             fault = _fault_hits(other, holder, pub.inv_t, hit_until) if nxt is not None else None
+            if fault is None and pub.node != holder:
+                # A paused holder is held dead by the others (after the suspicion timeout) like a killed one, but its
+                # client may keep its TCP connection through the pause and never reconnect.
+                paused = [f for f in other if f["fault"] == "pause"]
+                fault = _fault_hits(paused, holder, pub.inv_t, pub.cmp_t or pub.inv_t)
             cut_off = _fault_hits(part, holder, pub.inv_t, hit_until) if pub.node != holder else None
+            if cut_off is None and fault is None and pub.node != holder:
+                healed = _healed_before(part, holder, pub.node, pub.inv_t, heal_grace_s)
+                if healed is not None:
+                    exceptions.append(dict(base, reason="partition_healing",
+                                           detail=f"published {pub.inv_t - healed['stop_t']:.3f}s after the "
+                                                  f"partition ({healed['detail']}) healed: node {pub.node} did not "
+                                                  f"yet hold node {holder}'s routes again"))
+                    continue
             if fault is None and cut_off is not None:
                 exceptions.append(dict(base, reason="partitioned",
                                        detail=f"partition ({cut_off['detail']}) at t={cut_off['start_t']:.3f}: "

@@ -311,6 +311,58 @@ def test_a_parked_session_losing_its_holder_is_an_exception():
     assert res.exceptions["counts"] == {"holder_failed": 1}
 
 
+def test_a_message_published_while_the_holder_is_paused_is_an_exception():
+    # The long run found it: node 1 paused for 12.6 s, the others declared it dead and acknowledged publishes
+    # for its subscribers, whose TCP connections survived the pause (no reconnect).
+    h = H()
+    sub(h, "s1", False, node=1)
+    h.t += 10
+    h.nemesis("start", "pause", [1])
+    h.t += 6
+    pub(h, "m1", node=3)
+    h.t += 6
+    h.nemesis("stop", "pause", [1])
+    h.t += 10
+    final(h, "s1")
+    res = h.check()
+    assert res.valid, res.violations
+    assert res.exceptions["counts"] == {"holder_failed": 1}
+
+
+def test_a_message_published_just_after_a_partition_heals_is_an_exception_within_the_grace_only():
+    def run(after_heal_s):
+        h = H()
+        sub(h, "s1", False, node=1)
+        h.t += 10
+        h.nemesis("start", "partition", [1, 2, 3])
+        h.t += 12
+        h.nemesis("stop", "partition", [1, 2, 3])
+        h.t += after_heal_s
+        pub(h, "m1", node=2)
+        h.t += 10
+        final(h, "s1")
+        return h.check(heal_grace_s=3.0)
+
+    res = run(0.5)
+    assert res.valid, res.violations
+    assert res.exceptions["counts"] == {"partition_healing": 1}
+    assert "after the partition" in res.exceptions["details"][0]["detail"]
+    assert kinds(run(5.0)) == ["lost_message"]  # routes had time to come back: a real loss
+
+
+def test_a_paused_node_publishing_itself_is_not_excused():
+    # The pause excuses messages for the paused holder's subscribers only when published elsewhere.
+    h = H()
+    sub(h, "s1", False, node=1)
+    h.t += 10
+    h.nemesis("start", "pause", [2])
+    pub(h, "m1", node=3)
+    h.nemesis("stop", "pause", [2])
+    h.t += 10
+    final(h, "s1")
+    assert kinds(h.check()) == ["lost_message"]
+
+
 def test_topic_matching():
     assert topic_matches("a/+/c", "a/b/c") and topic_matches("a/#", "a") and topic_matches("#", "a/b")
     assert topic_matches("$share/g/a/+", "a/b")
