@@ -2,6 +2,7 @@
 
     cluster/chaos/run --short                          # fixed seed, 3 nodes, every fault type once, ≤ 5 minutes
     cluster/chaos/run --duration 30m [--nodes 5] [--seed N]
+    cluster/chaos/run --recheck results/<stamp>       # judge a stored history again with the current checker
     cluster/chaos/run --cleanup                        # remove namespaces (and their processes) left by a killed run
 
 Exit status: 0 no violation, 1 the checker found violations, 2 the run itself failed. Results in
@@ -61,12 +62,16 @@ def main() -> int:
     ap.add_argument("--keep-data", action="store_true", help="keep the nodes' data directories")
     ap.add_argument("--results", type=Path, default=HERE / "results")
     ap.add_argument("--cleanup", action="store_true", help="remove leftover flc-* namespaces and exit")
+    ap.add_argument("--recheck", type=Path, metavar="RUN_DIR",
+                    help="judge a stored run's history.jsonl again with the current checker, rewrite its reports")
     args = ap.parse_args()
 
     if args.cleanup:
         names = netns.cleanup()
         print(f"removed {len(names)} namespace(s): {' '.join(names) or '-'}")
         return 0
+    if args.recheck:
+        return recheck(args.recheck)
 
     bin_path = os.environ.get("FLOTILLA_BIN") or str(REPO / ".build" / "debug" / "flotilla")
     if not os.access(bin_path, os.X_OK):
@@ -217,6 +222,16 @@ def main() -> int:
     return status
 
 
+def recheck(out: Path) -> int:
+    """The run's own record (report.json) stays; the verdict is the current checker's, and the report says so."""
+    meta = json.loads((out / "report.json").read_text())["run"]
+    rev = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    meta["rechecked"] = f"{time.strftime('%Y-%m-%d %H:%M:%S')} with the checker at {rev.stdout.strip() or '?'}"
+    status = check(out, meta)
+    log(f"rechecked {out}: exit {status}; report {out / 'report.md'}")
+    return status
+
+
 def check(out: Path, meta: dict) -> int:
     checker = HERE / "checker.py"
     if not checker.exists():
@@ -235,7 +250,10 @@ def check(out: Path, meta: dict) -> int:
              f"| network namespaces | {'yes' if meta['network_namespaces'] else 'no — loopback fallback (' + str(meta['fallback_reason']) + '): kill/pause/wipe/restart only, no partitions'} |",
              f"| duration | {meta['duration_s']} s |", f"| history lines | {meta['history_lines']} |",
              f"| checker | {meta['checker']} (exit {done.returncode}) |",
-             f"| nodes that died on their own | {meta['died_on_their_own'] or 'none'} |", "",
+             f"| nodes that died on their own | {meta['died_on_their_own'] or 'none'} |"]
+    if meta.get("rechecked"):
+        lines += [f"| rechecked | {meta['rechecked']} |"]
+    lines += ["",
              "## Faults injected", ""]
     lines += [f"- t={f['t']}s {f['fault']} {f['nodes']}: {f['detail']}" for f in meta["faults"]] or ["- none"]
     if meta["notes"]:
