@@ -256,6 +256,16 @@ public final class ClusterService: Sendable {
         }
     }
 
+    /// Raft no longer names `leaderID` as the leader (another node, or none while an election runs): forwards in
+    /// flight to it end now with "outcome unknown", queued ones go to whoever raft names next (`ForwardBatcher.abandon`).
+    /// Called by the shell that watches raft's leader. Returns how many forwarded commands were answered.
+    @discardableResult
+    public func leaderMoved(from leaderID: UInt64) -> Int {
+        leaderHint.compareExchange(expected: leaderID, desired: 0, ordering: .relaxed)
+        guard leaderID != configuration.node.nodeID, let address = busAddress(of: leaderID) else { return 0 }
+        return batcher.abandon(address)
+    }
+
     /// Reads this node's applied state (includes every write this node's `propose` has returned).
     public func read<T>(_ body: (ClusterState) throws -> T) rethrows -> T {
         try node.read(body)

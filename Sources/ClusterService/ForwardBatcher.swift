@@ -69,10 +69,21 @@ final class ForwardBatcher: Sendable {
         }
     }
 
+    /// The commands of one request on the wire: answered once, by its reply or by `abandon` — whichever claims
+    /// them first.
+    private final class InFlight: Sendable {
+        let items: [Item]
+        private let claimed = Atomic<Bool>(false)
+        init(items: [Item]) { self.items = items }
+        /// True for the first caller only.
+        func claim() -> Bool { !claimed.exchange(true, ordering: .acquiringAndReleasing) }
+    }
+
     private let bus: ClusterBus
     private let node: ClusterNode
     private let limits: Limits
     private let queues = Mutex<[PeerAddress: Queue]>([:])
+    private let inFlight = Mutex<[PeerAddress: [ObjectIdentifier: InFlight]]>([:])
     /// Requests sent and commands carried: how well batching works (tests, status).
     let sent = Atomic<Int>(0)
     let carried = Atomic<Int>(0)
@@ -96,6 +107,37 @@ final class ForwardBatcher: Sendable {
             }
             if startSender { Task { await self.send(to: address) } }
         }
+    }
+
+    /// The leader at `address` is no longer the leader this node sees (raft named another, or none): stop waiting
+    /// for it. Commands on the wire to it are answered `.timeout` at once — they may or may not have run there, so
+    /// their callers hear "outcome unknown" now instead of at their deadline (a paused or cut-off old leader never
+    /// answers: the chaos suite saw writes stuck for the whole 10 s request timeout after every leader pause).
+    /// Commands still queued for it were never sent: `.unreachable`, so their callers ask raft again and forward
+    /// to the new leader. Returns how many commands were answered.
+    @discardableResult
+    func abandon(_ address: PeerAddress) -> Int {
+        let requests = inFlight.withLock { $0.removeValue(forKey: address).map { Array($0.values) } ?? [] }
+        let queued = queues.withLock { queues -> [Item] in
+            guard var q = queues[address], q.head < q.items.count else { return [] }
+            let items = Array(q.items[q.head...])
+            q.items.removeAll(keepingCapacity: true)
+            q.head = 0
+            queues[address] = q
+            return items
+        }
+        var answered = 0
+        for request in requests where request.claim() {
+            for item in request.items { item.continuation.resume(returning: .bus(.timeout)) }
+            answered += request.items.count
+        }
+        for item in queued { item.continuation.resume(returning: .bus(.unreachable)) }
+        return answered + queued.count
+    }
+
+    /// Commands queued (not yet sent) for `address` (tests).
+    func queued(for address: PeerAddress) -> Int {
+        queues.withLock { q in q[address].map { $0.items.count - $0.head } ?? 0 }
     }
 
     /// One sender: sends what is queued for `address`, request after request, until the queue is empty.
@@ -127,6 +169,15 @@ final class ForwardBatcher: Sendable {
         guard let earliest = live.map(\.deadline).min() else { return }
         sent.add(1, ordering: .relaxed)
         carried.add(live.count, ordering: .relaxed)
+        let request = InFlight(items: live)
+        let key = ObjectIdentifier(request)
+        inFlight.withLock { $0[address, default: [:]][key] = request }
+        defer {
+            inFlight.withLock {
+                $0[address]?[key] = nil
+                if $0[address]?.isEmpty == true { $0[address] = nil }
+            }
+        }
         let answers: [Answer]
         do {
             let reply = try await bus.request(
@@ -141,6 +192,8 @@ final class ForwardBatcher: Sendable {
         } catch {
             answers = Array(repeating: .bus(error), count: live.count)
         }
+        // Abandoned while on the wire (the leader changed): its callers already heard "outcome unknown".
+        guard request.claim() else { return }
         var highest: AppliedPosition?
         var applied: [(Item, Answer)] = []
         for (item, answer) in zip(live, answers) {

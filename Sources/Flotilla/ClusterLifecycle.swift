@@ -62,6 +62,14 @@ final class ClusterLifecycleService: Service, Sendable {
                     if Task.isCancelled { break }
                     let s = await refresh()
                     if s.leaderID != lastLeader {
+                        if let old = lastLeader {
+                            let answered = cluster.leaderMoved(from: old)
+                            if answered > 0 {
+                                logger.info("forwards to the previous leader answered 'outcome unknown'", metadata: [
+                                    "raft.previous_leader": "\(old)", "forwards": "\(answered)",
+                                ])
+                            }
+                        }
                         lastLeader = s.leaderID
                         logger.notice(
                             "raft leader changed",

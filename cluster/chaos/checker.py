@@ -216,9 +216,11 @@ def check(lines, *, max_steps=2_000_000, witness_budget_s=3.0, move_grace_s=3.0,
         counts[e["reason"]] = counts.get(e["reason"], 0) + 1
     stats = {"ops": report.ops_by_f(hist), "faults": faults,
              "unavailability": report.unavailability(hist, min_window_s=min_window_s),
-             "failover_s": report.failover(hist, faults), "messages": mstats, "linearizability": lin_stats,
+             "failover_s": report.failover(hist, faults), "leader_failover_s": report.leader_failover(hist, faults),
+             "messages": mstats, "linearizability": lin_stats,
              "violations_not_listed": more,
              "leader_observations": sum(1 for e in hist.events if e.process == "monitor" and e.f == "leader")}
+    stats["failover_by_fault"] = report.failover_by_fault(stats["failover_s"])
     return Result(valid=not violations, violations=violations, exceptions={"counts": counts, "details": mexc},
                   stats=stats, undecided=undecided, warnings=hist.warnings)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import re
 
 WRITES = ("shadow_update", "thing_create")
 FAILOVER_FAULTS = ("kill", "pause", "partition")
@@ -97,6 +98,62 @@ def failover(hist, faults):
             "count": len(vals), "without_write": len(rows) - len(vals), "per_fault": rows}
 
 
+def _partition_sides(detail):
+    """'isolated leader: [3] | [1, 2]', 'majority/minority: [1] | [2, 3]', 'bridge: [1] | [3], bridge [2]' →
+    (sides, bridge)."""
+    groups = [[int(x) for x in re.findall(r"\d+", g)] for g in re.findall(r"\[([^\]]*)\]", detail or "")]
+    if "bridge [" in (detail or "") and len(groups) >= 3:
+        return groups[:2], groups[2]
+    return groups[:2], []
+
+
+def leader_cut_off(fault, leader, size):
+    """Whether `fault` takes `leader` away from a majority of the `size` nodes (so another node must take over)."""
+    if fault["fault"] in ("kill", "pause"):
+        return leader in (fault["nodes"] or [])
+    if fault["fault"] != "partition":
+        return False
+    sides, bridge = _partition_sides(fault.get("detail"))
+    if leader in bridge:
+        return False
+    side = next((s for s in sides if leader in s), None)
+    return side is not None and len(side) + len(bridge) <= size // 2
+
+
+def leader_failover(hist, faults):
+    """Per kill, pause or partition that cut the leader off from a majority: time from the fault's start to the
+    first monitor observation (every 200 ms) of another leader at a higher term — ARCHITECTURE §7's "a failed leader
+    is replaced". Leaders as the runner's monitor saw them (`leader` lines)."""
+    seen = sorted((e.t, e.value.get("leader"), e.value.get("term") or 0) for e in hist.events
+                  if e.process == "monitor" and e.f == "leader" and e.value.get("leader") is not None)
+    size = max((len(f["nodes"]) for f in faults if f["fault"] == "partition" and f["nodes"]), default=0)
+    size = max([size] + [x[1] for x in seen])
+    rows = []
+    for fl in faults:
+        before = [x for x in seen if x[0] <= fl["start_t"]]
+        if not before or fl["fault"] not in FAILOVER_FAULTS:
+            continue
+        _, leader, term = before[-1]
+        if not leader_cut_off(fl, leader, size):
+            continue
+        new = next((x for x in seen if x[0] > fl["start_t"] and x[1] != leader and x[2] > term), None)
+        rows.append({"fault": fl["fault"], "detail": fl["detail"], "start_t": fl["start_t"], "old_leader": leader,
+                     "new_leader": new[1] if new else None,
+                     "replaced_s": round(new[0] - fl["start_t"], 3) if new else None})
+    vals = [r["replaced_s"] for r in rows if r["replaced_s"] is not None]
+    return {"p50": percentile(vals, 50), "p99": percentile(vals, 99), "max": max(vals) if vals else None,
+            "count": len(vals), "not_replaced": len(rows) - len(vals), "per_fault": rows}
+
+
+def failover_by_fault(fo):
+    """The write failover figures split by kind of fault."""
+    kinds = {}
+    for r in fo["per_fault"]:
+        if r["first_write_s"] is not None:
+            kinds.setdefault(r["fault"], []).append(r["first_write_s"])
+    return {k: {"p50": percentile(v, 50), "max": max(v), "count": len(v)} for k, v in sorted(kinds.items())}
+
+
 def _md_history(lines):
     return "```\n" + "\n".join(json.dumps(l, sort_keys=True) for l in lines) + "\n```"
 
@@ -126,8 +183,17 @@ def markdown(result, title="Chaos run") -> str:
     fmt = lambda x: "—" if x is None else f"{x:.3f}"
     out += ["", "## Failover (fault start → first acknowledged write invoked after it)", "",
             f"p50 {fmt(fo['p50'])} s, p99 {fmt(fo['p99'])} s, max {fmt(fo['max'])} s over {fo['count']} fault(s)"
-            + (f"; {fo['without_write']} fault(s) with no acknowledged write after them" if fo["without_write"] else ""),
-            "", "## Unavailability windows", ""]
+            + (f"; {fo['without_write']} fault(s) with no acknowledged write after them" if fo["without_write"] else "")]
+    by = st.get("failover_by_fault") or {}
+    if by:
+        out += ["", "By fault: " + "; ".join(f"{k} p50 {fmt(v['p50'])} s, max {fmt(v['max'])} s ({v['count']})"
+                                             for k, v in by.items())]
+    lf = st.get("leader_failover_s")
+    if lf is not None:
+        out += ["", "## Leader replaced (fault that cut the leader off → another leader seen, 200 ms polls)", "",
+                f"p50 {fmt(lf['p50'])} s, p99 {fmt(lf['p99'])} s, max {fmt(lf['max'])} s over {lf['count']} fault(s)"
+                + (f"; {lf['not_replaced']} fault(s) where no other leader was seen" if lf["not_replaced"] else "")]
+    out += ["", "## Unavailability windows", ""]
     if st["unavailability"]:
         out += ["| f | from (s) | to (s) | duration (s) | attempts |", "|---|---:|---:|---:|---:|"]
         for w in st["unavailability"]:

@@ -390,6 +390,34 @@ def test_faults_failover_and_unavailability():
     assert w["f"] == "shadow_update" and w["start_t"] == 1.01 and w["end_t"] == 3.0
 
 
+def test_leader_replacement_after_faults_that_cut_the_leader_off():
+    h = H()
+
+    def leader(n, term, t):
+        h.add("monitor", "info", "leader", None, {"leader": n, "term": term}, None, t)
+
+    leader(1, 2, 1.0)
+    h.nemesis("start", "kill", [1], t=10.0)
+    leader(1, 2, 10.1)  # not yet noticed
+    leader(2, 3, 11.3)
+    h.nemesis("stop", "kill", [1], t=15.0)
+    h.nemesis("start", "pause", [3], t=20.0)  # a follower: nothing to replace
+    h.nemesis("stop", "pause", [3], t=25.0)
+    h.add("nemesis", "info", "start", None, {"fault": "partition", "nodes": [1, 2, 3],
+                                             "detail": "isolated leader: [2] | [1, 3]"}, None, 30.0)
+    leader(3, 4, 31.8)
+    h.add("nemesis", "info", "stop", None, {"fault": "partition", "nodes": [1, 2, 3],
+                                            "detail": "isolated leader: [2] | [1, 3]"}, None, 35.0)
+    h.add("nemesis", "info", "start", None, {"fault": "partition", "nodes": [1, 2, 3],
+                                             "detail": "bridge: [1] | [2], bridge [3]"}, None, 40.0)  # leader bridges
+    h.add("nemesis", "info", "stop", None, {"fault": "partition", "nodes": [1, 2, 3],
+                                            "detail": "bridge: [1] | [2], bridge [3]"}, None, 45.0)
+    lf = h.check().stats["leader_failover_s"]
+    assert [(r["fault"], r["old_leader"], r["new_leader"], r["replaced_s"]) for r in lf["per_fault"]] == [
+        ("kill", 1, 2, 1.3), ("partition", 2, 3, 1.8)]
+    assert lf["max"] == 1.8 and lf["count"] == 2 and lf["not_replaced"] == 0
+
+
 def test_cli_writes_json_and_markdown(tmp_path):
     h = H().upd("a", "k", 1).upd_ok("a", "k", 1).get("b", "k").get_ok("b", "k", 0, None)
     path = tmp_path / "history.jsonl"
