@@ -153,12 +153,29 @@ public struct ControlPlaneRouter: Sendable {
             }
             return AWSError.unknownOperation("no operation \(request.method) \(request.path)").response
         }
+        let signed = SigV4Request(
+            method: request.method, path: request.path, query: request.query,
+            headers: request.headers.map { (name: $0.key, value: $0.value) },
+            payload: .bytes(request.body ?? []), now: backend.nowMs() / 1000)
         let identity: SigV4Identity
         do {
-            identity = try verifier.verify(SigV4Request(
-                method: request.method, path: request.path, query: request.query,
-                headers: request.headers.map { (name: $0.key, value: $0.value) },
-                payload: .bytes(request.body ?? []), now: backend.nowMs() / 1000))
+            identity = try verifier.verify(signed)
+        } catch .unknownAccessKey {
+            // A key this node has not applied yet — it has just restarted and is catching up, or the key was made
+            // through another node a moment ago (the chaos suite saw valid keys refused 403 for ~0.1 s after a
+            // restart) — gets one second look after a read barrier: once the barrier is applied, every key created
+            // anywhere before this request is here. No leader: the barrier's 503, not a 403. Concurrent barriers
+            // share forward batches, so a flood of unknown keys costs one raft round trip per batch, not per request.
+            do {
+                try await backend.readBarrier()
+            } catch {
+                return error.response
+            }
+            do {
+                identity = try verifier.verify(signed)
+            } catch {
+                return AWSError(error).response
+            }
         } catch {
             return AWSError(error).response
         }

@@ -39,6 +39,19 @@ final class FakeBackend: ControlPlaneBackend {
 
     func clusterStatusJSON() -> String? { status.withLock { $0 } }
 
+    /// Commands committed elsewhere that this node applies only at its next read barrier (a lagging follower).
+    let lagging = Mutex<[ClusterCommand]>([])
+    let barriers = Mutex(0)
+    /// The read barrier's own failure (no leader for it), apart from `failure`, which fails proposals.
+    let barrierFailure = Mutex<AWSError?>(nil)
+
+    func readBarrier() async throws(AWSError) {
+        if let error = barrierFailure.withLock({ $0 }) { throw error }
+        barriers.withLock { $0 += 1 }
+        let pending = lagging.withLock { l -> [ClusterCommand] in defer { l.removeAll() }; return l }
+        state.withLock { s in for c in pending { _ = s.apply(c, index: s.lastAppliedIndex + 1) } }
+    }
+
     func changeMembership(_ change: MembershipRequest) async throws(AWSError) -> UInt64? {
         if let error = failure.withLock({ $0 }) { throw error }
         changes.withLock { $0.append(change) }
