@@ -117,7 +117,6 @@ public final class GossipService<App: GossipApplication>: Sendable {
     /// node alone counts itself a majority again.
     public var seesMajority: Bool { majority.load(ordering: .relaxed) }
 
-
     public func counters() -> GossipCounters { machine.withLockedValue { $0.counters } }
 
     /// Called for every member event (on an event loop thread; must return quickly).

@@ -80,8 +80,9 @@ def _fault_hits(faults, node, t0, t1):
     return None
 
 
-def _healed_before(faults, holder, publisher, t, grace_s):
-    """The partition that separated `publisher` from `holder` and healed at most `grace_s` before `t`: until
+def _healed_before(faults, holder, t, grace_s):
+    """A partition touching `holder` that healed at most `grace_s` before `t` (the caller checks the publish went to
+    another node): until
     membership and routes have converged again (a member back from dead is pulled at once, ~2 gossip periods in the
     simulations), the publishing node still holds the holder dead and routes nothing to it."""
     for f in faults:
@@ -174,7 +175,7 @@ def check_messages(hist, faults, move_grace_s=3.0, heal_grace_s=3.0):
                 fault = _fault_hits(paused, holder, pub.inv_t, pub.cmp_t or pub.inv_t)
             cut_off = _fault_hits(part, holder, pub.inv_t, hit_until) if pub.node != holder else None
             if cut_off is None and fault is None and pub.node != holder:
-                healed = _healed_before(part, holder, pub.node, pub.inv_t, heal_grace_s)
+                healed = _healed_before(part, holder, pub.inv_t, heal_grace_s)
                 if healed is not None:
                     exceptions.append(dict(base, reason="partition_healing",
                                            detail=f"published {pub.inv_t - healed['stop_t']:.3f}s after the "

@@ -107,8 +107,9 @@ def _partition_sides(detail):
     return groups[:2], []
 
 
-def leader_cut_off(fault, leader, size):
-    """Whether `fault` takes `leader` away from a majority of the `size` nodes (so another node must take over)."""
+def leader_cut_off(fault, leader):
+    """Whether `fault` takes `leader` away from a majority (so another node must take over). A partition lists every
+    node in `nodes` and its sides in `detail`."""
     if fault["fault"] in ("kill", "pause"):
         return leader in (fault["nodes"] or [])
     if fault["fault"] != "partition":
@@ -117,7 +118,7 @@ def leader_cut_off(fault, leader, size):
     if leader in bridge:
         return False
     side = next((s for s in sides if leader in s), None)
-    return side is not None and len(side) + len(bridge) <= size // 2
+    return side is not None and len(side) + len(bridge) <= len(fault["nodes"] or []) // 2
 
 
 def leader_failover(hist, faults):
@@ -126,15 +127,13 @@ def leader_failover(hist, faults):
     is replaced". Leaders as the runner's monitor saw them (`leader` lines)."""
     seen = sorted((e.t, e.value.get("leader"), e.value.get("term") or 0) for e in hist.events
                   if e.process == "monitor" and e.f == "leader" and e.value.get("leader") is not None)
-    size = max((len(f["nodes"]) for f in faults if f["fault"] == "partition" and f["nodes"]), default=0)
-    size = max([size] + [x[1] for x in seen])
     rows = []
     for fl in faults:
         before = [x for x in seen if x[0] <= fl["start_t"]]
         if not before or fl["fault"] not in FAILOVER_FAULTS:
             continue
         _, leader, term = before[-1]
-        if not leader_cut_off(fl, leader, size):
+        if not leader_cut_off(fl, leader):
             continue
         new = next((x for x in seen if x[0] > fl["start_t"] and x[1] != leader and x[2] > term), None)
         rows.append({"fault": fl["fault"], "detail": fl["detail"], "start_t": fl["start_t"], "old_leader": leader,

@@ -234,8 +234,6 @@ def recheck(out: Path) -> int:
 
 def check(out: Path, meta: dict) -> int:
     checker = HERE / "checker.py"
-    if not checker.exists():
-        checker = HERE / "_checker_stub.py"
     meta["checker"] = checker.name
     done = subprocess.run([sys.executable, str(checker), str(out / "history.jsonl"), "--json",
                            str(out / "checker.json"), "--markdown", str(out / "checker.md")],

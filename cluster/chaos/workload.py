@@ -104,6 +104,28 @@ class Rotation:
 
 # --- HTTP: shadows and the registry --------------------------------------------------------------------------------
 
+def _message(body: dict) -> str:
+    return str(body.get("message", ""))[:200]
+
+
+def write_result(kind: str, status: int | None, body: dict, ok: dict | None) -> tuple[str, dict]:
+    """A write's history outcome: `ok` (its value) when the node answered success, `fail` when it provably did not
+    happen (refused connection, 4xx), `info` (unknown) otherwise."""
+    if kind == "refused":
+        return ("fail", {"error": "connection refused"})
+    if kind == "lost":
+        return ("info", {"error": "no answer"})
+    if ok is not None:
+        return ("ok", ok)
+    if 400 <= status < 500:
+        return ("fail", {"status": status, "error": _message(body)})
+    return ("info", {"status": status, "error": _message(body)})
+
+
+def read_failure(kind: str, status: int | None, body: dict) -> tuple[str, dict]:
+    """A read that got no usable answer: it changes nothing, so it is recorded as not having happened."""
+    return ("fail", {"status": status, "error": kind if kind != "answered" else _message(body)})
+
 def shadow_update(ctx: Context, proc: str, node: int, thing: str, expected: int | None) -> tuple[str, dict]:
     """Runs one update; returns (result type, value)."""
     h = ctx.history
@@ -116,16 +138,8 @@ def shadow_update(ctx: Context, proc: str, node: int, thing: str, expected: int 
           value={"set": s, "token": token, "expected_version": expected})
     kind, status, body = ctx.cluster.aws(node, "POST", f"/things/{thing}/shadow", json.dumps(doc).encode(),
                                          "iotdata", HTTP_TIMEOUT)
-    if kind == "refused":
-        result = ("fail", {"error": "connection refused"})
-    elif kind == "lost":
-        result = ("info", {"error": "no answer"})
-    elif status == 200 and isinstance(body.get("version"), int):
-        result = ("ok", {"version": body["version"]})
-    elif 400 <= status < 500:
-        result = ("fail", {"status": status, "error": str(body.get("message", ""))[:200]})
-    else:
-        result = ("info", {"status": status, "error": str(body.get("message", ""))[:200]})
+    answered = kind == "answered" and status == 200 and isinstance(body.get("version"), int)
+    result = write_result(kind, status, body, {"version": body["version"]} if answered else None)
     h.add(proc, result[0], "shadow_update", key=thing, node=node, value=result[1])
     return result
 
@@ -140,8 +154,7 @@ def shadow_get(ctx: Context, proc: str, node: int, thing: str) -> tuple[str, dic
     elif kind == "answered" and status == 404:
         result = ("ok", {"version": None})
     else:
-        # A read changes nothing: one that got no usable answer is recorded as not having happened.
-        result = ("fail", {"status": status, "error": kind if kind != "answered" else str(body.get("message", ""))[:200]})
+        result = read_failure(kind, status, body)
     h.add(proc, result[0], "shadow_get", key=thing, node=node, value=result[1])
     return result
 
@@ -182,7 +195,7 @@ def thing_describe(ctx: Context, proc: str, node: int, name: str) -> tuple[str, 
     elif kind == "answered" and status == 404:
         result = ("ok", {"exists": False})
     else:
-        result = ("fail", {"status": status, "error": kind if kind != "answered" else str(body.get("message", ""))[:200]})
+        result = read_failure(kind, status, body)
     h.add(proc, result[0], "thing_describe", key=name, node=node, value=result[1])
     return result
 
@@ -201,16 +214,7 @@ def registry_worker(ctx: Context, w: int, nodes: list[int]) -> None:
             ctx.created.append(name)
             h.add(proc, "invoke", "thing_create", key=name, node=node, value={})
             kind, status, body = ctx.cluster.aws(node, "POST", f"/things/{name}", b"{}", "iot", HTTP_TIMEOUT)
-            if kind == "refused":
-                result = ("fail", {"error": "connection refused"})
-            elif kind == "lost":
-                result = ("info", {"error": "no answer"})
-            elif status == 200:
-                result = ("ok", {})
-            elif 400 <= status < 500:
-                result = ("fail", {"status": status, "error": str(body.get("message", ""))[:200]})
-            else:
-                result = ("info", {"status": status, "error": str(body.get("message", ""))[:200]})
+            result = write_result(kind, status, body, {} if kind == "answered" and status == 200 else None)
             h.add(proc, result[0], "thing_create", key=name, node=node, value=result[1])
         else:
             result = thing_describe(ctx, proc, node, rng.choice(ctx.created))
